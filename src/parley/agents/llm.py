@@ -1,0 +1,74 @@
+"""LLM negotiators: a persona prompt, the dialogue as chat messages, any generation backend."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from parley.agents import prompts
+from parley.agents.backends import Backend, Completion, Conversation
+from parley.agents.base import GenerationSettings
+from parley.environments.protocol import Observation, Role
+
+SELLER_PERSONAS = ("standard", "hostile", "manipulative")
+BUYER_PERSONAS = ("standard",)
+
+
+def prompt_name(role: Role, persona: str) -> str:
+    return "buyer" if role is Role.BUYER else f"seller_{persona}"
+
+
+def _money(value: float | None) -> str:
+    return "none" if value is None else f"${value:,.2f}"
+
+
+@dataclass
+class LLMAgent:
+    name: str
+    backend: Backend
+    role: Role
+    persona: str = "standard"
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    last_completions: list[Completion] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.prompt_id, self._template = prompts.load(prompt_name(self.role, self.persona))
+
+    def messages(self, obs: Observation) -> Conversation:
+        system = self._template.render(
+            title=obs.title, category=obs.category, description=obs.description,
+            listing_price=obs.listing_price, private_value=obs.private_value, max_turns=obs.max_turns,
+        )
+        other = obs.role.other.value.capitalize()
+        messages: Conversation = [{"role": "system", "content": system}]
+        for speaker, text in obs.history:
+            if speaker is obs.role:
+                if len(messages) == 1:  # chat templates expect a user turn first
+                    messages.append({"role": "user", "content": "The negotiation starts. Make your opening move."})
+                messages.append({"role": "assistant", "content": text})
+            else:
+                messages.append({"role": "user", "content": f"{other}: {text}"})
+        status = (f"[Turn {obs.turn + 1} of {obs.max_turns}. {other}'s current offer: {_money(obs.other_offer)}. "
+                  f"Your current offer: {_money(obs.own_offer)}.]")
+        if obs.notices:
+            status += " " + " ".join(obs.notices)
+        if messages[-1]["role"] == "user":
+            messages[-1]["content"] += "\n" + status
+        else:
+            opening = "The negotiation starts. Make your opening move.\n" if len(messages) == 1 else ""
+            messages.append({"role": "user", "content": opening + status})
+        return messages
+
+    def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
+        conversations = [self.messages(o) for o in observations]
+        self.last_completions = self.backend.generate(conversations, self.settings, seed)
+        return [clean_turn(c.text, self.role) for c in self.last_completions]
+
+
+def clean_turn(text: str, role: Role) -> str:
+    """Drop a leading speaker label and anything after the model starts writing the other side's turn."""
+    text = text.strip()
+    text = re.sub(rf"^\s*{role.value}\s*:\s*", "", text, flags=re.IGNORECASE)
+    cut = re.search(rf"\n\s*{role.other.value}\s*:", text, flags=re.IGNORECASE)
+    return (text[: cut.start()] if cut else text).strip()

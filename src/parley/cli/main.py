@@ -1,0 +1,157 @@
+"""The ``parley`` command line."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from parley import ParleyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train, evaluate and serve LLM negotiators.")
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+AGENT_HELP = ("agent spec: smollm2 | hf:<id-or-path> | openai:<model>@<base_url> (LLM specs take #hostile or "
+              "#manipulative as seller persona) | scripted:boulware|linear|conceder|hardliner|tit-for-tat")
+
+
+@contextmanager
+def user_errors():
+    """User mistakes end in one clear line and exit code 2, never a traceback."""
+    try:
+        yield
+    except ParleyError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130)
+
+
+def _fmt_ci(mean: float | None, ci: tuple[float, float]) -> str:
+    return "–" if mean is None else f"{mean:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def results_table(summary: dict, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("episodes", str(summary["episodes"]))
+    table.add_row("agreement rate [95% CI]", _fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))
+    table.add_row("buyer surplus [95% CI]", _fmt_ci(summary["buyer_surplus_mean"], summary["buyer_surplus_ci95"]))
+    table.add_row("seller surplus [95% CI]", _fmt_ci(summary["seller_surplus_mean"], summary["seller_surplus_ci95"]))
+    table.add_row("over-budget rate", f"{summary['over_budget_rate']:.3f}")
+    table.add_row("mean rounds", f"{summary['mean_rounds']:.2f}")
+    table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()))
+    table.add_row("buyer turns with an action", f"{summary['buyer_action_parse_rate'] or 0:.3f}")
+    table.add_row("seller violations blocked", ", ".join(f"{k} {v}" for k, v in summary["seller_violations"].items()) or "none")
+    return table
+
+
+def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: bool, batch_size: int):
+    from parley.agents import GenerationSettings
+
+    return GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                              do_sample=not greedy, batch_size=batch_size)
+
+
+@app.command()
+def arena(
+    buyer: str = typer.Option("smollm2", help=AGENT_HELP),
+    seller: str = typer.Option("scripted:boulware", help=AGENT_HELP),
+    split: str = typer.Option("test", help="train | validation | test (splits never share products)"),
+    episodes: int = typer.Option(16, min=1, help="number of negotiations"),
+    seed: int = typer.Option(0, help="seed for scenarios and sampling"),
+    out: Path = typer.Option(Path("runs/arena"), help="output folder"),
+    max_turns: int = typer.Option(10, min=1, help="turns of both sides together"),
+    max_new_tokens: int = typer.Option(64, min=1, help="tokens per LLM turn"),
+    temperature: float = typer.Option(0.7, help="sampling temperature"),
+    top_p: float = typer.Option(0.9, help="nucleus sampling"),
+    greedy: bool = typer.Option(False, help="greedy decoding instead of sampling"),
+    batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
+    report: bool = typer.Option(True, help="write report.html with plots"),
+) -> None:
+    """Run N negotiations and write episodes.jsonl, summary.json and report.html."""
+    with user_errors():
+        from parley.environments.protocol import ProtocolConfig
+        from parley.evaluation.arena import ArenaConfig, run_arena
+
+        config = ArenaConfig(buyer=buyer, seller=seller, split=split, episodes=episodes, seed=seed, out=out,
+                             protocol=ProtocolConfig(max_turns=max_turns),
+                             generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size), report=report)
+        result = run_arena(config)
+        console.print(results_table(result.summary, f"{buyer} (buyer) vs {seller} (seller), {split} split"))
+        console.print(f"wrote {result.out / 'episodes.jsonl'}, {result.out / 'summary.json'}"
+                      + (f", {result.out / 'report.html'}" if report else ""))
+
+
+@app.command()
+def play(
+    seller: str = typer.Option("scripted:boulware", help=AGENT_HELP),
+    split: str = typer.Option("test", help="split to draw the product from"),
+    seed: int = typer.Option(0, help="picks the product, budget and floor"),
+    max_turns: int = typer.Option(10, min=1),
+    max_new_tokens: int = typer.Option(64, min=1),
+) -> None:
+    """Play the buyer yourself against any seller. End a message with OFFER: $X, ACCEPT or WALK AWAY."""
+    with user_errors():
+        from parley.agents import BackendCache, build_agent, parse_spec
+        from parley.agents.human import HumanAgent
+        from parley.environments.protocol import ProtocolConfig, Role
+        from parley.environments.scenarios import sample_scenarios
+        from parley.rollout.engine import run_episodes
+
+        spec = parse_spec(seller)
+        if spec.kind == "human":
+            raise ParleyError("the seller must be an agent, not `human`")
+        scenario = sample_scenarios(split, 1, seed)[0]
+        seller_agent = build_agent(spec, Role.SELLER, _settings(max_new_tokens, 0.7, 0.9, False, 1), BackendCache())
+        p = scenario.product
+        console.print(Panel(
+            f"[bold]{escape(p.title)}[/]\n{escape(p.description[:400])}\n\nlisting price [bold]${scenario.listing_price:,.2f}[/]"
+            f"   your private budget [bold green]${scenario.budget:,.2f}[/]\n"
+            "End each message with [bold]OFFER: $X[/], [bold]ACCEPT[/] (the seller's offer) or [bold]WALK AWAY[/].",
+            title=f"you are the buyer ({p.category})"))
+        episode = run_episodes([scenario], HumanAgent(console=console), seller_agent, ProtocolConfig(max_turns=max_turns), seed=seed)[0]
+        last = episode.turns[-1]
+        if last.role is Role.SELLER:
+            console.print(f"[bold magenta]seller[/]: {escape(last.delivered)}")
+        o = episode.outcome
+        verdict = f"deal at ${o.price:,.2f}" if o.deal else f"no deal ({o.reason})"
+        console.print(Panel(f"{verdict}\nyour surplus (reward): [bold]{episode.buyer_reward:+.3f}[/]   "
+                            f"seller floor was ${scenario.floor:,.2f}", title="result"))
+
+
+@app.command()
+def catalog(split: str = typer.Option(None, help="only this split")) -> None:
+    """Show the product catalog: products per split and category."""
+    with user_errors():
+        from collections import Counter
+
+        from parley.environments.catalog import SPLITS, load_catalog
+
+        products = load_catalog(split)
+        counts = Counter((p.category, p.split) for p in products)
+        table = Table(title=f"catalog: {len(products)} real Amazon products")
+        table.add_column("category")
+        splits = [split] if split else list(SPLITS)
+        for s in splits:
+            table.add_column(s, justify="right")
+        for cat in sorted({p.category for p in products}):
+            table.add_row(cat, *[str(counts[(cat, s)]) for s in splits])
+        console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The arena: N negotiations of a buyer against a seller on a split, written to a run folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from parley import ParleyError, __version__
+from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
+from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.scenarios import ScenarioConfig, sample_scenarios
+from parley.evaluation.report import write_report
+from parley.evaluation.stats import summarize
+from parley.rollout.engine import Episode, run_episodes
+
+
+@dataclass
+class ArenaConfig:
+    buyer: str = "smollm2"
+    seller: str = "scripted:boulware"
+    split: str = "test"
+    episodes: int = 16
+    seed: int = 0
+    out: Path = Path("runs/arena")
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    scenarios: ScenarioConfig = field(default_factory=ScenarioConfig)
+    report: bool = True
+
+
+@dataclass
+class ArenaResult:
+    episodes: list[Episode]
+    summary: dict
+    out: Path
+
+
+def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCache | None = None) -> ArenaResult:
+    # Validate everything cheap before loading any model.
+    buyer_spec, seller_spec = parse_spec(config.buyer), parse_spec(config.seller)
+    if seller_spec.kind == "human":
+        raise ParleyError("the arena runs unattended; use `parley play` to negotiate yourself")
+    if buyer_spec.kind == "human":
+        raise ParleyError("the arena runs unattended; use `parley play --seller SPEC` to play the buyer yourself")
+    scenarios = sample_scenarios(config.split, config.episodes, config.seed, config.scenarios)
+    out = Path(config.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
+
+    cache = cache or BackendCache()
+    buyer = build_agent(buyer_spec, Role.BUYER, config.generation, cache)
+    seller = build_agent(seller_spec, Role.SELLER, config.generation, cache)
+
+    started = time.perf_counter()
+    with Progress(TextColumn("[bold]arena[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
+        task = progress.add_task(f"{config.buyer} vs {config.seller}", total=len(scenarios))
+        episodes = run_episodes(
+            scenarios, buyer, seller, config.protocol, seed=config.seed,
+            batch_size=config.generation.batch_size,
+            on_turn=lambda done, total: progress.update(task, completed=done),
+        )
+    elapsed = time.perf_counter() - started
+
+    summary = summarize(episodes, seed=config.seed)
+    summary["seconds"] = round(elapsed, 2)
+    summary["generation"] = {
+        role: asdict(agent.backend.stats) | {"tokens_per_second": round(agent.backend.stats.tokens_per_second, 2)}
+        for role, agent in (("buyer", buyer), ("seller", seller)) if hasattr(agent, "backend")
+    }
+    meta = {
+        "buyer": config.buyer, "seller": config.seller, "split": config.split, "episodes": config.episodes,
+        "seed": config.seed, "protocol": {**asdict(config.protocol), "first_mover": config.protocol.first_mover.value},
+        "generation": asdict(config.generation), "scenarios": asdict(config.scenarios),
+        "prompts": episodes[0].prompts if episodes else {}, "version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    with (out / "episodes.jsonl").open("w") as f:
+        for e in episodes:
+            f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+    (out / "summary.json").write_text(json.dumps({"config": meta, **summary}, indent=2))
+    if config.report:
+        write_report(out, episodes, summary, meta)
+    return ArenaResult(episodes, summary, out)

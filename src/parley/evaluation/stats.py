@@ -1,0 +1,60 @@
+"""Summary statistics of a set of episodes, with seeded percentile-bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+
+from parley.rollout.engine import Episode
+
+
+def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean. A single value (or none) has no spread: (mean, mean)."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return (float("nan"), float("nan"))
+    if data.size == 1:
+        return (float(data[0]), float(data[0]))
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(n_boot, data.size))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def summarize(episodes: Sequence[Episode], seed: int = 0) -> dict:
+    n = len(episodes)
+    deals = [e for e in episodes if e.outcome.deal]
+    buyer = [e.buyer_reward for e in episodes]
+    seller = [e.seller_reward for e in episodes]
+    per_category: dict[str, list[bool]] = defaultdict(list)
+    for e in episodes:
+        per_category[e.scenario.product.category].append(e.outcome.deal)
+    violations: dict[str, int] = defaultdict(int)
+    for e in episodes:
+        for v in e.violations:
+            violations[v] += 1
+    parsed = [t.action.kind.value != "none" for e in episodes for t in e.turns if t.role.value == "buyer"]
+    return {
+        "episodes": n,
+        "agreement_rate": len(deals) / n if n else 0.0,
+        "agreement_rate_ci95": bootstrap_ci([float(e.outcome.deal) for e in episodes], seed=seed),
+        "buyer_surplus_mean": _mean(buyer),
+        "buyer_surplus_ci95": bootstrap_ci(buyer, seed=seed),
+        "seller_surplus_mean": _mean(seller),
+        "seller_surplus_ci95": bootstrap_ci(seller, seed=seed),
+        "over_budget_rate": sum(e.outcome.deal and e.outcome.price > e.scenario.budget for e in episodes) / n if n else 0.0,
+        "mean_rounds": _mean([e.outcome.turns for e in episodes]),
+        "mean_rounds_to_agreement": _mean([e.outcome.turns for e in deals]),
+        "mean_price_over_listing": _mean([e.outcome.price / e.scenario.listing_price for e in deals]),
+        "outcomes": {r: sum(e.outcome.reason == r for e in episodes) for r in ("accepted", "walked_away", "max_turns")},
+        "buyer_action_parse_rate": _mean([float(p) for p in parsed]),
+        "agreement_rate_by_category": {c: sum(v) / len(v) for c, v in sorted(per_category.items())},
+        "episodes_by_category": {c: len(v) for c, v in sorted(per_category.items())},
+        "seller_violations": dict(violations),
+    }

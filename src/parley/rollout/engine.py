@@ -1,0 +1,94 @@
+"""Batched dialogue engine: all unfinished episodes advance in lockstep.
+
+At every tick, the episodes whose mover is the buyer go to the buyer agent in one call, then
+those whose mover is the seller go to the seller agent, so an LLM sees one batched ``generate``
+per turn instead of one per episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from parley.agents.base import Agent
+from parley.environments.protocol import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
+from parley.environments.rewards import buyer_reward, seller_reward
+from parley.environments.scenarios import Scenario
+
+
+@dataclass
+class Episode:
+    scenario: Scenario
+    turns: list[TurnRecord]
+    outcome: Outcome
+    buyer_reward: float
+    seller_reward: float
+    agents: dict[str, str] = field(default_factory=dict)  # role -> agent name
+    prompts: dict[str, str] = field(default_factory=dict)  # role -> prompt id (LLM agents)
+
+    @property
+    def violations(self) -> list[str]:
+        return [v for t in self.turns for v in t.violations]
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.scenario.id,
+            "scenario": self.scenario.to_dict(),
+            "agents": self.agents,
+            "prompts": self.prompts,
+            "turns": [t.to_dict() for t in self.turns],
+            "outcome": self.outcome.to_dict(),
+            "reward": {"buyer": self.buyer_reward, "seller": self.seller_reward},
+            "violations": self.violations,
+        }
+
+
+def _tick_seed(seed: int, chunk: int, tick: int) -> int:
+    return (seed * 1_000_003 + chunk * 10_007 + tick) % (2**31)
+
+
+def run_episodes(
+    scenarios: Sequence[Scenario],
+    buyer: Agent,
+    seller: Agent,
+    protocol: ProtocolConfig | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    on_turn: Callable[[int, int], None] | None = None,
+) -> list[Episode]:
+    """Play every scenario to the end. ``batch_size`` caps how many episodes run at once
+    (1 = one episode at a time); ``on_turn(finished, total)`` reports progress."""
+    protocol = protocol or ProtocolConfig()
+    agents = {Role.BUYER: buyer, Role.SELLER: seller}
+    batch_size = batch_size or len(scenarios)
+    episodes: list[Episode] = []
+    finished = 0
+    for chunk_index, start in enumerate(range(0, len(scenarios), batch_size)):
+        chunk = scenarios[start:start + batch_size]
+        envs = [BargainEnv(protocol) for _ in chunk]
+        for env, scenario in zip(envs, chunk):
+            env.reset(scenario)
+        tick = 0
+        while not all(env.done for env in envs):
+            for role in (protocol.first_mover, protocol.first_mover.other):
+                active = [env for env in envs if not env.done and env.agent_selection is role]
+                if not active:
+                    continue
+                texts = agents[role].act([env.observe(role) for env in active], seed=_tick_seed(seed, chunk_index, tick))
+                if len(texts) != len(active):
+                    raise RuntimeError(f"agent {agents[role].name} returned {len(texts)} turns for {len(active)} episodes")
+                for env, text in zip(active, texts):
+                    env.step(text)
+                tick += 1
+            if on_turn:
+                on_turn(finished + sum(env.done for env in envs), len(scenarios))
+        for env in envs:
+            episodes.append(Episode(
+                scenario=env.scenario, turns=env.turns, outcome=env.outcome,
+                buyer_reward=buyer_reward(env.scenario, env.outcome),
+                seller_reward=seller_reward(env.scenario, env.outcome),
+                agents={"buyer": buyer.name, "seller": seller.name},
+                prompts={r.value: getattr(a, "prompt_id") for r, a in agents.items() if hasattr(a, "prompt_id")},
+            ))
+        finished += len(chunk)
+    return episodes
