@@ -57,7 +57,7 @@ _PRICE = re.compile(r"\$\s*" + _NUMBER + r"|" + _NUMBER.replace("(", "(?P<bare>"
 # "I can't accept that" from reading as an acceptance.
 _TAG = re.compile(
     r"\[\s*(?i:(?P<b_offer>offer)\s*[:=]?\s*(?P<b_price>[^\]]{0,40})|(?P<b_accept>accept(?:ed)?)|(?P<b_walk>walk[\s_-]*away))\s*\]"
-    r"|\b(?P<offer>OFFER)\b\s*[:=]?\s*(?P<price>\$?\s*[\d.,]+\s*[kK]?)"
+    r"|\b(?P<offer>OFFER)\b\s*[:=]?\s*(?P<price>\$?\s*[\d.,]+(?:\s*[kK])?)(?!\w)"
     r"|\b(?P<accept>ACCEPT(?:ED)?)\b"
     r"|\b(?P<walk>WALK[\s_-]*AWAY)\b"
 )

@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny random chat model (seconds to build) saved as a real HF checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer Llama with SmolLM2's real tokenizer and chat template, randomly initialised."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from parley.agents.models import smollm2_location
+
+    folder, gguf = smollm2_location()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+                         initializer_range=0.5)  # large init: varied tokens, no near-ties
+    model = LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("tiny-chat-model")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_model_dir):
+    from parley.agents.backends import HFBackend
+    from parley.agents.models import load_causal_lm
+
+    model, tokenizer = load_causal_lm(str(tiny_model_dir))
+    return HFBackend(model, tokenizer, name="tiny")

@@ -1,0 +1,78 @@
+import json
+
+from typer.testing import CliRunner
+
+from parley.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args, **kw):
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def test_arena_with_scripted_agents_writes_everything(tmp_path):
+    out = tmp_path / "run"
+    result = run("arena", "--buyer", "scripted:linear", "--seller", "scripted:conceder", "--episodes", 12,
+                 "--seed", 3, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "agreement rate" in result.output
+    lines = (out / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+    ep = json.loads(lines[0])
+    assert {"scenario", "turns", "outcome", "reward", "agents"} <= set(ep)
+    assert ep["scenario"]["budget"] > ep["scenario"]["floor"]
+    assert ep["turns"][0]["action"]["kind"] in ("offer", "accept", "walk", "none")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 12 and summary["config"]["seed"] == 3
+    deals = [json.loads(l) for l in lines if json.loads(l)["outcome"]["deal"]]
+    assert summary["agreement_rate"] == len(deals) / 12
+    html = (out / "report.html").read_text()
+    for png in ("price_vs_budget_floor.png", "surplus.png", "rounds.png", "agreement_by_category.png"):
+        assert (out / png).stat().st_size > 1000 and png in html
+
+
+def test_same_seed_same_episodes(tmp_path):
+    for name in ("a", "b"):
+        assert run("arena", "--buyer", "scripted:boulware", "--seller", "scripted:tit-for-tat", "--episodes", 5,
+                   "--out", tmp_path / name, "--no-report").exit_code == 0
+    assert (tmp_path / "a" / "episodes.jsonl").read_text() == (tmp_path / "b" / "episodes.jsonl").read_text()
+
+
+def test_unknown_agent_is_one_line_error_without_traceback(tmp_path):
+    result = run("arena", "--buyer", "gpt9", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "invalid agent spec 'gpt9'" in result.output and "Expected one of" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_split_and_human_in_arena_are_clear_errors(tmp_path):
+    result = run("arena", "--buyer", "scripted:linear", "--split", "dev", "--out", tmp_path)
+    assert result.exit_code == 2 and "unknown split 'dev'" in result.output
+    result = run("arena", "--buyer", "human", "--out", tmp_path)
+    assert result.exit_code == 2 and "parley play" in result.output
+
+
+def test_unloadable_model_is_a_clear_error(tmp_path):
+    result = run("arena", "--buyer", f"hf:{tmp_path / 'missing'}", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "could not load model" in result.output and "Traceback" not in result.output
+
+
+def test_play_against_a_scripted_seller(tmp_path):
+    # Open low, then accept whatever the seller offers next.
+    result = run("play", "--seller", "scripted:conceder", "--seed", 1, input="I like it. OFFER: $1\nACCEPT\n")
+    assert result.exit_code == 0, result.output
+    assert "your private budget" in result.output
+    assert "deal at $" in result.output and "your surplus" in result.output
+
+
+def test_play_ends_cleanly_when_input_ends():
+    result = run("play", "--seller", "scripted:hardliner", input="OFFER: $5\n")
+    assert result.exit_code == 0, result.output
+    assert "no deal (walked_away)" in result.output
+
+
+def test_catalog_lists_categories():
+    result = run("catalog")
+    assert result.exit_code == 0 and "electronics" in result.output and "test" in result.output
