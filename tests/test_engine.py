@@ -74,3 +74,33 @@ def test_left_padding_keeps_rows_independent(tiny_backend):
     assert alone == together
     assert tiny_backend.tokenizer.padding_side == "left"
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_prefix_cache_reuse_gives_the_same_greedy_transcripts_with_less_prefill(tiny_backend):
+    plain = [agent(tiny_backend, role, do_sample=False) for role in (Role.BUYER, Role.SELLER)]
+    cached = [agent(tiny_backend, role, do_sample=False) for role in (Role.BUYER, Role.SELLER)]
+    for a in plain:
+        a.reuse_cache = False
+    protocol = ProtocolConfig(max_turns=6)
+    before = tiny_backend.stats.prompt_tokens
+    expected = run_episodes(SCENARIOS, *plain, protocol)
+    plain_prefill = tiny_backend.stats.prompt_tokens - before
+    before = tiny_backend.stats.prompt_tokens
+    got = run_episodes(SCENARIOS, *cached, protocol)
+    cached_prefill = tiny_backend.stats.prompt_tokens - before
+    assert transcripts(got) == transcripts(expected)
+    assert cached_prefill < 0.6 * plain_prefill
+    mine = [k for k in tiny_backend._sessions if k.startswith((f"{id(cached[0])}/", f"{id(cached[1])}/"))]
+    assert not mine  # finished episodes are forgotten
+
+
+def test_prefix_cache_survives_a_changed_history(tiny_backend):
+    """A session whose next prompt diverges early (edited history) falls back to the common prefix."""
+    s = GenerationSettings(max_new_tokens=6, do_sample=False)
+    conv = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hello there"}]
+    tiny_backend.generate([conv], s, seed=0, keys=["k"])
+    edited = [{"role": "system", "content": "sys"}, {"role": "user", "content": "completely different words"}]
+    with_cache = tiny_backend.generate([edited], s, seed=0, keys=["k"])[0].completion_ids
+    without = tiny_backend.generate([edited], s, seed=0)[0].completion_ids
+    tiny_backend.forget(["k"])
+    assert with_cache == without

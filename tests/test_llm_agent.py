@@ -14,7 +14,7 @@ class Recorder:
     def __init__(self, reply="OFFER: $10"):
         self.reply, self.seen, self.stats = reply, [], GenerationStats()
 
-    def generate(self, conversations, settings, seed):
+    def generate(self, conversations, settings, seed, keys=None):
         self.seen.extend(conversations)
         return [Completion(self.reply) for _ in conversations]
 

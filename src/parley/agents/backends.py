@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
@@ -26,6 +27,7 @@ class GenerationStats:
     calls: int = 0
     sequences: int = 0
     new_tokens: int = 0
+    prompt_tokens: int = 0  # prompt tokens actually run through the model (after cache reuse)
     seconds: float = 0.0
 
     @property
@@ -37,13 +39,31 @@ class Backend(Protocol):
     name: str
     stats: GenerationStats
 
-    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[Completion]: ...
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int,
+                 keys: Sequence[str] | None = None) -> list[Completion]: ...
+
+
+@dataclass
+class _Session:
+    """What one dialogue (episode x role) has already run through the model: token ids and their K/V."""
+
+    ids: list[int]
+    kv: list[tuple]  # per layer (keys, values), each [kv_heads, len(ids), head_dim]
 
 
 class HFBackend:
-    """Batched generation with left padding and an attention mask, using the model's chat template."""
+    """Batched generation with left padding and an attention mask, using the model's chat template.
 
-    def __init__(self, model, tokenizer, name: str) -> None:
+    Multi-turn dialogues re-send the whole conversation every turn. When ``generate`` gets a session
+    key per conversation, the backend keeps each dialogue's K/V cache and, next turn, runs only the
+    tokens after the longest common prefix of token ids (so a re-tokenisation difference can only
+    cost reuse, never correctness). In a batch, rows are laid out as
+    ``[pad][cached prefix][pad][new tokens]``; position ids come from the attention mask, so the holes
+    are invisible to the model. transformers has no such cross-call prefix cache (vLLM's automatic
+    prefix caching is the GPU equivalent), hence this small piece of code.
+    """
+
+    def __init__(self, model, tokenizer, name: str, cache_tokens: int = 65_536) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
@@ -51,41 +71,114 @@ class HFBackend:
         self.stop_ids = sorted({i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
                                 if isinstance(i, int) and i != tokenizer.unk_token_id})
         self.stats = GenerationStats()
+        self.cache_tokens = cache_tokens  # bound on tokens kept across all sessions (LRU eviction)
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
 
     def render(self, conversation: Conversation) -> str:
         return self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
-    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[Completion]:
-        import torch
+    def forget(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._sessions.pop(key, None)
+
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int,
+                 keys: Sequence[str] | None = None) -> list[Completion]:
         from transformers import GenerationConfig
 
-        prompts = [self.render(c) for c in conversations]
         gen_config = GenerationConfig(
             max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
             temperature=settings.temperature if settings.do_sample else None,
             top_p=settings.top_p if settings.do_sample else None, top_k=None,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids,
         )
+        prompt_ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        keys = list(keys) if keys is not None else [None] * len(conversations)
         results: list[Completion] = []
-        for start in range(0, len(prompts), settings.batch_size):
-            chunk = prompts[start:start + settings.batch_size]
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-            torch.manual_seed(seed + start)
-            began = time.perf_counter()
-            with torch.inference_mode():
-                out = self.model.generate(**enc, generation_config=gen_config)
-            self.stats.seconds += time.perf_counter() - began
-            self.stats.calls += 1
-            width = enc["input_ids"].shape[1]
-            for row in range(len(chunk)):
-                prompt_ids = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()
-                ids = out[row, width:].tolist()
-                ids = _cut_at_stop(ids, self.stop_ids)
-                self.stats.new_tokens += len(ids)
-                text_ids = ids[:-1] if ids and ids[-1] in self.stop_ids else ids
-                results.append(Completion(self.tokenizer.decode(text_ids, skip_special_tokens=True), prompt_ids, ids))
-            self.stats.sequences += len(chunk)
+        for start in range(0, len(prompt_ids), settings.batch_size):
+            stop = start + settings.batch_size
+            results.extend(self._generate_chunk(prompt_ids[start:stop], keys[start:stop], gen_config, seed + start))
+        self._evict()
         return results
+
+    def _generate_chunk(self, prompts: list[list[int]], keys: list, gen_config, seed: int) -> list[Completion]:
+        import torch
+        from transformers import DynamicCache
+
+        pad = self.tokenizer.pad_token_id
+        sessions = [self._sessions.get(k) if k is not None else None for k in keys]
+        # Reuse at most len(prompt) - 1 tokens: the model must see at least one new token.
+        reuse = [min(_common_prefix(s.ids, p), len(p) - 1) if s else 0 for s, p in zip(sessions, prompts)]
+        width_cached = max(reuse)
+        width_new = max(len(p) - r for p, r in zip(prompts, reuse))
+        ids, mask = [], []
+        for p, r in zip(prompts, reuse):
+            new = p[r:]
+            ids.append([pad] * (width_cached - r) + p[:r] + [pad] * (width_new - len(new)) + new)
+            mask.append([0] * (width_cached - r) + [1] * r + [0] * (width_new - len(new)) + [1] * len(new))
+        device = self.model.device
+        input_ids = torch.tensor(ids, device=device)
+        attention_mask = torch.tensor(mask, device=device)
+        kwargs = {}
+        if width_cached:
+            kwargs["past_key_values"] = DynamicCache(ddp_cache_data=self._batch_cache(sessions, reuse, width_cached),
+                                                     config=self.model.config)
+        torch.manual_seed(seed)
+        began = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=gen_config,
+                                      return_dict_in_generate=True, **kwargs)
+        self.stats.seconds += time.perf_counter() - began
+        self.stats.calls += 1
+        self.stats.sequences += len(prompts)
+        self.stats.prompt_tokens += sum(len(p) - r for p, r in zip(prompts, reuse))
+        width = input_ids.shape[1]
+        layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        results = []
+        for row, (prompt, key) in enumerate(zip(prompts, keys)):
+            completion = _cut_at_stop(out.sequences[row, width:].tolist(), self.stop_ids)
+            self.stats.new_tokens += len(completion)
+            if key is not None:
+                # K/V exist for every fed token: the prompt's real positions, then all generated but the last.
+                n_gen = min(len(completion), layers[0][0].shape[2] - width)
+                keep = attention_mask[row].nonzero().squeeze(-1)
+                keep = torch.cat([keep, torch.arange(width, width + n_gen, device=device)])
+                self._sessions[key] = _Session(prompt + completion[:n_gen],
+                                               [(k[row][:, keep].clone(), v[row][:, keep].clone()) for k, v in layers])
+                self._sessions.move_to_end(key)
+            body = completion[:-1] if completion and completion[-1] in self.stop_ids else completion
+            results.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), prompt, completion))
+        return results
+
+    def _batch_cache(self, sessions, reuse: list[int], width: int) -> list[tuple]:
+        import torch
+
+        layers = []
+        ref = next(s for s, r in zip(sessions, reuse) if r)
+        for layer in range(len(ref.kv)):
+            k0, v0 = ref.kv[layer]
+            keys = k0.new_zeros((len(sessions), k0.shape[0], width, k0.shape[2]))
+            values = v0.new_zeros((len(sessions), v0.shape[0], width, v0.shape[2]))
+            for row, (s, r) in enumerate(zip(sessions, reuse)):
+                if r:
+                    keys[row, :, width - r:] = s.kv[layer][0][:, :r]
+                    values[row, :, width - r:] = s.kv[layer][1][:, :r]
+            layers.append((keys, values))
+        return layers
+
+    def _evict(self) -> None:
+        total = sum(len(s.ids) for s in self._sessions.values())
+        while self._sessions and total > self.cache_tokens:
+            _, session = self._sessions.popitem(last=False)
+            total -= len(session.ids)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _cut_at_stop(ids: list[int], stop_ids: list[int]) -> list[int]:
@@ -127,7 +220,9 @@ class OpenAIBackend:
             self.stats.new_tokens += resp.usage.completion_tokens or 0
         return Completion(resp.choices[0].message.content or "")
 
-    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[Completion]:
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int,
+                 keys: Sequence[str] | None = None) -> list[Completion]:
+        # Session keys are ignored: the server does its own prefix caching (vLLM, SGLang).
         began = time.perf_counter()
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             results = list(pool.map(lambda ic: self._one(ic[1], settings, seed + ic[0]), enumerate(conversations)))

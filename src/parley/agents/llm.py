@@ -30,6 +30,7 @@ class LLMAgent:
     role: Role
     persona: str = "standard"
     settings: GenerationSettings = field(default_factory=GenerationSettings)
+    reuse_cache: bool = True  # keep each dialogue's K/V between turns (local models)
     last_completions: list[Completion] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,8 +63,19 @@ class LLMAgent:
 
     def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
         conversations = [self.messages(o) for o in observations]
-        self.last_completions = self.backend.generate(conversations, self.settings, seed)
+        keys = [self.session_key(o.episode_id) for o in observations] if self.reuse_cache else None
+        self.last_completions = self.backend.generate(conversations, self.settings, seed, keys=keys)
         return [clean_turn(c.text, self.role) for c in self.last_completions]
+
+
+    def session_key(self, episode_id: str) -> str:
+        return f"{id(self)}/{episode_id}/{self.role.value}"
+
+    def forget(self, episode_ids: Sequence[str]) -> None:
+        """Drop the cached dialogue state of finished episodes."""
+        forget = getattr(self.backend, "forget", None)
+        if forget:
+            forget([self.session_key(e) for e in episode_ids])
 
 
 def clean_turn(text: str, role: Role) -> str:

@@ -82,6 +82,9 @@ def run_episodes(
                 tick += 1
             if on_turn:
                 on_turn(finished + sum(env.done for env in envs), len(scenarios))
+        for agent in agents.values():
+            if hasattr(agent, "forget"):
+                agent.forget([env.scenario.id for env in envs])
         for env in envs:
             episodes.append(Episode(
                 scenario=env.scenario, turns=env.turns, outcome=env.outcome,
