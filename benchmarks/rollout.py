@@ -4,7 +4,7 @@ Prints generated tokens/s at batch 1, 8 and 32, the speed-up over the sequential
 fraction of this machine's measured fp32 matmul peak that the engine reaches (SmolLM2-135M costs
 ~0.27 GFLOP per generated token: 2 x 135M parameters).
 
-    python benchmarks/rollout.py [--batches 1 8 32] [--max-new-tokens 48] [--max-turns 6]
+    python benchmarks/rollout.py [--batches 1 8 32] [--max-new-tokens 48] [--max-turns 10]
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def measure(buyer, scenarios, protocol, batch_size: int, seed: int) -> tuple[float, int, float]:
+def measure(buyer, scenarios, protocol, batch_size: int, seed: int) -> tuple[float, int, int, float]:
+    """(generated tok/s, generated tokens, prompt tokens run through the model, seconds)."""
     stats = buyer.backend.stats
-    tokens0, began = stats.new_tokens, time.perf_counter()
+    tokens0, prompt0, began = stats.new_tokens, stats.prompt_tokens, time.perf_counter()
     run_episodes(scenarios, buyer, build_agent("scripted:boulware", Role.SELLER), protocol, seed=seed, batch_size=batch_size)
     seconds = time.perf_counter() - began
-    tokens = stats.new_tokens - tokens0
-    return tokens / seconds, tokens, seconds
+    tokens, prompt = stats.new_tokens - tokens0, stats.prompt_tokens - prompt0
+    return tokens / seconds, tokens, prompt, seconds
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--sequential-episodes", type=int, default=8, help="episodes timed one at a time")
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--max-turns", type=int, default=6)
+    parser.add_argument("--max-turns", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -61,16 +62,18 @@ def main() -> None:
     measure(buyer, sample_scenarios("test", 2, seed=99), protocol, 2, args.seed)  # warm-up
 
     scenarios = sample_scenarios("test", max(max(args.batches), args.sequential_episodes), seed=args.seed)
-    seq_rate, seq_tokens, seq_s = measure(buyer, scenarios[:args.sequential_episodes], protocol, 1, args.seed)
+    seq_rate, seq_tokens, _, seq_s = measure(buyer, scenarios[:args.sequential_episodes], protocol, 1, args.seed)
     print(f"sequential baseline: {args.sequential_episodes} episodes one at a time: {seq_tokens} tokens in {seq_s:.1f} s "
           f"= {seq_rate:.1f} tok/s")
     print()
-    print("| batch | episodes | new tokens | seconds | tok/s | speed-up vs sequential | % of fp32 peak |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| batch | new tokens | prompt tokens run | seconds | generated tok/s | speed-up vs sequential "
+          "| % of fp32 peak (generated) | % of fp32 peak (prompt + generated) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for batch in args.batches:
-        rate, tokens, seconds = measure(buyer, scenarios[:batch], protocol, batch, args.seed)
-        print(f"| {batch} | {batch} | {tokens} | {seconds:.1f} | {rate:.1f} | {rate / seq_rate:.2f}x | "
-              f"{100 * rate * GFLOP_PER_TOKEN / peak:.1f}% |", flush=True)
+        rate, tokens, prompt, seconds = measure(buyer, scenarios[:batch], protocol, batch, args.seed)
+        print(f"| {batch} | {tokens} | {prompt} | {seconds:.1f} | {rate:.1f} | {rate / seq_rate:.2f}x | "
+              f"{100 * rate * GFLOP_PER_TOKEN / peak:.1f}% | {100 * (tokens + prompt) / seconds * GFLOP_PER_TOKEN / peak:.1f}% |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def test_prefix_cache_reuse_gives_the_same_greedy_transcripts_with_less_prefill(
     cached_prefill = tiny_backend.stats.prompt_tokens - before
     assert transcripts(got) == transcripts(expected)
     assert cached_prefill < 0.6 * plain_prefill
-    mine = [k for k in tiny_backend._sessions if k.startswith((f"{id(cached[0])}/", f"{id(cached[1])}/"))]
+    mine = [k for k in tiny_backend._sessions if k.startswith((cached[0]._session_ns, cached[1]._session_ns))]
     assert not mine  # finished episodes are forgotten
 
 

@@ -73,6 +73,7 @@ class HFBackend:
         self.stats = GenerationStats()
         self.cache_tokens = cache_tokens  # bound on tokens kept across all sessions (LRU eviction)
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._prefixes: dict[tuple[int, ...], _Session] = {}  # shared prompt prefixes (few, small)
 
     def render(self, conversation: Conversation) -> str:
         return self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
@@ -89,7 +90,7 @@ class HFBackend:
             max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
             temperature=settings.temperature if settings.do_sample else None,
             top_p=settings.top_p if settings.do_sample else None, top_k=None,
-            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids, return_dict_in_generate=True,
         )
         prompt_ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in conversations]
         keys = list(keys) if keys is not None else [None] * len(conversations)
@@ -108,6 +109,12 @@ class HFBackend:
         sessions = [self._sessions.get(k) if k is not None else None for k in keys]
         # Reuse at most len(prompt) - 1 tokens: the model must see at least one new token.
         reuse = [min(_common_prefix(s.ids, p), len(p) - 1) if s else 0 for s, p in zip(sessions, prompts)]
+        fresh = [i for i, r in enumerate(reuse) if r == 0]
+        if len(fresh) > 1 and all(k is not None for k in keys):
+            shared = self._shared_prefix([prompts[i] for i in fresh])
+            if shared is not None:
+                for i in fresh:
+                    sessions[i], reuse[i] = shared, min(len(shared.ids), len(prompts[i]) - 1)
         width_cached = max(reuse)
         width_new = max(len(p) - r for p, r in zip(prompts, reuse))
         ids, mask = [], []
@@ -126,7 +133,7 @@ class HFBackend:
         began = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=gen_config,
-                                      return_dict_in_generate=True, **kwargs)
+                                      **kwargs)
         self.stats.seconds += time.perf_counter() - began
         self.stats.calls += 1
         self.stats.sequences += len(prompts)
@@ -148,6 +155,27 @@ class HFBackend:
             body = completion[:-1] if completion and completion[-1] in self.stop_ids else completion
             results.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), prompt, completion))
         return results
+
+    def _shared_prefix(self, prompts: list[list[int]], min_tokens: int = 16) -> _Session | None:
+        """K/V of the prefix that all these prompts share (a persona's generic instructions), computed once."""
+        import torch
+
+        n = min(len(p) for p in prompts)
+        for p in prompts[1:]:
+            n = min(n, _common_prefix(prompts[0][:n], p))
+        if n < min_tokens:
+            return None
+        ids = prompts[0][:n]
+        cached = self._prefixes.get(tuple(ids))
+        if cached is None:
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([ids], device=self.model.device), use_cache=True)
+            self.stats.prompt_tokens += n
+            cached = _Session(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in out.past_key_values.layers])
+            if len(self._prefixes) >= 8:
+                self._prefixes.pop(next(iter(self._prefixes)))
+            self._prefixes[tuple(ids)] = cached
+        return cached
 
     def _batch_cache(self, sessions, reuse: list[int], width: int) -> list[tuple]:
         import torch

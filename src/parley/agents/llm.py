@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -34,6 +35,8 @@ class LLMAgent:
     last_completions: list[Completion] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        # Not id(self): ids of collected objects are reused, and a stale cache entry would be found.
+        self._session_ns = uuid.uuid4().hex
         self.prompt_id, self._template = prompts.load(prompt_name(self.role, self.persona))
 
     def messages(self, obs: Observation) -> Conversation:
@@ -69,7 +72,7 @@ class LLMAgent:
 
 
     def session_key(self, episode_id: str) -> str:
-        return f"{id(self)}/{episode_id}/{self.role.value}"
+        return f"{self._session_ns}/{episode_id}/{self.role.value}"
 
     def forget(self, episode_ids: Sequence[str]) -> None:
         """Drop the cached dialogue state of finished episodes."""
