@@ -40,28 +40,35 @@ class LLMAgent:
         self.prompt_id, self._template = prompts.load(prompt_name(self.role, self.persona))
 
     def messages(self, obs: Observation) -> Conversation:
+        """System prompt, then the dialogue; each user message ends with the status at that point.
+
+        Past messages render exactly as they did when they were new, so consecutive turns share
+        their token prefix and the backend's K/V cache covers all but the newest messages.
+        """
         system = self._template.render(
             title=obs.title, category=obs.category, description=obs.description,
             listing_price=obs.listing_price, private_value=obs.private_value, max_turns=obs.max_turns,
         )
         other = obs.role.other.value.capitalize()
+
+        def status(after_turns: int) -> str:
+            own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
+            return (f"[Turn {after_turns + 1} of {obs.max_turns}. {other}'s current offer: {_money(theirs)}. "
+                    f"Your current offer: {_money(own)}.]")
+
         messages: Conversation = [{"role": "system", "content": system}]
-        for speaker, text in obs.history:
+        opening = "The negotiation starts. Make your opening move."
+        for index, (speaker, text) in enumerate(obs.history):
             if speaker is obs.role:
                 if len(messages) == 1:  # chat templates expect a user turn first
-                    messages.append({"role": "user", "content": "The negotiation starts. Make your opening move."})
+                    messages.append({"role": "user", "content": f"{opening}\n{status(index)}"})
                 messages.append({"role": "assistant", "content": text})
             else:
-                messages.append({"role": "user", "content": f"{other}: {text}"})
-        status = (f"[Turn {obs.turn + 1} of {obs.max_turns}. {other}'s current offer: {_money(obs.other_offer)}. "
-                  f"Your current offer: {_money(obs.own_offer)}.]")
+                messages.append({"role": "user", "content": f"{other}: {text}\n{status(index + 1)}"})
+        if messages[-1]["role"] != "user":
+            messages.append({"role": "user", "content": (f"{opening}\n" if len(messages) == 1 else "") + status(obs.turn)})
         if obs.notices:
-            status += " " + " ".join(obs.notices)
-        if messages[-1]["role"] == "user":
-            messages[-1]["content"] += "\n" + status
-        else:
-            opening = "The negotiation starts. Make your opening move.\n" if len(messages) == 1 else ""
-            messages.append({"role": "user", "content": opening + status})
+            messages[-1]["content"] += " " + " ".join(obs.notices)
         return messages
 
     def act(self, observations: Sequence[Observation], seed: int) -> list[str]:

@@ -92,6 +92,13 @@ class Observation:
     max_turns: int
     notices: tuple[str, ...] = ()
     offers: tuple[tuple[Role, float], ...] = ()  # every valid offer so far, in order
+    # Standing (buyer, seller) offers at the start of the episode and after each turn of ``history``.
+    standing: tuple[tuple[float | None, float | None], ...] = ()
+
+    def standing_for(self, after_turns: int) -> tuple[float | None, float | None]:
+        """(own, other) standing offers once ``after_turns`` turns had been played."""
+        buyer, seller = self.standing[after_turns]
+        return (buyer, seller) if self.role is Role.BUYER else (seller, buyer)
 
     def offers_by(self, role: "Role") -> list[float]:
         return [price for who, price in self.offers if who is role]
@@ -114,6 +121,7 @@ class BargainEnv:
         if self.config.listing_is_offer:
             self.offers[Role.SELLER] = scenario.listing_price
         self.notices: dict[Role, list[str]] = {Role.BUYER: [], Role.SELLER: []}
+        self.standing = [(self.offers[Role.BUYER], self.offers[Role.SELLER])]
         self.outcome: Outcome | None = None
         self.agent_selection = self.config.first_mover
         return self.agent_selection
@@ -132,6 +140,7 @@ class BargainEnv:
             own_offer=self.offers[role], other_offer=self.offers[role.other],
             turn=len(self.turns), max_turns=self.config.max_turns, notices=tuple(self.notices[role]),
             offers=tuple((t.role, t.action.price) for t in self.turns if t.effect == "offer"),
+            standing=tuple(self.standing),
         )
 
     def step(self, text: str) -> TurnRecord:
@@ -147,6 +156,7 @@ class BargainEnv:
             self._enforce_seller_rules(record, s)
         self._apply(record)
         self.turns.append(record)
+        self.standing.append((self.offers[Role.BUYER], self.offers[Role.SELLER]))
         if not self.done and len(self.turns) >= self.config.max_turns:
             self.outcome = Outcome(False, None, "max_turns", len(self.turns), None)
         self.agent_selection = role.other
