@@ -51,3 +51,24 @@ def test_messages_alternate_user_and_assistant():
 def test_clean_turn_drops_labels_and_invented_replies():
     assert clean_turn("Buyer: OFFER: $5\nSeller: ACCEPT", Role.BUYER) == "OFFER: $5"
     assert clean_turn("  hello  ", Role.SELLER) == "hello"
+
+
+def test_past_messages_render_identically_in_later_turns():
+    """The K/V cache reuse depends on each turn's prompt extending the previous one unchanged."""
+    env = BargainEnv(ProtocolConfig())
+    env.reset(S)
+    agent = LLMAgent("b", Recorder(), Role.BUYER)
+    previous = None
+    a, b = S.listing_price - 1, S.listing_price - 2
+    for text in ("OFFER: $5", f"OFFER: ${a:.2f}", "hello", f"OFFER: ${b:.2f}", "OFFER: $7", "ok"):
+        if env.agent_selection is Role.BUYER:
+            current = agent.messages(env.observe(Role.BUYER))
+            if previous is not None:
+                assert current[:len(previous)] == previous
+                assert "[Turn" in current[-1]["content"]
+            previous = current + [{"role": "assistant", "content": text}]
+        env.step(text)
+    # the status of each past message reflects the offers standing at that time
+    msgs = agent.messages(env.observe(Role.BUYER))
+    assert msgs[3]["content"].startswith("Seller: OFFER") and f"Seller's current offer: ${a:,.2f}" in msgs[3]["content"]
+    assert f"Seller's current offer: ${b:,.2f}. Your current offer: $7.00" in msgs[-1]["content"]
