@@ -24,6 +24,10 @@ from parley.environments.actions import Action, ActionKind, format_action, parse
     ("I can't accept $300, that is too much.", ActionKind.NONE, None),
     ("I will not pay $500 for this.", ActionKind.NONE, None),
     ("The listing says $300.", ActionKind.NONE, None),
+    # echoed status lines name standing offers; they are not offers
+    ("[Turn 1 of 10. Seller's current offer: $389.99]", ActionKind.NONE, None),
+    ("Your offer of $50 is too low.", ActionKind.NONE, None),
+    ("The seller's offer: $549.95. I offer $400.", ActionKind.OFFER, 400.0),
     ("", ActionKind.NONE, None),
     # malformed tag prices never become offers
     ("OFFER: $0", ActionKind.NONE, None),

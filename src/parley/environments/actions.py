@@ -100,6 +100,15 @@ def _price_from_match(match: re.Match) -> float | None:
     return round(value, 2)
 
 
+# "offer" as a noun that names someone's standing offer ("the seller's current offer: $300",
+# "your offer of $50") reports a price; it does not make one. Small models echo such status lines.
+_MENTION = re.compile(r"(?i)\b(current|seller's|buyer's|your|their|his|her|listing|asking|previous|last|standing)\s+$")
+
+
+def _mentioned(text: str, start: int) -> bool:
+    return bool(_MENTION.search(text[max(0, start - 20):start]))
+
+
 def _negated(text: str, start: int) -> bool:
     window = text[max(0, start - 25):start]
     return bool(_NEGATION.search(window))
@@ -129,7 +138,7 @@ def _from_tags(text: str) -> Action | None:
 
 def _from_phrasing(text: str) -> Action | None:
     for verb in _OFFER_VERB.finditer(text):
-        if _negated(text, verb.start()):
+        if _negated(text, verb.start()) or _mentioned(text, verb.start()):
             continue
         tail = text[verb.end():verb.end() + 40]
         price_match = _PRICE.search(tail)
