@@ -80,7 +80,8 @@ def plot_categories(summary: dict, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(cats) + 1.2))
     ax.barh(cats, [summary["agreement_rate_by_category"][c] for c in cats], color="tab:purple")
     for i, c in enumerate(cats):
-        ax.text(0.01, i, f"n={summary['episodes_by_category'][c]}", va="center", fontsize=7, color="white")
+        rate = summary["agreement_rate_by_category"][c]
+        ax.text(min(rate, 0.85) + 0.01, i, f"{rate:.2f} (n={summary['episodes_by_category'][c]})", va="center", fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_xlabel("agreement rate")
     ax.set_title("Agreement rate per product category")
