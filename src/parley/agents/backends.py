@@ -132,12 +132,11 @@ class HFBackend:
         if width_cached:
             for layer, (k, v) in zip(cache.layers, self._batch_cache(sessions, reuse, width_cached)):
                 layer.update(k, v)
-        kwargs = {"past_key_values": cache}
         torch.manual_seed(seed)
         began = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=gen_config,
-                                      **kwargs)
+                                      past_key_values=cache)
         self.stats.seconds += time.perf_counter() - began
         self.stats.calls += 1
         self.stats.sequences += len(prompts)

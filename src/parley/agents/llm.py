@@ -77,7 +77,6 @@ class LLMAgent:
         self.last_completions = self.backend.generate(conversations, self.settings, seed, keys=keys)
         return [clean_turn(c.text, self.role) for c in self.last_completions]
 
-
     def session_key(self, episode_id: str) -> str:
         return f"{self._session_ns}/{episode_id}/{self.role.value}"
 
