@@ -20,6 +20,7 @@ class Completion:
     text: str
     prompt_ids: list[int] = field(default_factory=list)
     completion_ids: list[int] = field(default_factory=list)  # exactly the sampled ids (eos included)
+    logprobs: list[float] | None = None  # sampling log-probabilities of completion_ids, where the backend has them
 
 
 @dataclass
@@ -82,8 +83,19 @@ class HFBackend:
         for key in keys:
             self._sessions.pop(key, None)
 
+    def clear(self) -> None:
+        """Drop every cached K/V (the weights changed, e.g. after an optimizer step)."""
+        self._sessions.clear()
+        self._prefixes.clear()
+
     def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int,
                  keys: Sequence[str] | None = None) -> list[Completion]:
+        prompt_ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        return self.generate_ids(prompt_ids, settings, seed, keys)
+
+    def generate_ids(self, prompt_ids: Sequence[list[int]], settings: GenerationSettings, seed: int,
+                     keys: Sequence[str] | None = None) -> list[Completion]:
+        """Generate from token ids as given (token-in, token-out: training never re-encodes a turn)."""
         from transformers import GenerationConfig
 
         gen_config = GenerationConfig(
@@ -93,8 +105,8 @@ class HFBackend:
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids, return_dict_in_generate=True,
             disable_compile=True,  # shapes change every call; recompiling would cost more than it saves
         )
-        prompt_ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in conversations]
-        keys = list(keys) if keys is not None else [None] * len(conversations)
+        prompt_ids = [list(p) for p in prompt_ids]
+        keys = list(keys) if keys is not None else [None] * len(prompt_ids)
         results: list[Completion] = []
         for start in range(0, len(prompt_ids), settings.batch_size):
             stop = start + settings.batch_size

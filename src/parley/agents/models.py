@@ -27,9 +27,16 @@ def smollm2_location() -> tuple[str, str]:
 
 
 def load_causal_lm(name_or_path: str, gguf_file: str | None = None, dtype: str = "auto"):
-    """(model, tokenizer) in eval mode. fp32 on CPU; bf16 where a GPU supports it."""
+    """(model, tokenizer) in eval mode. fp32 on CPU; bf16 where a GPU supports it.
+
+    A folder holding a PEFT adapter (a LoRA training checkpoint) loads its base model, applies the
+    adapter and merges it, so every checkpoint evaluates like a plain model.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if gguf_file is None and (Path(name_or_path) / "adapter_config.json").is_file():
+        return _load_adapter(Path(name_or_path), dtype)
 
     if dtype == "auto":
         dtype = "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
@@ -51,3 +58,58 @@ def load_causal_lm(name_or_path: str, gguf_file: str | None = None, dtype: str =
 def load_smollm2():
     folder, gguf = smollm2_location()
     return load_causal_lm(folder, gguf_file=gguf, dtype="float32")
+
+
+BASE_FILE = "parley_base.json"  # written next to a LoRA adapter: the agent spec of its base model
+
+
+def _load_adapter(folder: Path, dtype: str):
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    base_file = folder / BASE_FILE
+    if base_file.is_file():
+        base = json.loads(base_file.read_text())["base"]
+    else:
+        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path") or ""
+        if not base:
+            raise ParleyError(f"{folder} holds a LoRA adapter but names no base model ({BASE_FILE} is missing)")
+        base = f"hf:{base}"
+    model, tokenizer = load_model_spec(base, dtype=dtype)
+    try:
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ParleyError(f"could not apply the LoRA adapter in {folder} to {base}: {str(exc).splitlines()[0]}") from exc
+    if any(folder.glob("tokenizer*.json")):
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    return model.eval(), tokenizer
+
+
+def load_model_spec(spec: str, dtype: str = "auto"):
+    """(model, tokenizer) for ``smollm2`` or ``hf:<id-or-path>``."""
+    if spec == "smollm2":
+        return load_smollm2()
+    if spec.startswith("hf:") and spec[3:]:
+        return load_causal_lm(spec[3:], dtype=dtype)
+    raise ParleyError(f"cannot load model {spec!r}: expected smollm2 or hf:<id-or-path>")
+
+
+def plain_copy(model):
+    """The same weights in a model built from its config, free of GGUF quantisation metadata.
+
+    A GGUF-loaded model refuses ``save_pretrained``; a trainable model must be able to save.
+    """
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    if getattr(model.config, "quantization_config", None) is None:
+        return model
+    config = copy.deepcopy(model.config)
+    del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = model.generation_config
+    return plain.to(model.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,6 +148,43 @@ def catalog(split: str = typer.Option(None, help="only this split")) -> None:
         for cat in sorted({p.category for p in products}):
             table.add_row(cat, *[str(counts[(cat, s)]) for s in splits])
         console.print(table)
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(None, help="training config YAML (see configs/); omit with --resume"),
+    set_: list[str] = typer.Option([], "--set", help="override a field: --set grpo.max_steps=2 (repeatable)"),
+    resume: Path = typer.Option(None, help="continue the run in this directory from its latest checkpoint"),
+    progress: bool = typer.Option(True, help="Rich progress bar with ETA"),
+) -> None:
+    """Train a negotiator with GRPO against a scripted, LLM or self-play opponent."""
+    with user_errors():
+        from parley.training.trainer import prepare_run, train as run_training
+
+        if config is None and resume is None:
+            raise ParleyError("give a config file (e.g. configs/bargain-smollm2-cpu.yaml) or --resume RUN_DIR")
+        cfg, run_dir, checkpoint = prepare_run(str(config) if config else None, list(set_), str(resume) if resume else None)
+        if resume is not None and checkpoint is None:
+            console.print(f"[yellow]{run_dir} has no checkpoint yet: starting it from step 0[/]")
+        elif checkpoint is not None:
+            console.print(f"resuming {run_dir} from {checkpoint.name}")
+        final = run_training(cfg, run_dir, checkpoint, progress=progress)
+        from parley.evaluation.training_report import write_training_report
+
+        report = write_training_report(run_dir)
+        console.print(f"trained model: {final}  (evaluate it: parley arena --buyer hf:{final})\nreport: {report}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a training run directory")) -> None:
+    """Plot a training run's behaviour metrics, phases and curves on one page (report.html)."""
+    with user_errors():
+        from parley.evaluation.training_report import write_training_report
+
+        out = write_training_report(run_dir)
+        phases = json.loads((run_dir / "phases.json").read_text())["phases"]
+        console.print(", ".join(f"{p['phase']} (steps {p['start']}-{p['end']})" for p in phases) or "no evaluations yet")
+        console.print(f"wrote {out}")
 
 
 def main() -> None:

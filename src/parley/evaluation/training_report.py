@@ -1,0 +1,110 @@
+"""`parley report RUN_DIR`: a training run on one page.
+
+Behaviour metrics of the trainee against training step, with the phases that
+:class:`~parley.evaluation.behaviour.PhaseRule` detects shaded behind every panel; the training
+curves TRL logged; and sample transcripts from the first and last evaluation.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+from parley import ParleyError, __version__
+from parley.evaluation.behaviour import PhaseRule, detect_phases
+from parley.evaluation.report import _TEMPLATES, _save, plt
+
+BEHAVIOUR_PANELS = [
+    ("mean_reward", "mean reward (surplus)"),
+    ("agreement_rate", "agreement rate"),
+    ("opening_offer_ratio", "opening offer / listing"),
+    ("mean_concession", "mean concession per turn (/ listing)"),
+    ("deadlock_rate", "deadlock rate (no deal at max turns)"),
+    ("walk_away_rate", "walk-away rate"),
+    ("over_budget_rate", "over-budget rate"),
+    ("mean_turns", "mean turns"),
+    ("mean_message_words", "mean message length (words)"),
+    ("persuasion_rate", "persuasion-tactic rate"),
+    ("action_rate", "turns with a parseable action"),
+]
+TRAINING_PANELS = [
+    ("reward", "reward (all terms)"), ("rewards/surplus/mean", "surplus reward"),
+    ("rewards/protocol/mean", "protocol penalty"), ("loss", "loss"), ("kl", "KL to reference"),
+    ("entropy", "entropy"), ("grad_norm", "gradient norm"), ("completions/mean_length", "trainee tokens per episode"),
+    ("time/step_s", "seconds per step"),
+]
+PHASE_COLORS = {"naive": "#cccccc", "anchoring": "#9ecae1", "deadlock": "#fdae6b", "persuasion": "#a1d99b"}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ParleyError(f"{path}:{number} is not valid JSON ({exc.msg}); was the file edited by hand?") from None
+    return rows
+
+
+def _shade(ax, phases: list[dict]) -> None:
+    for i, seg in enumerate(phases):
+        end = phases[i + 1]["start"] if i + 1 < len(phases) else seg["end"]
+        ax.axvspan(seg["start"], max(end, seg["start"] + 0.5), color=PHASE_COLORS[seg["phase"]], alpha=0.35, lw=0)
+
+
+def _grid(rows: list[dict], panels, phases, path: Path, title: str) -> str | None:
+    panels = [(k, label) for k, label in panels if any(r.get(k) is not None for r in rows)]
+    if not panels:
+        return None
+    cols = 3
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(12, 2.6 * nrows), squeeze=False)
+    for ax, (key, label) in zip(axes.flat, panels):
+        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+        if phases:
+            _shade(ax, phases)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, color="tab:blue")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if phases:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLORS.values()]
+        fig.legend(handles, list(PHASE_COLORS), loc="upper right", ncol=4, fontsize=8)
+    fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    return _save(fig, path)
+
+
+def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ParleyError(f"{run_dir} is not a training run directory (no config.yaml)")
+    rule = rule or PhaseRule()
+    evals = sorted(read_jsonl(run_dir / "evals.jsonl"), key=lambda r: r["step"])
+    metrics = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "train_runtime" not in r]
+    if not evals and not metrics:
+        raise ParleyError(f"{run_dir} has no evaluations or metrics yet; train at least one step first")
+    phases = detect_phases([(r["step"], r) for r in evals], rule)
+    plots = {
+        "behaviour": _grid(evals, BEHAVIOUR_PANELS, phases, run_dir / "behaviour.png", "trainee behaviour on held-out scenarios"),
+        "training": _grid(metrics, TRAINING_PANELS, [], run_dir / "training.png", "training curves (TRL)"),
+    }
+    samples = {}
+    sample_files = sorted((run_dir / "samples").glob("step-*.jsonl"), key=lambda p: int(p.stem.split("-")[1]))
+    for path in sample_files[:1] + sample_files[-1:]:
+        samples[int(path.stem.split("-")[1])] = read_jsonl(path)
+    page = _TEMPLATES.get_template("training.html").render(
+        run=run_dir.name, config=(run_dir / "config.yaml").read_text(), evals=evals, phases=phases,
+        rule=rule.to_dict(), rule_doc=PhaseRule.__doc__, plots=plots, samples=samples,
+        created=_dt.datetime.now().isoformat(timespec="seconds"), version=__version__,
+        last=metrics[-1] if metrics else {},
+    )
+    out = run_dir / "report.html"
+    out.write_text(page)
+    (run_dir / "phases.json").write_text(json.dumps({"rule": rule.to_dict(), "phases": phases}, indent=2) + "\n")
+    return out

@@ -1,0 +1,174 @@
+"""Training configuration: one YAML file, every field overridable with ``--set section.field=value``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from parley import ParleyError
+
+
+def _spec(value: str):
+    from parley.agents.spec import parse_spec
+
+    try:
+        return parse_spec(value)
+    except ParleyError as exc:  # pydantic collects ValueErrors into its per-field report
+        raise ValueError(str(exc)) from None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSection(_Section):
+    enabled: bool = True
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+
+
+class EnvironmentSection(_Section):
+    split: Literal["train", "validation", "test"] = "train"
+    scenarios: int = Field(64, ge=1, description="distinct training scenarios drawn from the split")
+    max_turns: int = Field(6, ge=1)
+    first_mover: Literal["buyer", "seller"] = "buyer"
+
+
+class GenerationSection(_Section):
+    max_new_tokens: int = Field(48, ge=1)
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    batch_size: int = Field(32, ge=1)
+
+
+class RewardSection(_Section):
+    protocol_penalty: float = Field(0.2, ge=0.0, description="subtracted x the share of the trainee's turns "
+                                    "that carry no parseable action or break a rule")
+
+
+class GRPOSection(_Section):
+    num_generations: int = Field(8, ge=2, description="rollouts per scenario (the group)")
+    scenarios_per_step: int = Field(2, ge=1)
+    learning_rate: float = Field(1e-4, gt=0.0)
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    max_steps: int = Field(30, ge=1)
+    beta: float = Field(0.0, ge=0.0, description="KL coefficient to the frozen reference; 0 skips the reference")
+    epsilon: float = Field(0.2, gt=0.0)
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo"
+    num_iterations: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    save_steps: int = Field(1, ge=1)
+    save_total_limit: int | None = Field(3, ge=1)
+    logging_steps: int = Field(1, ge=1)
+    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
+    bf16: bool | Literal["auto"] = "auto"
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+
+
+class EvaluationSection(_Section):
+    every: int = Field(5, ge=1, description="evaluate every N optimizer steps (and before the first)")
+    split: Literal["train", "validation", "test"] = "validation"
+    scenarios: int = Field(32, ge=1)
+    samples: int = Field(4, ge=0, description="transcripts saved per evaluation")
+
+
+class TrainConfig(_Section):
+    model: str = Field("smollm2", description="trainee: smollm2 | hf:<id-or-path>")
+    role: Literal["buyer", "seller"] = "buyer"
+    opponent: str = Field("scripted:boulware", description="an agent spec, or 'self' for a frozen copy of the trainee")
+    self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
+    seed: int = 0
+    output_dir: str = "runs/train"
+    lora: LoraSection = Field(default_factory=LoraSection)
+    environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
+    generation: GenerationSection = Field(default_factory=GenerationSection)
+    rewards: RewardSection = Field(default_factory=RewardSection)
+    grpo: GRPOSection = Field(default_factory=GRPOSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+
+    @field_validator("model")
+    @classmethod
+    def _trainable(cls, value: str) -> str:
+        spec = _spec(value)
+        if spec.kind not in ("smollm2", "hf"):
+            raise ValueError(f"the trainee must be a local model (smollm2 or hf:<id-or-path>), not {spec.kind}")
+        return value
+
+    @field_validator("opponent")
+    @classmethod
+    def _opponent(cls, value: str) -> str:
+        if value != "self" and _spec(value).kind == "human":
+            raise ValueError("a human cannot be a training opponent")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.grpo.save_steps % self.grpo.num_iterations:
+            raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; `parley train --help` lists the sections)"
+        lines.append(f"  {where}: {msg}")
+    return f"invalid training config {source}:\n" + "\n".join(lines)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``section.field=value`` strings; values are YAML (``grpo.max_steps=2``, ``lora.enabled=false``)."""
+    for item in overrides:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise ParleyError(f"override {item!r} is not KEY=VALUE (e.g. grpo.max_steps=2)")
+        path = key.strip().split(".")
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ParleyError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        try:
+            node[path[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ParleyError(f"override {item!r}: the value is not valid YAML ({exc})") from exc
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    data: dict = {}
+    source = "(defaults)"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ParleyError(f"training config {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ParleyError(f"training config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ParleyError(f"training config {path} must be a mapping of sections, got {type(data).__name__}")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ParleyError(_describe(exc, source)) from None

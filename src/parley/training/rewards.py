@@ -1,0 +1,71 @@
+"""Reward functions for training: plain functions of a finished episode, wrapped for TRL.
+
+TRL calls reward functions with the rollout's extra fields as keyword lists; ``rollout_func``
+returns the finished :class:`Episode` objects under ``episode``, so every reward here is computed
+by code from the scenario and the outcome. A reward that fails names the episode and stops
+training: a silent zero would look like a real outcome and bias the group baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from parley.environments.protocol import Role
+from parley.environments.rewards import buyer_reward, seller_reward
+from parley.rollout.engine import Episode
+
+# Turn effects that count as breaking the protocol: no parseable action, or a rule the env enforced.
+PROTOCOL_FAILURES = ("invalid", "blocked")
+
+
+class RewardError(RuntimeError):
+    pass
+
+
+def surplus(episode: Episode, role: Role) -> float:
+    """The verifiable economic reward of ``role`` (see parley.environments.rewards)."""
+    fn = buyer_reward if role is Role.BUYER else seller_reward
+    return fn(episode.scenario, episode.outcome)
+
+
+def protocol_share(episode: Episode, role: Role) -> float:
+    """Share of ``role``'s turns with no parseable action or whose action the environment refused."""
+    turns = [t for t in episode.turns if t.role is role]
+    if not turns:
+        return 0.0
+    bad = sum(t.action.kind.value == "none" or t.effect in PROTOCOL_FAILURES or bool(t.violations) for t in turns)
+    return bad / len(turns)
+
+
+def protocol_penalty(episode: Episode, role: Role, penalty: float) -> float:
+    return -penalty * protocol_share(episode, role)
+
+
+class EpisodeReward:
+    """A TRL reward function over the ``episode`` extra field; its ``__name__`` names the logged metric."""
+
+    def __init__(self, name: str, fn: Callable[[Episode], float]) -> None:
+        self.__name__ = name
+        self.fn = fn
+
+    def __call__(self, prompts=None, completions=None, completion_ids=None, episode=None, **_) -> list[float]:
+        if episode is None:
+            raise RewardError(f"reward {self.__name__}: the rollout returned no 'episode' field")
+        values = []
+        for ep in episode:
+            try:
+                value = float(self.fn(ep))
+            except Exception as exc:
+                raise RewardError(f"reward {self.__name__} failed on episode {ep.scenario.id}: {exc!r}") from exc
+            if not math.isfinite(value):
+                raise RewardError(f"reward {self.__name__} is {value} on episode {ep.scenario.id}")
+            values.append(value)
+        return values
+
+
+def reward_functions(role: Role, penalty: float) -> list[EpisodeReward]:
+    funcs = [EpisodeReward("surplus", lambda ep: surplus(ep, role))]
+    if penalty > 0:
+        funcs.append(EpisodeReward("protocol", lambda ep: protocol_penalty(ep, role, penalty)))
+    return funcs

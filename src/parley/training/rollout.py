@@ -1,0 +1,171 @@
+"""TRL ``rollout_func``: play whole bargaining episodes and hand TRL the trainee's token sequences.
+
+TRL samples the dataset's prompts (here: scenario ids, already repeated ``num_generations`` times
+per group) and calls ``rollout(prompts, trainer)``. We play every episode to the end with the
+current policy as the trainee and return, per episode, the trainee's first prompt ids, everything
+after it (its sampled turns plus the environment's text between them) as ``completion_ids``, and
+``env_mask`` (1 = sampled by the trainee). The finished episodes go to the reward functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Sequence
+
+from parley.agents.backends import Completion, HFBackend
+from parley.agents.base import GenerationSettings
+from parley.agents.llm import LLMAgent
+from parley.agents.spec import BackendCache, build_agent
+from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.scenarios import Scenario
+from parley.rollout.engine import Episode, run_episodes
+from parley.training.trajectory import TraineeAgent, Trajectory
+
+
+def rollout_seed(seed: int, step: int, process: int) -> int:
+    return (seed * 7_919 + step * 104_729 + process * 1_299_709) % (2**31)
+
+
+class VLLMTrainerBackend:
+    """Generates through the trainer's vLLM engine (colocate or server), from token ids."""
+
+    def __init__(self, trainer, tokenizer) -> None:
+        self.trainer, self.tokenizer, self.name = trainer, tokenizer, "vllm"
+        self.stop_ids = sorted({i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+                                if isinstance(i, int) and i != tokenizer.unk_token_id})
+
+    def generate_ids(self, prompt_ids, settings: GenerationSettings, seed: int, keys=None) -> list[Completion]:
+        # Sampling parameters (temperature, top_p, max_completion_length) are the trainer's, so
+        # vLLM's logprobs match what TRL's importance-sampling correction expects.
+        _, completion_ids, logprobs, _ = self.trainer.vllm_generation.generate(
+            prompts=[list(p) for p in prompt_ids], images=None, num_generations=1)
+        out = []
+        for prompt, ids, lps in zip(prompt_ids, completion_ids, logprobs):
+            body = ids[:-1] if ids and ids[-1] in self.stop_ids else ids
+            flat = [float(lp[0]) if lp and lp[0] is not None else 0.0 for lp in lps]
+            out.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), list(prompt), list(ids), flat))
+        return out
+
+    def forget(self, keys) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+class SelfPlayOpponent:
+    """A frozen copy of the trainee, refreshed from the policy every ``refresh_steps`` steps."""
+
+    def __init__(self, policy, tokenizer, role: Role, settings: GenerationSettings, refresh_steps: int) -> None:
+        self.model = copy.deepcopy(policy).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.backend = HFBackend(self.model, tokenizer, name="self")
+        self.agent = LLMAgent(name="self", backend=self.backend, role=role, settings=settings)
+        self.refresh_steps = refresh_steps
+        self.refreshed_at = 0
+
+    def maybe_refresh(self, policy, step: int) -> None:
+        due = step // self.refresh_steps * self.refresh_steps
+        if due > self.refreshed_at:
+            self.model.load_state_dict(policy.state_dict())
+            self.backend.clear()
+            self.refreshed_at = due
+
+    def state_dict(self) -> dict:
+        return {"refreshed_at": self.refreshed_at, "weights": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["weights"])
+        self.refreshed_at = state["refreshed_at"]
+        self.backend.clear()
+
+
+class BargainRollout:
+    """Callable given to ``GRPOTrainer(rollout_func=...)``; also plays evaluation episodes."""
+
+    def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
+                 settings: GenerationSettings, seed: int, refresh_steps: int = 10,
+                 backends: BackendCache | None = None) -> None:
+        self.scenarios = {s.id: s for s in scenarios}
+        self.role, self.opponent_spec, self.protocol = role, opponent, protocol
+        self.settings, self.seed, self.refresh_steps = settings, seed, refresh_steps
+        self.backends = backends or BackendCache()
+        self.policy_backend = None
+        self.self_play: SelfPlayOpponent | None = None
+        self._opponent = None
+        self.last_episodes: list[Episode] = []
+
+    # -- wiring ------------------------------------------------------------------------------
+    def attach(self, trainer) -> None:
+        """Bind to the trainer's policy (called once, before training)."""
+        policy = trainer.accelerator.unwrap_model(trainer.model)
+        tokenizer = trainer.processing_class
+        if getattr(trainer, "use_vllm", False):
+            self.policy_backend = VLLMTrainerBackend(trainer, tokenizer)
+        else:
+            self.policy_backend = HFBackend(policy, tokenizer, name="trainee")
+        if self.opponent_spec == "self":
+            self.self_play = SelfPlayOpponent(policy, tokenizer, self.role.other, self.settings, self.refresh_steps)
+        else:
+            self._opponent = build_agent(self.opponent_spec, self.role.other, self.settings, self.backends)
+
+    def opponent(self):
+        return self.self_play.agent if self.self_play else self._opponent
+
+    def _trainee(self) -> TraineeAgent:
+        return TraineeAgent(LLMAgent(name="trainee", backend=self.policy_backend, role=self.role, settings=self.settings))
+
+    # -- playing -----------------------------------------------------------------------------
+    def play(self, scenarios: Sequence[Scenario], seed: int) -> tuple[list[Episode], list[Trajectory]]:
+        """Episodes of the current policy against the opponent, and the trainee's token trajectory of each."""
+        self.policy_backend.clear()  # the weights changed since the last call: cached K/V is stale
+        trainee = self._trainee()
+        opponent = self.opponent()
+        buyer, seller = (trainee, opponent) if self.role is Role.BUYER else (opponent, trainee)
+        model = getattr(self.policy_backend, "model", None)
+        training = model is not None and model.training
+        if training:
+            model.eval()  # generation wants its K/V cache, which gradient checkpointing turns off in train mode
+        try:
+            episodes = run_episodes(scenarios, buyer, seller, self.protocol, seed=seed, batch_size=self.settings.batch_size)
+        finally:
+            if training:
+                model.train()
+        trajectories = [trainee.trajectories.pop(e.scenario.id, None) or self._silent(trainee, e) for e in episodes]
+        return episodes, trajectories
+
+    def _silent(self, trainee: TraineeAgent, episode: Episode) -> Trajectory:
+        """The trainee never spoke (the other side closed first): its prompt, and one masked stop token."""
+        from parley.environments.protocol import BargainEnv
+
+        env = BargainEnv(self.protocol)
+        env.reset(episode.scenario)
+        messages = trainee.llm.messages(env.observe(self.role))
+        t = Trajectory(prompt_ids=trainee._encode(trainee._render(messages, generation_prompt=True)))
+        t.append_env([trainee.llm.backend.stop_ids[0]])
+        return t
+
+    def __call__(self, prompts: list, trainer) -> dict:
+        if self.policy_backend is None:
+            self.attach(trainer)
+        step = trainer.state.global_step
+        if self.self_play:
+            self.self_play.maybe_refresh(trainer.accelerator.unwrap_model(trainer.model), step)
+        scenarios = []
+        for index, prompt in enumerate(prompts):
+            key = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+            if key not in self.scenarios:
+                raise KeyError(f"prompt {key!r} is not a scenario id of this run")
+            # Each rollout of a group is its own episode: unique id, same product and private values.
+            scenarios.append(dataclasses.replace(self.scenarios[key], id=f"{key}@{step}.{index}"))
+        episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index))
+        self.last_episodes = episodes
+        return {
+            "prompt_ids": [t.prompt_ids for t in trajectories],
+            "completion_ids": [t.completion_ids for t in trajectories],
+            "logprobs": [t.logprobs for t in trajectories],
+            "env_mask": [t.env_mask for t in trajectories],
+            "episode": episodes,
+        }

@@ -1,0 +1,285 @@
+"""`parley train`: TRL's GRPOTrainer with our multi-turn rollouts, evaluations and run directory.
+
+Run directory layout::
+
+    config.yaml          the resolved config (what ran; --resume reads it back)
+    metrics.jsonl        one line per logged step (TRL's metrics + our timings)
+    evals.jsonl          one line per evaluation: behaviour metrics of the trainee
+    samples/step-N.jsonl transcripts from that evaluation
+    checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)
+    final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`
+    runs/                TensorBoard events (report_to)
+    report.html          `parley report RUN_DIR`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from parley import ParleyError
+from parley.agents.base import GenerationSettings
+from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.scenarios import sample_scenarios
+from parley.training.config import TrainConfig, load_config
+from parley.training.rewards import reward_functions
+from parley.training.rollout import BargainRollout
+
+SELF_PLAY_FILE = "self_play_opponent.pt"
+
+
+def _jsonl_append(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _truncate_jsonl(path: Path, after_step: int) -> None:
+    """Drop lines logged after ``after_step`` (a killed run logged steps its checkpoint does not have)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    checkpoints = [p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+                   and (p / "trainer_state.json").is_file()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
+    from transformers import TrainerCallback
+
+    from parley.evaluation.behaviour import behaviour_metrics
+    from parley.evaluation.stats import bootstrap_ci
+
+    role = Role(cfg.role)
+    eval_scenarios = sample_scenarios(cfg.evaluation.split, cfg.evaluation.scenarios, seed=cfg.seed + 1)
+
+    class RunFiles(TrainerCallback):
+        """metrics.jsonl, per-step timings, evaluations, and the extra files each checkpoint needs."""
+
+        def __init__(self) -> None:
+            self.trainer = None
+            self.step_began = None
+            self.timings = {"rollout": 0.0, "reference": 0.0}
+
+        def on_train_begin(self, args, state, control, **kw):
+            evals = run_dir / "evals.jsonl"
+            done = [json.loads(line)["step"] for line in evals.read_text().splitlines()] if evals.is_file() else []
+            if state.global_step not in done:
+                self.evaluate(state.global_step)
+
+        def on_step_begin(self, args, state, control, **kw):
+            if self.step_began is None:
+                self.step_began = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            total = time.perf_counter() - self.step_began
+            self.step_began = None
+            t = dict(self.timings)
+            self.timings = {"rollout": 0.0, "reference": 0.0}
+            self.last_timing = {"time/step_s": total, "time/rollout_s": t["rollout"], "time/reference_s": t["reference"],
+                                "time/policy_update_s": max(0.0, total - t["rollout"] - t["reference"])}
+            if state.global_step % cfg.evaluation.every == 0 or state.global_step == state.max_steps:
+                self.evaluate(state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            record = {"step": state.global_step, **(logs or {}), **getattr(self, "last_timing", {})}
+            _jsonl_append(run_dir / "metrics.jsonl", record)
+
+        def on_save(self, args, state, control, **kw):
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                _write_base(checkpoint, cfg)
+                if rollout.self_play is not None:
+                    import torch
+
+                    torch.save(rollout.self_play.state_dict(), checkpoint / SELF_PLAY_FILE)
+
+        def evaluate(self, step: int) -> None:
+            seed = cfg.seed + 12_345  # the same episodes' randomness at every evaluation
+            spent = dict(self.timings)
+            episodes, _ = rollout.play(eval_scenarios, seed)
+            self.timings = spent  # evaluation time is not training-step time
+            metrics = behaviour_metrics(episodes, role)
+            rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in episodes]
+            metrics["mean_reward_ci95"] = bootstrap_ci(rewards, seed=cfg.seed)
+            _jsonl_append(run_dir / "evals.jsonl", {"step": step, **metrics})
+            if cfg.evaluation.samples:
+                samples = run_dir / "samples"
+                samples.mkdir(exist_ok=True)
+                (samples / f"step-{step}.jsonl").write_text(
+                    "".join(json.dumps(e.to_dict()) + "\n" for e in episodes[: cfg.evaluation.samples]))
+
+    return RunFiles()
+
+
+def _write_base(folder: Path, cfg: TrainConfig) -> None:
+    if (folder / "adapter_config.json").is_file():
+        from parley.agents.models import BASE_FILE
+
+        (folder / BASE_FILE).write_text(json.dumps({"base": cfg.model}) + "\n")
+
+
+def _grpo_args(cfg: TrainConfig, run_dir: Path):
+    import torch
+    from trl import GRPOConfig
+
+    g = cfg.grpo
+    batch = g.num_generations * g.scenarios_per_step
+    if batch % g.gradient_accumulation_steps:
+        raise ParleyError(f"grpo.num_generations x grpo.scenarios_per_step ({batch}) must be divisible by "
+                          f"grpo.gradient_accumulation_steps ({g.gradient_accumulation_steps})")
+    cuda = torch.cuda.is_available()
+    bf16 = (cuda and torch.cuda.is_bf16_supported()) if g.bf16 == "auto" else g.bf16
+    if bf16 and not cuda:
+        raise ParleyError("grpo.bf16 needs a GPU (bf16 matmul on this CPU is ~100x slower); set grpo.bf16=auto")
+    if g.use_vllm and not cuda:
+        raise ParleyError("grpo.use_vllm needs a GPU; set grpo.use_vllm=false to generate with transformers")
+    return GRPOConfig(
+        output_dir=str(run_dir),
+        per_device_train_batch_size=batch // g.gradient_accumulation_steps,
+        gradient_accumulation_steps=g.gradient_accumulation_steps,
+        steps_per_generation=g.gradient_accumulation_steps,
+        num_generations=g.num_generations,
+        num_iterations=g.num_iterations,
+        learning_rate=g.learning_rate, lr_scheduler_type=g.lr_scheduler_type, warmup_steps=g.warmup_steps,
+        max_steps=g.max_steps, max_grad_norm=g.max_grad_norm,
+        beta=g.beta, epsilon=g.epsilon, scale_rewards=g.scale_rewards, loss_type=g.loss_type,
+        max_completion_length=cfg.generation.max_new_tokens,  # per turn (vLLM's max_tokens)
+        temperature=cfg.generation.temperature, top_p=cfg.generation.top_p,
+        save_strategy="steps", save_steps=g.save_steps, save_total_limit=g.save_total_limit,
+        logging_steps=g.logging_steps, report_to=g.report_to,
+        bf16=bf16, use_cpu=not cuda, gradient_checkpointing=g.gradient_checkpointing,
+        use_vllm=g.use_vllm, vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+        seed=cfg.seed, data_seed=cfg.seed, disable_dropout=True, shuffle_dataset=True,
+        remove_unused_columns=False, log_completions=False, save_only_model=False,
+        dataloader_num_workers=0,
+    )
+
+
+def _load_policy(cfg: TrainConfig):
+    from parley.agents.models import load_model_spec, plain_copy
+
+    model, tokenizer = load_model_spec(cfg.model)
+    model = plain_copy(model)
+    model.train()
+    return model, tokenizer
+
+
+def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, progress: bool = False):
+    """A ready GRPOTrainer (``model``/``tokenizer`` given: tests pass a tiny model)."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    if model is None:
+        model, tokenizer = _load_policy(cfg)
+    role = Role(cfg.role)
+    scenarios = sample_scenarios(cfg.environment.split, cfg.environment.scenarios, seed=cfg.seed)
+    protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+    settings = GenerationSettings(max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
+                                  top_p=cfg.generation.top_p, batch_size=cfg.generation.batch_size)
+    rollout = BargainRollout(scenarios, role, cfg.opponent, protocol, settings, seed=cfg.seed,
+                             refresh_steps=cfg.self_play_refresh_steps)
+    # The prompt column carries the scenario id: rollout_func receives only prompts, and builds the
+    # real chat prompt itself (the trainee's first prompt depends on who moves first).
+    dataset = Dataset.from_list([{"prompt": s.id} for s in scenarios])
+    peft_config = None
+    if cfg.lora.enabled:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    files = _callbacks(cfg, run_dir, rollout)
+    trainer = GRPOTrainer(
+        model=model, processing_class=tokenizer, reward_funcs=reward_functions(role, cfg.rewards.protocol_penalty),
+        args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
+        rollout_func=rollout, callbacks=[files],
+    )
+    files.trainer = trainer
+    if progress:
+        from transformers.trainer_callback import ProgressCallback
+        from trl.trainer.callbacks import RichProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(RichProgressCallback)
+    rollout.attach(trainer)
+    _time_phases(trainer, rollout, files)
+    return trainer, rollout
+
+
+def _time_phases(trainer, rollout: BargainRollout, files) -> None:
+    """Split each step's wall time into rollout / reference forward / policy update.
+
+    TRL's own profiling only reports to wandb/trackio, so the two calls are timed here.
+    """
+    import torch
+
+    play = rollout.play
+
+    def timed_play(*a, **kw):
+        began = time.perf_counter()
+        try:
+            return play(*a, **kw)
+        finally:
+            files.timings["rollout"] += time.perf_counter() - began
+
+    rollout.play = timed_play
+    logps = trainer._get_per_token_logps_and_entropies
+
+    def timed_logps(model, *a, **kw):
+        began = time.perf_counter()
+        try:
+            return logps(model, *a, **kw)
+        finally:
+            if not torch.is_grad_enabled():  # reference (and old-policy) forwards run without grad
+                files.timings["reference"] += time.perf_counter() - began
+
+    trainer._get_per_token_logps_and_entropies = timed_logps
+
+
+def prepare_run(config_path: str | None, overrides: list[str], resume: str | None) -> tuple[TrainConfig, Path, Path | None]:
+    if resume:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ParleyError(f"{run_dir} is not a training run directory (no config.yaml); start one with parley train CONFIG")
+        if config_path or overrides:
+            raise ParleyError("--resume continues a run exactly as configured; do not pass a config or --set with it")
+        cfg = load_config(run_dir / "config.yaml")
+        checkpoint = latest_checkpoint(run_dir)
+        return cfg, run_dir, checkpoint
+    cfg = load_config(config_path, overrides)
+    run_dir = Path(cfg.output_dir)
+    if latest_checkpoint(run_dir) is not None:
+        raise ParleyError(f"{run_dir} already holds a training run; continue it with `parley train --resume {run_dir}` "
+                          f"or choose another output_dir (--set output_dir=...)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.jsonl", "evals.jsonl"):
+        (run_dir / stale).unlink(missing_ok=True)
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    return cfg, run_dir, None
+
+
+def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model=None, tokenizer=None,
+          progress: bool = False) -> Path:
+    """Train (or continue from ``checkpoint``); returns the folder of the final model."""
+    trainer, rollout = build_trainer(cfg, run_dir, model, tokenizer, progress)
+    if checkpoint is not None:
+        step = int(checkpoint.name.split("-")[-1])
+        for name in ("metrics.jsonl", "evals.jsonl"):
+            _truncate_jsonl(run_dir / name, step)
+        if rollout.self_play is not None and (checkpoint / SELF_PLAY_FILE).is_file():
+            import torch
+
+            rollout.self_play.load_state_dict(torch.load(checkpoint / SELF_PLAY_FILE, weights_only=True))
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = run_dir / "final"
+    trainer.save_model(str(final))
+    _write_base(final, cfg)
+    return final

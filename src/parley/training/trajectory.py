@@ -1,0 +1,117 @@
+"""Token-in, token-out recording of the trainee's side of a multi-turn dialogue.
+
+The trainee's sequence is built from token ids only: the first prompt is the chat template's
+rendering, each of its turns is appended as exactly the ids it sampled, and everything between
+two of its turns (end of turn, the other side's message, the next generation header) is appended
+as the tokenisation of that text *only*. A sampled turn is never decoded and re-encoded, which in
+multi-turn RL silently changes the tokens the loss is computed on (BPE is not injective).
+
+``env_mask`` marks the trainee's sampled tokens with 1; everything appended by the environment
+gets 0, which TRL's GRPOTrainer turns into the loss mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from parley.agents.backends import Completion
+from parley.agents.llm import LLMAgent, clean_turn
+from parley.environments.protocol import Observation
+
+_SENTINEL = "\u2063PARLEY-TURN-END\u2063"
+
+
+@dataclass
+class Trajectory:
+    prompt_ids: list[int]
+    completion_ids: list[int] = field(default_factory=list)
+    env_mask: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    turns: list[list[int]] = field(default_factory=list)  # the sampled ids of each trainee turn, in order
+    last_stopped: bool = True  # whether the latest turn ended with a stop token
+
+    def append_env(self, ids: Sequence[int]) -> None:
+        self.completion_ids.extend(ids)
+        self.env_mask.extend([0] * len(ids))
+        self.logprobs.extend([0.0] * len(ids))
+
+    def append_turn(self, completion: Completion, stopped: bool) -> None:
+        ids = list(completion.completion_ids)
+        self.turns.append(ids)
+        self.completion_ids.extend(ids)
+        self.env_mask.extend([1] * len(ids))
+        self.logprobs.extend(completion.logprobs if completion.logprobs is not None else [0.0] * len(ids))
+        self.last_stopped = stopped
+
+    def context(self) -> list[int]:
+        return self.prompt_ids + self.completion_ids
+
+
+class TraineeAgent:
+    """An LLMAgent whose model context is kept as token ids, so training sees what was sampled.
+
+    The backend must offer ``generate_ids(prompt_ids, settings, seed, keys)`` (HFBackend does; so
+    does the vLLM backend that generates through TRL's engine).
+    """
+
+    def __init__(self, llm: LLMAgent) -> None:
+        if not hasattr(llm.backend, "generate_ids"):
+            raise TypeError(f"backend {llm.backend.name} cannot generate from token ids; train with a local model")
+        self.llm = llm
+        self.name = llm.name
+        self.role = llm.role
+        self.prompt_id = llm.prompt_id
+        self.tokenizer = llm.backend.tokenizer
+        self.trajectories: dict[str, Trajectory] = {}
+        stop = [llm.backend.tokenizer.convert_ids_to_tokens(i) for i in llm.backend.stop_ids]
+        self._stop_ids = set(llm.backend.stop_ids)
+        self._stop_texts = [t for t in stop if isinstance(t, str)]
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _render(self, messages: list[dict], generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False)
+
+    def _between_turns(self, messages: list[dict], last_stopped: bool) -> str:
+        """The text the chat template puts after the trainee's latest turn up to the next generation header."""
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        marked = [dict(m) for m in messages]
+        marked[last]["content"] = _SENTINEL
+        text = self._render(marked, generation_prompt=True)
+        if text.count(_SENTINEL) != 1:
+            raise RuntimeError("the chat template altered the trainee's turn; cannot splice token ids")
+        tail = text.split(_SENTINEL, 1)[1]
+        if last_stopped:
+            # The sampled ids already end with the stop token the template writes after a turn.
+            for stop in self._stop_texts:
+                if tail.startswith(stop):
+                    return tail[len(stop):]
+        return tail
+
+    def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
+        contexts, keys = [], []
+        for obs in observations:
+            messages = self.llm.messages(obs)
+            trajectory = self.trajectories.get(obs.episode_id)
+            if trajectory is None:
+                trajectory = Trajectory(prompt_ids=self._encode(self._render(messages, generation_prompt=True)))
+                self.trajectories[obs.episode_id] = trajectory
+            else:
+                trajectory.append_env(self._encode(self._between_turns(messages, trajectory.last_stopped)))
+            contexts.append(trajectory.context())
+            keys.append(self.llm.session_key(obs.episode_id))
+        completions = self.llm.backend.generate_ids(contexts, self.llm.settings, seed, keys=keys)
+        texts = []
+        for obs, completion in zip(observations, completions):
+            stopped = bool(completion.completion_ids) and completion.completion_ids[-1] in self._stop_ids
+            self.trajectories[obs.episode_id].append_turn(completion, stopped)
+            texts.append(clean_turn(completion.text, self.role))
+        return texts
+
+    def forget(self, episode_ids: Sequence[str]) -> None:
+        self.llm.forget(episode_ids)
+
+    def pop(self, episode_id: str) -> Trajectory:
+        return self.trajectories.pop(episode_id)

@@ -1,0 +1,60 @@
+"""End to end through the command line: train 2 GRPO steps on a tiny model, report, evaluate the checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from parley.cli.main import app
+from training_helpers import tiny_overrides
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_train_report_and_arena_on_the_checkpoint(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    sets = [x for o in tiny_overrides(tiny_model_dir, out) for x in ("--set", o)]
+    result = run("train", "configs/bargain-smollm2-cpu.yaml", *sets, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "trained model" in result.output
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [m for m in metrics if "loss" in m]
+    assert [m["step"] for m in steps] == [1, 2]
+    assert all("rewards/surplus/mean" in m and m["time/step_s"] > 0 for m in steps)
+    evals = [json.loads(line) for line in (out / "evals.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [0, 1, 2]
+    assert {"opening_offer_ratio", "deadlock_rate", "persuasion_rate", "over_budget_rate"} <= set(evals[0])
+    assert (out / "samples" / "step-2.jsonl").is_file()
+    assert (out / "checkpoint-2" / "optimizer.pt").is_file() and (out / "final" / "adapter_config.json").is_file()
+    resolved = (out / "config.yaml").read_text()
+    assert "max_steps: 2" in resolved and f"hf:{tiny_model_dir}" in resolved
+    html = (out / "report.html").read_text()
+    assert "behaviour.png" in html and (out / "behaviour.png").stat().st_size > 1000
+
+    result = run("report", out)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and json.loads((out / "phases.json").read_text())["phases"]
+
+    for checkpoint in (out / "checkpoint-2", out / "final"):
+        arena = run("arena", "--buyer", f"hf:{checkpoint}", "--seller", "scripted:linear", "--episodes", 2,
+                    "--max-turns", 2, "--max-new-tokens", 4, "--out", tmp_path / f"arena-{checkpoint.name}", "--no-report")
+        assert arena.exit_code == 0, arena.output
+
+    again = run("train", "configs/bargain-smollm2-cpu.yaml", *sets)
+    assert again.exit_code == 2 and "--resume" in again.output
+
+
+def test_train_user_errors_are_one_line(tmp_path):
+    result = run("train", tmp_path / "nope.yaml")
+    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output
+    result = run("train", "configs/bargain-smollm2-cpu.yaml", "--set", "grpo.num_generations=1")
+    assert result.exit_code == 2 and "grpo.num_generations" in result.output
+    result = run("train")
+    assert result.exit_code == 2 and "--resume" in result.output
+    result = run("report", tmp_path)
+    assert result.exit_code == 2 and "not a training run directory" in result.output

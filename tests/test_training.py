@@ -1,0 +1,342 @@
+"""GRPO training: config, rewards, token-in/token-out trajectories, masking, loss terms, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from parley import ParleyError
+from parley.agents.base import GenerationSettings
+from parley.agents.llm import LLMAgent
+from parley.environments.actions import Action, ActionKind
+from parley.environments.protocol import Outcome, ProtocolConfig, Role, TurnRecord
+from parley.environments.scenarios import sample_scenarios
+from parley.rollout.engine import Episode, run_episodes
+from parley.agents.scripted import SCRIPTED
+from parley.training.config import load_config
+from parley.training.rewards import EpisodeReward, RewardError, protocol_penalty, protocol_share, surplus
+from parley.training.trajectory import TraineeAgent
+from training_helpers import tiny_overrides
+
+
+# -- config ------------------------------------------------------------------------------------
+def test_shipped_configs_validate():
+    cpu = load_config("configs/bargain-smollm2-cpu.yaml")
+    gpu = load_config("configs/bargain-qwen-gpu.yaml")
+    assert cpu.model == "smollm2" and not cpu.grpo.use_vllm
+    assert gpu.grpo.use_vllm and gpu.model.startswith("hf:")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["grpo.learnin_rate=0.1"], "grpo.learnin_rate: unknown field"),
+    (["grpo.num_generations=1"], "grpo.num_generations"),
+    (["grpo.beta=-1"], "grpo.beta"),
+    (["model=openai:x@http://h/v1"], "the trainee must be a local model"),
+    (["opponent=scripted:nobody"], "unknown scripted strategy"),
+    (["opponent=human"], "a human cannot be a training opponent"),
+    (["role=referee"], "role"),
+    (["grpo.max_steps=many"], "grpo.max_steps"),
+    (["nonsense"], "is not KEY=VALUE"),
+])
+def test_config_errors_name_the_field(overrides, expected):
+    with pytest.raises(ParleyError) as info:
+        load_config(None, overrides)
+    assert expected in str(info.value)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ParleyError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grpo: [1, 2")
+    with pytest.raises(ParleyError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ParleyError, match="must be a mapping"):
+        load_config(bad)
+
+
+def test_overrides_are_typed_yaml():
+    cfg = load_config(None, ["grpo.max_steps=3", "lora.enabled=false", "grpo.report_to=[]", "grpo.learning_rate=1e-5"])
+    assert cfg.grpo.max_steps == 3 and cfg.lora.enabled is False and cfg.grpo.report_to == []
+    assert cfg.grpo.learning_rate == pytest.approx(1e-5)
+
+
+# -- rewards -----------------------------------------------------------------------------------
+def _episode(turns, outcome, budget=100.0, floor=60.0):
+    scenario = sample_scenarios("train", 1, seed=0)[0]
+    import dataclasses
+
+    scenario = dataclasses.replace(scenario, listing_price=150.0, budget=budget, floor=floor)
+    return Episode(scenario, turns, outcome, 0.0, 0.0)
+
+
+def _turn(i, role, kind, price=None, effect="offer", violations=()):
+    return TurnRecord(i, role, "text", "text", Action(kind, price), effect, list(violations))
+
+
+def test_surplus_and_protocol_rewards_by_hand():
+    turns = [_turn(0, Role.BUYER, ActionKind.OFFER, 70.0), _turn(1, Role.SELLER, ActionKind.OFFER, 90.0),
+             _turn(2, Role.BUYER, ActionKind.NONE, effect="message"), _turn(3, Role.SELLER, ActionKind.NONE, effect="message"),
+             _turn(4, Role.BUYER, ActionKind.ACCEPT, effect="accept")]
+    ep = _episode(turns, Outcome(True, 90.0, "accepted", 5, Role.BUYER))
+    assert surplus(ep, Role.BUYER) == pytest.approx((100 - 90) / (100 - 60))
+    assert surplus(ep, Role.SELLER) == pytest.approx((90 - 60) / (100 - 60))
+    assert protocol_share(ep, Role.BUYER) == pytest.approx(1 / 3)
+    assert protocol_penalty(ep, Role.BUYER, 0.3) == pytest.approx(-0.1)
+    over = _episode(turns, Outcome(True, 120.0, "accepted", 5, Role.BUYER))
+    assert surplus(over, Role.BUYER) == -1.0
+    none = _episode(turns, Outcome(False, None, "max_turns", 5, None))
+    assert surplus(none, Role.BUYER) == 0.0
+
+
+def test_a_failing_reward_names_the_episode():
+    ep = _episode([], Outcome(False, None, "max_turns", 0, None))
+
+    def broken(_):
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(RewardError, match=ep.scenario.id):
+        EpisodeReward("broken", broken)(episode=[ep])
+    with pytest.raises(RewardError, match="nan"):
+        EpisodeReward("nan", lambda _: math.nan)(episode=[ep])
+    assert EpisodeReward("ok", lambda _: 0.5)(episode=[ep, ep]) == [0.5, 0.5]
+
+
+# -- token-in, token-out -----------------------------------------------------------------------
+class SpyBackend:
+    """Wraps a backend and records exactly what generation produced."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.tokenizer, self.stop_ids = inner, inner.name, inner.tokenizer, inner.stop_ids
+        self.calls = []
+
+    def generate_ids(self, prompt_ids, settings, seed, keys=None):
+        out = self.inner.generate_ids(prompt_ids, settings, seed, keys)
+        self.calls.append((keys, [list(p) for p in prompt_ids], out))
+        return out
+
+    def forget(self, keys):
+        self.inner.forget(keys)
+
+
+def test_trajectory_holds_exactly_the_sampled_ids_and_masks_the_rest(tiny_backend):
+    spy = SpyBackend(tiny_backend)
+    settings = GenerationSettings(max_new_tokens=12, batch_size=8)
+    trainee = TraineeAgent(LLMAgent("trainee", spy, Role.BUYER, settings=settings))
+    scenarios = sample_scenarios("train", 3, seed=1)
+    run_episodes(scenarios, trainee, SCRIPTED["linear"](), ProtocolConfig(max_turns=6), seed=3)
+    tok = tiny_backend.tokenizer
+    for s in scenarios:
+        t = trainee.trajectories[s.id]
+        sampled = [c.completion_ids for keys, _, outs in spy.calls for k, c in zip(keys, outs) if k.endswith(f"/{s.id}/buyer")]
+        assert len(sampled) == 3 and t.turns == sampled
+        assert [i for i, m in zip(t.completion_ids, t.env_mask) if m] == [x for ids in sampled for x in ids]
+        # Each generation call saw exactly the trajectory so far: the prefix never changes.
+        contexts = [p for keys, prompts, _ in spy.calls for k, p in zip(keys, prompts) if k.endswith(f"/{s.id}/buyer")]
+        assert contexts[0] == t.prompt_ids
+        for earlier, later in zip(contexts, contexts[1:]):
+            assert later[: len(earlier)] == earlier
+        # Masked stretches are the template's text between turns: the seller's message and a new header.
+        masked = []
+        for i, m in enumerate(t.env_mask):
+            if not m and (i == 0 or t.env_mask[i - 1]):
+                masked.append([])
+            if not m:
+                masked[-1].append(t.completion_ids[i])
+        assert len(masked) == 2
+        for stretch in masked:
+            text = tok.decode(stretch)
+            assert "<|im_start|>user\nSeller:" in text and text.endswith("<|im_start|>assistant\n")
+
+
+class ScriptedIdsBackend:
+    """Returns fixed "sampled" ids: a non-canonical tokenisation that decode+encode would change."""
+
+    def __init__(self, tokenizer, ids):
+        from parley.agents.backends import GenerationStats
+
+        self.tokenizer, self.name, self.stats = tokenizer, "scripted-ids", GenerationStats()
+        self.stop_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+        self.ids = ids
+
+    def generate_ids(self, prompt_ids, settings, seed, keys=None):
+        from parley.agents.backends import Completion
+
+        return [Completion(self.tokenizer.decode(self.ids), list(p), self.ids + self.stop_ids) for p in prompt_ids]
+
+    def forget(self, keys):
+        pass
+
+
+def test_non_canonical_sampled_ids_survive_verbatim(tiny_backend):
+    tok = tiny_backend.tokenizer
+    pieces = [tok(w, add_special_tokens=False)["input_ids"] for w in ("hel", "lo", " wal", "k", "ing")]
+    ids = [i for p in pieces for i in p]
+    assert tok(tok.decode(ids), add_special_tokens=False)["input_ids"] != ids  # re-encoding would drift
+    trainee = TraineeAgent(LLMAgent("trainee", ScriptedIdsBackend(tok, ids), Role.BUYER))
+    scenario = sample_scenarios("train", 1, seed=2)[0]
+    episode = run_episodes([scenario], trainee, SCRIPTED["hardliner"](), ProtocolConfig(max_turns=4), seed=0)[0]
+    assert [t.role for t in episode.turns] == [Role.BUYER, Role.SELLER] * 2
+    t = trainee.trajectories[scenario.id]
+    stop = tok.convert_tokens_to_ids("<|im_end|>")
+    assert t.turns == [ids + [stop], ids + [stop]]
+    assert [i for i, m in zip(t.completion_ids, t.env_mask) if m] == (ids + [stop]) * 2
+
+
+# -- the trainer (tiny model, seconds) ---------------------------------------------------------
+@pytest.fixture
+def tiny_trainer(tiny_model_dir, tmp_path):
+    from parley.training.trainer import build_trainer, prepare_run
+
+    def make(*extra):
+        cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "run", *extra), None)
+        trainer, rollout = build_trainer(cfg, run_dir)
+        return trainer, rollout, run_dir
+
+    return make
+
+
+def test_loss_sees_the_sampled_ids_under_the_env_mask_and_advantages_are_group_relative(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("grpo.scale_rewards=none")
+    seen = {}
+    original = trainer._compute_loss
+
+    def spy(model, inputs):
+        seen.setdefault("inputs", []).append({k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)})
+        return original(model, inputs)
+
+    trainer._compute_loss = spy
+    generated = []
+    play = rollout.play
+
+    def record(*a, **kw):
+        episodes, trajectories = play(*a, **kw)
+        if len(episodes) == 4:  # a training rollout (evaluation plays 2)
+            generated.append((episodes, trajectories))
+        return episodes, trajectories
+
+    rollout.play = record
+    trainer.args.max_steps = 1
+    trainer.train()
+    episodes, trajectories = generated[0]
+    batch = seen["inputs"][0]
+    rewards = torch.tensor([surplus(e, Role.BUYER) + protocol_penalty(e, Role.BUYER, 0.2) for e in episodes])
+    expected = rewards - rewards.view(-1, 2).mean(dim=1).repeat_interleave(2)
+    # TRL shuffles rows before the update: find each row's trajectory by its (sampled, unique) ids.
+    matched = set()
+    for row in range(batch["completion_ids"].shape[0]):
+        width = int(batch["completion_mask"][row].sum())
+        ids = batch["completion_ids"][row, :width].tolist()
+        j = next(j for j, t in enumerate(trajectories) if t.completion_ids == ids)
+        matched.add(j)
+        t = trajectories[j]
+        assert batch["tool_mask"][row, :width].tolist() == t.env_mask
+        mask = (batch["completion_mask"][row] * batch["tool_mask"][row]).bool()
+        assert batch["completion_ids"][row][mask].tolist() == [i for turn in t.turns for i in turn]
+        assert batch["prompt_ids"][row][batch["prompt_mask"][row].bool()].tolist() == t.prompt_ids
+        assert batch["advantages"].flatten()[row].item() == pytest.approx(expected[j].item(), abs=1e-5)
+    assert matched == set(range(len(trajectories)))
+
+
+def test_group_std_scaling(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("grpo.scale_rewards=group")
+    out = rollout([s for s in rollout.scenarios for _ in range(2)], trainer)
+    # TRL reads the group from consecutive rows: both rollouts of a scenario are separate episodes.
+    ids = [e.scenario.id for e in out["episode"]]
+    assert len(set(ids)) == len(ids)
+    assert [i.split("@")[0] for i in ids] == [s for s in rollout.scenarios for _ in range(2)]
+
+
+def test_clipping_and_kl_terms_match_a_hand_computed_loss(tiny_trainer):
+    trainer, _, _ = tiny_trainer("grpo.beta=0.5", "grpo.epsilon=0.2", "grpo.loss_type=grpo")
+    model = trainer.model
+    model.eval()
+    prompt = torch.tensor([[11, 12, 13]])
+    completion = torch.tensor([[21, 22, 23, 24]])
+    with torch.no_grad():
+        logps, _, _ = trainer._get_per_token_logps_and_entropies(
+            model, torch.cat([prompt, completion], 1), torch.ones(1, 7, dtype=torch.long), 4)
+    # Ratios exp(+0.5) (clipped at 1.2), exp(-0.1) (inside), 1, and a masked token with a wild ratio.
+    old = logps - torch.tensor([[0.5, -0.1, 0.0, 9.0]])
+    ref = logps + torch.tensor([[0.3, -0.2, 0.0, 5.0]])
+    advantage = 2.0
+    inputs = {"prompt_ids": prompt, "prompt_mask": torch.ones_like(prompt), "completion_ids": completion,
+              "completion_mask": torch.ones_like(completion), "tool_mask": torch.tensor([[1, 1, 1, 0]]),
+              "advantages": torch.tensor([advantage]), "old_per_token_logps": old, "ref_per_token_logps": ref,
+              "num_items_in_batch": torch.tensor(3.0)}
+    with torch.no_grad():
+        loss = trainer._compute_loss(model, inputs)
+    expected = []
+    for ratio, d in [(math.exp(0.5), 0.3), (math.exp(-0.1), -0.2), (1.0, 0.0)]:
+        clipped = min(max(ratio, 0.8), 1.2)
+        policy = -min(ratio * advantage, clipped * advantage)
+        # k3 estimator of KL(pi || ref), importance-weighted by the ratio (TRL's use_bias_correction_kl default).
+        kl = (math.exp(d) - d - 1) * ratio
+        expected.append(policy + 0.5 * kl)
+    assert loss.item() == pytest.approx(sum(expected) / 3, rel=1e-4)
+
+
+def test_resume_continues_bit_for_bit(tiny_model_dir, tmp_path):
+    from parley.training.trainer import latest_checkpoint, prepare_run, train
+
+    def weights(folder):
+        from safetensors.torch import load_file
+
+        return load_file(folder / "adapter_model.safetensors")
+
+    cfg, straight, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "straight", "grpo.max_steps=3"), None)
+    train(cfg, straight)
+    cfg, killed, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "killed", "grpo.max_steps=3"), None)
+    # Simulate a kill after step 2: train 2 steps, keep checkpoint-2, and drop what came after.
+    import shutil
+
+    short = cfg.model_copy(update={"grpo": cfg.grpo.model_copy(update={"max_steps": 2})})
+    train(short, killed)
+    shutil.rmtree(killed / "final")
+    state = json.loads((killed / "checkpoint-2" / "trainer_state.json").read_text())
+    state["max_steps"] = 3
+    (killed / "checkpoint-2" / "trainer_state.json").write_text(json.dumps(state))
+    with (killed / "metrics.jsonl").open("a") as f:  # a half-logged step 3 from the killed process
+        f.write(json.dumps({"step": 3, "loss": 123.0}) + "\n")
+    cfg2, run_dir, checkpoint = prepare_run(None, [], str(killed))
+    assert checkpoint == latest_checkpoint(killed) and checkpoint.name == "checkpoint-2"
+    train(cfg2, run_dir, checkpoint)
+    a, b = weights(straight / "final"), weights(killed / "final")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert 123.0 not in [json.loads(line).get("loss") for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert steps.count(3) == steps.count(3) and max(steps) == 3
+
+
+def test_a_new_run_refuses_to_overwrite_and_resume_refuses_overrides(tiny_model_dir, tmp_path):
+    from parley.training.trainer import prepare_run, train
+
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "r", "grpo.max_steps=1"), None)
+    train(cfg, run_dir)
+    with pytest.raises(ParleyError, match="already holds a training run"):
+        prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "r"), None)
+    with pytest.raises(ParleyError, match="do not pass a config"):
+        prepare_run(None, ["grpo.max_steps=5"], str(run_dir))
+    with pytest.raises(ParleyError, match="not a training run directory"):
+        prepare_run(None, [], str(tmp_path))
+
+
+def test_self_play_opponent_is_frozen_and_refreshed(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("opponent=self", "self_play_refresh_steps=2")
+    opponent = rollout.self_play
+    assert opponent is not None and all(not p.requires_grad for p in opponent.model.parameters())
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    with torch.no_grad():
+        next(p for n, p in policy.named_parameters() if "lora_B" in n).add_(1.0)
+    opponent.maybe_refresh(policy, step=1)
+    assert opponent.refreshed_at == 0
+    changed = lambda: any(not torch.equal(a, b) for a, b in zip(policy.state_dict().values(), opponent.model.state_dict().values()))  # noqa: E731
+    assert changed()
+    opponent.maybe_refresh(policy, step=2)
+    assert opponent.refreshed_at == 2 and not changed()
