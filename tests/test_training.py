@@ -340,3 +340,25 @@ def test_self_play_opponent_is_frozen_and_refreshed(tiny_trainer):
     assert changed()
     opponent.maybe_refresh(policy, step=2)
     assert opponent.refreshed_at == 2 and not changed()
+
+
+class AcceptAtOnce:
+    name = "accept-at-once"
+
+    def act(self, observations, seed=0):
+        return ["ACCEPT"] * len(observations)
+
+
+def test_trainee_as_seller_including_episodes_where_it_never_speaks(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("role=seller", "opponent=scripted:boulware")
+    out = rollout([s for s in rollout.scenarios for _ in range(2)], trainer)
+    for episode, completion, mask in zip(out["episode"], out["completion_ids"], out["env_mask"]):
+        assert episode.agents["seller"] == "trainee"
+        assert sum(mask) > 0  # the seller spoke at least once (the scripted buyer never accepts the listing)
+        assert len(completion) == len(mask)
+    rollout._opponent = AcceptAtOnce()  # the buyer accepts the listing before the seller speaks
+    out = rollout([next(iter(rollout.scenarios))] * 2, trainer)
+    assert all(e.outcome.deal and len(e.turns) == 1 for e in out["episode"])
+    assert all(sum(m) == 0 and len(c) == 1 for c, m in zip(out["completion_ids"], out["env_mask"]))
+    assert all(len(p) > 20 for p in out["prompt_ids"])
+    assert [r for r in trainer.reward_funcs[0](episode=out["episode"])] == [1.0, 1.0]  # sold at listing: clipped max

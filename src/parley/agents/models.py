@@ -78,6 +78,7 @@ def _load_adapter(folder: Path, dtype: str):
             raise ParleyError(f"{folder} holds a LoRA adapter but names no base model ({BASE_FILE} is missing)")
         base = f"hf:{base}"
     model, tokenizer = load_model_spec(base, dtype=dtype)
+    model = plain_copy(model)  # the adapter was trained on the plain (non-GGUF) model
     try:
         model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
