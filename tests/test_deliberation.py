@@ -1,0 +1,109 @@
+"""Deliberation scenarios (schema, splits, provenance) and the agreement protocol."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from parley import ParleyError
+from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, parse_move
+from parley.environments.dilemmas import deduplicate, load_dilemmas, parse_dilemma
+
+
+def test_packaged_scenarios_are_many_valid_split_and_sourced():
+    all_ = load_dilemmas()
+    assert len(all_) >= 200
+    splits = {s: load_dilemmas(s) for s in ("train", "validation", "test")}
+    assert sum(len(v) for v in splits.values()) == len(all_) and all(splits.values())
+    ids = [d.id for d in all_]
+    assert len(set(ids)) == len(ids) and len(deduplicate(all_)) == len(all_)
+    for d in all_:
+        assert d.source["dataset"].startswith("MoralChoice") and d.source["license"] == "MIT" and d.source["record"]
+        a, b = d.personas
+        assert a.stance in d.options and b.stance in d.options and a.stance != b.stance
+        assert any(b.stance in line for line in a.red_lines) and any(a.stance in line for line in b.red_lines)
+
+
+def test_schema_errors_name_the_field(tmp_path):
+    good = load_dilemmas()[0].model_dump(mode="json")
+    bad = json.loads(json.dumps(good))
+    bad["personas"][1]["stance"] = good["personas"][0]["stance"]
+    with pytest.raises(ParleyError, match="same stance"):
+        parse_dilemma(bad)
+    bad = dict(good, split="holdout")
+    with pytest.raises(ParleyError, match="split"):
+        parse_dilemma(bad)
+    bad = dict(good, surprise=1)
+    with pytest.raises(ParleyError, match="surprise"):
+        parse_dilemma(bad)
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(ParleyError, match=r"d.jsonl:2 is not valid JSON"):
+        load_dilemmas(path=path)
+
+
+def test_dedup_ignores_case_and_spacing():
+    d = load_dilemmas()[0]
+    twin = parse_dilemma(dict(d.model_dump(mode="json"), id="other", situation="  " + d.situation.upper() + " "))
+    assert deduplicate([d, twin]) == [d]
+
+
+@pytest.mark.parametrize("text, kind, number", [
+    ("PROPOSAL: We both call the hospital together.", "propose", None),
+    ("I like it. ACCEPT #2", "accept", 2),
+    ("accept proposal 3", "accept", 3),
+    ("ACCEPT", "accept", None),
+    ("I cannot accept #1, it crosses my red line.", "message", None),
+    ("Let's keep talking.", "message", None),
+    ("ACCEPT #1. PROPOSAL: something else", "accept", 1),
+])
+def test_parse_move(text, kind, number):
+    move = parse_move(text)
+    assert move.kind == kind and move.number == number
+
+
+def _env(max_turns=6):
+    env = DeliberationEnv(DeliberationConfig(max_turns=max_turns))
+    env.reset(load_dilemmas("test")[0])
+    return env
+
+
+def test_agreement_needs_the_other_sides_exact_proposal_by_number():
+    env = _env()
+    assert env.step("PROPOSAL: Talk to the family first, then decide together.").proposal == 1
+    assert env.step("PROPOSAL: Decide today with a doctor present.").proposal == 2
+    refused = env.step("ACCEPT #1")  # speaker 0 accepting its own proposal
+    assert refused.effect == "refused" and "your own" in refused.notice and not env.done
+    assert env.observe(0).notices == (refused.notice,) and env.observe(1).notices == ()
+    assert env.step("ACCEPT #7").effect == "refused" and not env.done  # no such proposal
+    accepted = env.step("ACCEPT #2")  # speaker 0 accepts speaker 1's proposal
+    assert accepted.effect == "accept" and env.done
+    assert env.outcome.agreed and env.outcome.proposal.text == "Decide today with a doctor present."
+    assert env.outcome.proposal.by == 1 and env.outcome.turns == 5
+
+
+def test_no_agreement_at_the_turn_limit_and_vague_agreement_does_not_count():
+    env = _env(max_turns=4)
+    env.step("PROPOSAL: Share the decision.")
+    env.step("I agree with you completely!")
+    env.step("Great, so we agree.")
+    env.step("ACCEPT")  # no number
+    assert env.done and not env.outcome.agreed and env.outcome.reason == "max_turns"
+    with pytest.raises(RuntimeError):
+        env.step("more")
+
+
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=12))
+def test_any_text_keeps_the_protocol_consistent(texts):
+    env = _env(max_turns=12)
+    for text in texts:
+        if env.done:
+            break
+        env.step(text)
+    if env.done and env.outcome.agreed:
+        p = env.outcome.proposal
+        last = env.turns[-1]
+        assert last.effect == "accept" and last.speaker != p.by and env.proposals[p.number - 1] == p
+    assert all(t.speaker == i % 2 for i, t in enumerate(env.turns))
