@@ -107,3 +107,45 @@ def test_any_text_keeps_the_protocol_consistent(texts):
         last = env.turns[-1]
         assert last.effect == "accept" and last.speaker != p.by and env.proposals[p.number - 1] == p
     assert all(t.speaker == i % 2 for i, t in enumerate(env.turns))
+
+
+def test_scripted_self_play_reaches_judged_agreements_deterministically():
+    from parley.agents.deliberator import ScriptedDeliberator
+    from parley.agents.judge import RuleJudge
+    from parley.rollout.deliberation import run_deliberations, with_verdicts
+
+    dilemmas = load_dilemmas("test")[:5]
+    agents = (ScriptedDeliberator(patience=1), ScriptedDeliberator(patience=1))
+    episodes = with_verdicts(run_deliberations(dilemmas, agents, DeliberationConfig(max_turns=6), seed=1), RuleJudge())
+    for e in episodes:
+        assert e.outcome.agreed and e.outcome.turns == 3  # propose #1, propose #2, accept #2
+        assert e.outcome.proposal.by == 1 and e.outcome.proposal.number == 2 and e.turns[-1].speaker == 0
+        assert e.verdict["score"] >= 6 and e.score == e.verdict["score"]
+    stubborn = (ScriptedDeliberator(patience=99), ScriptedDeliberator(patience=99))
+    none = with_verdicts(run_deliberations(dilemmas, stubborn, DeliberationConfig(max_turns=4)), RuleJudge())
+    assert all(not e.outcome.agreed and e.score == 0.0 and e.verdict is None for e in none)
+    again = run_deliberations(dilemmas, agents, DeliberationConfig(max_turns=6), seed=1)
+    assert [e.to_dict()["turns"] for e in again] == [e.to_dict()["turns"] for e in episodes]
+
+
+def test_llm_deliberator_prompts_carry_persona_proposals_and_notices(tiny_backend):
+    from parley.agents.base import GenerationSettings
+    from parley.agents.deliberator import DeliberationLLMAgent
+    from parley.rollout.deliberation import run_deliberations
+
+    agent = DeliberationLLMAgent("tiny", tiny_backend, GenerationSettings(max_new_tokens=6))
+    d = load_dilemmas("test")[0]
+    env = DeliberationEnv(DeliberationConfig(max_turns=6))
+    env.reset(d)
+    env.step("PROPOSAL: share the decision")
+    env.step("ACCEPT #1")  # speaker 1 accepts speaker 0's proposal: agreement
+    assert env.done
+    env.reset(d)
+    env.step("ACCEPT #3")
+    msgs = agent.messages(env.observe(1))
+    assert d.personas[1].name in msgs[0]["content"] and d.personas[1].red_lines[0] in msgs[0]["content"]
+    assert msgs[-1]["role"] == "user" and "ACCEPT #3" in msgs[-1]["content"]
+    msgs0 = agent.messages(env.observe(0))
+    assert "not counted" in msgs0[-1]["content"]
+    episodes = run_deliberations([d, d], (agent, agent), DeliberationConfig(max_turns=4), seed=0)
+    assert all(len(e.turns) >= 1 for e in episodes) and episodes[0].prompts["0"].startswith("deliberator.v")
