@@ -149,3 +149,21 @@ def test_llm_deliberator_prompts_carry_persona_proposals_and_notices(tiny_backen
     assert "not counted" in msgs0[-1]["content"]
     episodes = run_deliberations([d, d], (agent, agent), DeliberationConfig(max_turns=4), seed=0)
     assert all(len(e.turns) >= 1 for e in episodes) and episodes[0].prompts["0"].startswith("deliberator.v")
+
+
+def test_deliberation_arena_cli_with_scripted_agents(tmp_path):
+    from typer.testing import CliRunner
+
+    from parley.cli.main import app
+
+    out = tmp_path / "d"
+    result = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator",
+                                      "--judge", "scripted:rules", "--episodes", "6", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["agreement_rate"] == 1.0 and summary["ca_score_mean"] >= 6
+    assert summary["judge"]["requests"] == 6 and summary["red_line_violations"] == {"persona_0": 0, "persona_1": 0}
+    lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and len({line["id"] for line in lines}) == 6
+    bad = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--judge", "scripted:nobody", "--out", str(out)])
+    assert bad.exit_code == 2 and "judge" in bad.output

@@ -56,6 +56,19 @@ def results_table(summary: dict, title: str) -> Table:
     return table
 
 
+def deliberation_table(summary: dict, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("episodes", str(summary["episodes"]))
+    table.add_row("agreement rate [95% CI]", _fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))
+    table.add_row("Collective Agency 0-10, no deal = 0 [95% CI]", _fmt_ci(summary["ca_score_mean"], summary["ca_score_ci95"]))
+    table.add_row("mean turns to agreement", "–" if summary["mean_turns_to_agreement"] is None else f"{summary['mean_turns_to_agreement']:.2f}")
+    table.add_row("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items()))
+    table.add_row("judge failures (recorded, not scored)", str(summary["judge_failures"]))
+    return table
+
+
 def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: bool, batch_size: int):
     from parley.agents import GenerationSettings
 
@@ -65,6 +78,7 @@ def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: boo
 
 @app.command()
 def arena(
+    env: str = typer.Option("bargain", help="bargain | deliberation"),
     buyer: str = typer.Option("smollm2", help=AGENT_HELP),
     seller: str = typer.Option("scripted:boulware", help=AGENT_HELP),
     split: str = typer.Option("test", help="train | validation | test (splits never share products)"),
@@ -78,9 +92,25 @@ def arena(
     greedy: bool = typer.Option(False, help="greedy decoding instead of sampling"),
     batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
     report: bool = typer.Option(True, help="write report.html with plots"),
+    agent: str = typer.Option("smollm2", help="deliberation: the agent (smollm2 | hf:... | openai:... | scripted:deliberator)"),
+    opponent: str = typer.Option(None, help="deliberation: the other persona's agent (default: the agent itself)"),
+    judge: str = typer.Option("scripted:rules", help="deliberation: smollm2 | hf:... | openai:... | scripted:rules"),
 ) -> None:
-    """Run N negotiations and write episodes.jsonl, summary.json and report.html."""
+    """Run N negotiations (or deliberations) and write episodes.jsonl, summary.json (and report.html)."""
     with user_errors():
+        if env == "deliberation":
+            from parley.environments.deliberation import DeliberationConfig
+            from parley.evaluation.deliberation_arena import DeliberationArenaConfig, run_deliberation_arena
+
+            summary = run_deliberation_arena(DeliberationArenaConfig(
+                agent=agent, opponent=opponent, judge=judge, split=split, episodes=episodes, seed=seed, out=out,
+                protocol=DeliberationConfig(max_turns=max_turns),
+                generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size)))
+            console.print(deliberation_table(summary, f"{agent} vs {opponent or 'itself'}, judged by {judge}, {split} split"))
+            console.print(f"wrote {out / 'episodes.jsonl'}, {out / 'summary.json'}")
+            return
+        if env != "bargain":
+            raise ParleyError(f"unknown --env {env!r}; expected bargain or deliberation")
         from parley.environments.protocol import ProtocolConfig
         from parley.evaluation.arena import ArenaConfig, run_arena
 

@@ -1,0 +1,142 @@
+"""`parley arena --env deliberation`: two agents deliberate over held-out dilemmas; a judge scores agreements."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from parley import ParleyError, __version__
+from parley.agents.base import GenerationSettings
+from parley.agents.spec import BackendCache, parse_spec
+from parley.environments.deliberation import DeliberationConfig
+from parley.environments.dilemmas import load_dilemmas
+from parley.evaluation.stats import bootstrap_ci
+from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
+
+SCRIPTED_DELIBERATOR = "scripted:deliberator"
+RULE_JUDGE = "scripted:rules"
+
+
+@dataclass
+class DeliberationArenaConfig:
+    agent: str = "smollm2"
+    opponent: str | None = None  # None: the agent plays both personas (self-play)
+    judge: str = RULE_JUDGE
+    split: str = "test"
+    episodes: int = 16
+    seed: int = 0
+    out: Path = Path("runs/deliberation")
+    protocol: DeliberationConfig = field(default_factory=DeliberationConfig)
+    generation: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_new_tokens=96))
+
+
+def _llm_spec(raw: str, what: str, scripted: str):
+    """The parsed spec of an LLM, or None for the scripted stand-in; a clear error otherwise (nothing loaded)."""
+    if raw == scripted:
+        return None
+    expected = f"smollm2, hf:<id-or-path>, openai:<model>@<url> or {scripted}"
+    try:
+        spec = parse_spec(raw)
+    except ParleyError:
+        spec = None
+    if spec is None or spec.kind not in ("smollm2", "hf", "openai") or "#" in raw:
+        raise ParleyError(f"invalid {what} {raw!r}: expected {expected}")
+    return spec
+
+
+def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
+    from parley.agents.deliberator import DeliberationLLMAgent, ScriptedDeliberator
+
+    spec = _llm_spec(raw, "deliberation agent", SCRIPTED_DELIBERATOR)
+    if spec is None:
+        return ScriptedDeliberator()
+    return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings)
+
+
+def build_judge(raw: str, cache: BackendCache):
+    from parley.agents.judge import LLMJudge, RuleJudge
+
+    spec = _llm_spec(raw, "judge", RULE_JUDGE)
+    return RuleJudge() if spec is None else LLMJudge(cache.get(spec), name=raw)
+
+
+def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
+    n = len(episodes)
+    agreed = [e for e in episodes if e.outcome.agreed]
+    scored = [e.score for e in episodes if e.score is not None]
+    failures = sum(1 for e in agreed if e.score is None)
+    names = ("persona_0", "persona_1")
+    violations = {name: 0 for name in names}
+    for e in agreed:
+        for who in (e.verdict or {}).get("red_line_violations") or []:
+            index = [p.name for p in e.dilemma.personas].index(who)
+            violations[names[index]] += 1
+    return {
+        "episodes": n,
+        "agreement_rate": len(agreed) / n if n else 0.0,
+        "agreement_rate_ci95": bootstrap_ci([float(e.outcome.agreed) for e in episodes], seed=seed),
+        "ca_score_mean": sum(scored) / len(scored) if scored else None,  # 0 for no agreement
+        "ca_score_ci95": bootstrap_ci(scored, seed=seed),
+        "ca_score_mean_agreed": (sum(e.score for e in agreed if e.score is not None) / (len(agreed) - failures))
+        if len(agreed) > failures else None,
+        "judge_failures": failures,
+        "mean_turns_to_agreement": sum(e.outcome.turns for e in agreed) / len(agreed) if agreed else None,
+        "red_line_violations": violations,
+        "red_line_violation_rate": {k: v / len(agreed) for k, v in violations.items()} if agreed else {},
+        "refused_acceptances": sum(t.effect == "refused" for e in episodes for t in e.turns),
+    }
+
+
+def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool = True,
+                           cache: BackendCache | None = None) -> dict:
+    # Check every spec before loading any model.
+    _llm_spec(config.agent, "deliberation agent", SCRIPTED_DELIBERATOR)
+    if config.opponent:
+        _llm_spec(config.opponent, "deliberation opponent", SCRIPTED_DELIBERATOR)
+    _llm_spec(config.judge, "judge", RULE_JUDGE)
+    pool = load_dilemmas(config.split)
+    rng = random.Random(f"deliberation-arena/{config.split}/{config.seed}")
+    order = pool[:]
+    rng.shuffle(order)
+    dilemmas = [order[i % len(order)] for i in range(config.episodes)]
+    out = Path(config.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    cache = cache or BackendCache()
+    agent = build_deliberator(config.agent, config.generation, cache)
+    opponent = build_deliberator(config.opponent, config.generation, cache) if config.opponent else agent
+    judge = build_judge(config.judge, cache)
+    # Half the episodes with the agent as persona 0, half as persona 1: neither side is favoured.
+    half = (len(dilemmas) + 1) // 2
+    started = time.perf_counter()
+    with Progress(TextColumn("[bold]deliberation[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
+        task = progress.add_task(f"{config.agent} vs {config.opponent or 'itself'}", total=len(dilemmas))
+        first = run_deliberations(dilemmas[:half], (agent, opponent), config.protocol, seed=config.seed,
+                                  batch_size=config.generation.batch_size,
+                                  on_turn=lambda d, t: progress.update(task, completed=d))
+        second = run_deliberations(dilemmas[half:], (opponent, agent), config.protocol, seed=config.seed + 1,
+                                   batch_size=config.generation.batch_size,
+                                   on_turn=lambda d, t: progress.update(task, completed=half + d),
+                                   episode_ids=[f"{d.id}#{half + i}" for i, d in enumerate(dilemmas[half:])])
+    episodes = with_verdicts(first + second, judge, seed=config.seed)
+    summary = summarize_deliberations(episodes, seed=config.seed)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    summary["judge"] = {"spec": config.judge, "rubric": judge.rubric_id, **asdict(judge.stats)}
+    meta = {"env": "deliberation", "agent": config.agent, "opponent": config.opponent or config.agent,
+            "split": config.split, "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
+            "generation": asdict(config.generation), "version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with (out / "episodes.jsonl").open("w") as f:
+        for e in episodes:
+            f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+    (out / "summary.json").write_text(json.dumps({"config": meta, **summary}, indent=2))
+    return summary
