@@ -217,6 +217,37 @@ def report(run_dir: Path = typer.Argument(..., help="a training run directory"))
         console.print(f"wrote {out}")
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="Capability evaluations outside negotiation.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("general")
+def eval_general(
+    model: str = typer.Option("smollm2", help="smollm2 | hf:<id-or-path> (a training checkpoint too) | openai:<model>@<url>"),
+    n: int = typer.Option(50, min=1, help="problems from the shipped GSM8K subset (at most 200)"),
+    max_new_tokens: int = typer.Option(256, min=16),
+    batch_size: int = typer.Option(16, min=1),
+    out: Path = typer.Option(None, help="write every reply and the summary here"),
+) -> None:
+    """Accuracy on a GSM8K subset (greedy): did negotiation training keep the model's general skills?"""
+    with user_errors():
+        from rich.progress import Progress
+
+        from parley.agents.spec import BackendCache, parse_spec
+        from parley.evaluation.general import run_general_eval
+
+        spec = parse_spec(model)
+        if spec.kind not in ("smollm2", "hf", "openai"):
+            raise ParleyError(f"--model must be smollm2, hf:<id-or-path> or openai:<model>@<url>, got {model!r}")
+        backend = BackendCache().get(spec)
+        with Progress() as progress:
+            task = progress.add_task("gsm8k", total=n)
+            summary = run_general_eval(backend, n, max_new_tokens, batch_size, out,
+                                       on_batch=lambda done, total: progress.update(task, completed=done))
+        lo, hi = summary["accuracy_ci95"]
+        console.print(f"{model}: GSM8K subset accuracy {summary['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] on {n} problems")
+
+
 def main() -> None:
     app()
 
