@@ -132,11 +132,11 @@ def test_trajectory_holds_exactly_the_sampled_ids_and_masks_the_rest(tiny_backen
     tok = tiny_backend.tokenizer
     for s in scenarios:
         t = trainee.trajectories[s.id]
-        sampled = [c.completion_ids for keys, _, outs in spy.calls for k, c in zip(keys, outs) if k.endswith(f"/{s.id}/buyer")]
+        sampled = [c.completion_ids for keys, _, outs in spy.calls for k, c in zip(keys, outs) if k.endswith(f"/{s.id}")]
         assert len(sampled) == 3 and t.turns == sampled
         assert [i for i, m in zip(t.completion_ids, t.env_mask) if m] == [x for ids in sampled for x in ids]
         # Each generation call saw exactly the trajectory so far: the prefix never changes.
-        contexts = [p for keys, prompts, _ in spy.calls for k, p in zip(keys, prompts) if k.endswith(f"/{s.id}/buyer")]
+        contexts = [p for keys, prompts, _ in spy.calls for k, p in zip(keys, prompts) if k.endswith(f"/{s.id}")]
         assert contexts[0] == t.prompt_ids
         for earlier, later in zip(contexts, contexts[1:]):
             assert later[: len(earlier)] == earlier

@@ -57,12 +57,12 @@ class VLLMTrainerBackend:
 class SelfPlayOpponent:
     """A frozen copy of the trainee, refreshed from the policy every ``refresh_steps`` steps."""
 
-    def __init__(self, policy, tokenizer, role: Role, settings: GenerationSettings, refresh_steps: int) -> None:
+    def __init__(self, policy, tokenizer, make_agent, refresh_steps: int) -> None:
         self.model = copy.deepcopy(policy).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.backend = HFBackend(self.model, tokenizer, name="self")
-        self.agent = LLMAgent(name="self", backend=self.backend, role=role, settings=settings)
+        self.agent = make_agent(self.backend)
         self.refresh_steps = refresh_steps
         self.refreshed_at = 0
 
@@ -82,22 +82,38 @@ class SelfPlayOpponent:
         self.backend.clear()
 
 
-class BargainRollout:
-    """Callable given to ``GRPOTrainer(rollout_func=...)``; also plays evaluation episodes."""
+class EpisodeRollout:
+    """What every environment's ``rollout_func`` shares: binding to the trainer's policy, the
+    opponent (fixed or self-play), seeding, and packing trajectories for TRL. Subclasses say how to
+    build agents and play a batch of episodes (``_play``), and how to evaluate (``evaluate``)."""
 
-    def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
-                 settings: GenerationSettings, seed: int, refresh_steps: int = 10,
-                 backends: BackendCache | None = None) -> None:
+    def __init__(self, scenarios: Sequence, opponent: str, settings: GenerationSettings, seed: int,
+                 refresh_steps: int = 10, backends: BackendCache | None = None) -> None:
         self.scenarios = {s.id: s for s in scenarios}
-        self.role, self.opponent_spec, self.protocol = role, opponent, protocol
-        self.settings, self.seed, self.refresh_steps = settings, seed, refresh_steps
+        self.opponent_spec, self.settings, self.seed, self.refresh_steps = opponent, settings, seed, refresh_steps
         self.backends = backends or BackendCache()
         self.policy_backend = None
         self.self_play: SelfPlayOpponent | None = None
         self._opponent = None
-        self.last_episodes: list[Episode] = []
+        self.last_episodes: list = []
 
-    # -- wiring ------------------------------------------------------------------------------
+    # -- to implement ------------------------------------------------------------------------
+    def _llm(self, backend, name: str):
+        raise NotImplementedError
+
+    def _fixed_opponent(self):
+        raise NotImplementedError
+
+    def _play(self, trainee: TraineeAgent, opponent, scenarios: Sequence, seed: int) -> list:
+        raise NotImplementedError
+
+    def _silent(self, trainee: TraineeAgent, episode) -> Trajectory:
+        raise NotImplementedError
+
+    def evaluate(self, scenarios: Sequence, seed: int) -> tuple[dict, list[dict]]:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------------
     def attach(self, trainer) -> None:
         """Bind to the trainer's policy (called once, before training)."""
         policy = trainer.accelerator.unwrap_model(trainer.model)
@@ -107,45 +123,34 @@ class BargainRollout:
         else:
             self.policy_backend = HFBackend(policy, tokenizer, name="trainee")
         if self.opponent_spec == "self":
-            self.self_play = SelfPlayOpponent(policy, tokenizer, self.role.other, self.settings, self.refresh_steps)
+            self.self_play = SelfPlayOpponent(policy, tokenizer, lambda backend: self._llm(backend, "self"), self.refresh_steps)
         else:
-            self._opponent = build_agent(self.opponent_spec, self.role.other, self.settings, self.backends)
+            self._opponent = self._fixed_opponent()
 
     def opponent(self):
         return self.self_play.agent if self.self_play else self._opponent
 
     def _trainee(self) -> TraineeAgent:
-        return TraineeAgent(LLMAgent(name="trainee", backend=self.policy_backend, role=self.role, settings=self.settings))
+        return TraineeAgent(self._llm(self.policy_backend, "trainee"))
 
-    # -- playing -----------------------------------------------------------------------------
-    def play(self, scenarios: Sequence[Scenario], seed: int) -> tuple[list[Episode], list[Trajectory]]:
+    def play(self, scenarios: Sequence, seed: int) -> tuple[list, list[Trajectory]]:
         """Episodes of the current policy against the opponent, and the trainee's token trajectory of each."""
         self.policy_backend.clear()  # the weights changed since the last call: cached K/V is stale
         trainee = self._trainee()
-        opponent = self.opponent()
-        buyer, seller = (trainee, opponent) if self.role is Role.BUYER else (opponent, trainee)
         model = getattr(self.policy_backend, "model", None)
         training = model is not None and model.training
         if training:
             model.eval()  # generation wants its K/V cache, which gradient checkpointing turns off in train mode
         try:
-            episodes = run_episodes(scenarios, buyer, seller, self.protocol, seed=seed, batch_size=self.settings.batch_size)
+            episodes = self._play(trainee, self.opponent(), scenarios, seed)
         finally:
             if training:
                 model.train()
-        trajectories = [trainee.trajectories.pop(e.scenario.id, None) or self._silent(trainee, e) for e in episodes]
+        trajectories = [trainee.trajectories.pop(_episode_id(e), None) or self._silent(trainee, e) for e in episodes]
         return episodes, trajectories
 
-    def _silent(self, trainee: TraineeAgent, episode: Episode) -> Trajectory:
-        """The trainee never spoke (the other side closed first): its prompt, and one masked stop token."""
-        from parley.environments.protocol import BargainEnv
-
-        env = BargainEnv(self.protocol)
-        env.reset(episode.scenario)
-        messages = trainee.llm.messages(env.observe(self.role))
-        t = Trajectory(prompt_ids=trainee._encode(trainee._render(messages, generation_prompt=True)))
-        t.append_env([trainee.llm.backend.stop_ids[0]])
-        return t
+    def _unique(self, scenario, key: str, step: int, index: int):
+        return dataclasses.replace(scenario, id=f"{key}@{step}.{index}")
 
     def __call__(self, prompts: list, trainer) -> dict:
         if self.policy_backend is None:
@@ -158,14 +163,66 @@ class BargainRollout:
             key = prompt if isinstance(prompt, str) else prompt[-1]["content"]
             if key not in self.scenarios:
                 raise KeyError(f"prompt {key!r} is not a scenario id of this run")
-            # Each rollout of a group is its own episode: unique id, same product and private values.
-            scenarios.append(dataclasses.replace(self.scenarios[key], id=f"{key}@{step}.{index}"))
+            # Each rollout of a group is its own episode: unique id, same scenario.
+            scenarios.append(self._unique(self.scenarios[key], key, step, index))
         episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index))
         self.last_episodes = episodes
+        vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
             "completion_ids": [t.completion_ids for t in trajectories],
-            "logprobs": [t.logprobs for t in trajectories],
+            # Sampling logprobs only matter for TRL's vLLM importance-sampling correction.
+            "logprobs": [t.logprobs for t in trajectories] if vllm else None,
             "env_mask": [t.env_mask for t in trajectories],
             "episode": episodes,
         }
+
+
+def _episode_id(episode) -> str:
+    return episode.scenario.id if hasattr(episode, "scenario") else episode.id
+
+
+def silent_trajectory(trainee: TraineeAgent, observation) -> Trajectory:
+    """The trainee never spoke (the other side closed first): its prompt, and one masked stop token."""
+    messages = trainee.llm.messages(observation)
+    t = Trajectory(prompt_ids=trainee._encode(trainee._render(messages, generation_prompt=True)))
+    t.append_env([trainee.llm.backend.stop_ids[0]])
+    return t
+
+
+class BargainRollout(EpisodeRollout):
+    """Bargaining: the trainee plays ``role`` against a scripted, LLM-persona or self-play opponent."""
+
+    def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
+                 settings: GenerationSettings, seed: int, refresh_steps: int = 10,
+                 backends: BackendCache | None = None) -> None:
+        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
+        self.role, self.protocol = role, protocol
+
+    def _llm(self, backend, name: str):
+        role = self.role if name == "trainee" else self.role.other
+        return LLMAgent(name=name, backend=backend, role=role, settings=self.settings)
+
+    def _fixed_opponent(self):
+        return build_agent(self.opponent_spec, self.role.other, self.settings, self.backends)
+
+    def _play(self, trainee, opponent, scenarios, seed) -> list[Episode]:
+        buyer, seller = (trainee, opponent) if self.role is Role.BUYER else (opponent, trainee)
+        return run_episodes(scenarios, buyer, seller, self.protocol, seed=seed, batch_size=self.settings.batch_size)
+
+    def _silent(self, trainee: TraineeAgent, episode: Episode) -> Trajectory:
+        from parley.environments.protocol import BargainEnv
+
+        env = BargainEnv(self.protocol)
+        env.reset(episode.scenario)
+        return silent_trajectory(trainee, env.observe(self.role))
+
+    def evaluate(self, scenarios: Sequence[Scenario], seed: int) -> tuple[dict, list[dict]]:
+        from parley.evaluation.behaviour import behaviour_metrics
+        from parley.evaluation.stats import bootstrap_ci
+
+        episodes, _ = self.play(scenarios, seed)
+        metrics = behaviour_metrics(episodes, self.role)
+        rewards = [e.buyer_reward if self.role is Role.BUYER else e.seller_reward for e in episodes]
+        metrics["mean_reward_ci95"] = bootstrap_ci(rewards, seed=self.seed)
+        return metrics, [e.to_dict() for e in episodes]

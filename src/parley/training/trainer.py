@@ -54,10 +54,6 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
     from transformers import TrainerCallback
 
-    from parley.evaluation.behaviour import behaviour_metrics
-    from parley.evaluation.stats import bootstrap_ci
-
-    role = Role(cfg.role)
     eval_scenarios = sample_scenarios(cfg.evaluation.split, cfg.evaluation.scenarios, seed=cfg.seed + 1)
 
     class RunFiles(TrainerCallback):
@@ -104,17 +100,14 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
         def evaluate(self, step: int) -> None:
             seed = cfg.seed + 12_345  # the same episodes' randomness at every evaluation
             spent = dict(self.timings)
-            episodes, _ = rollout.play(eval_scenarios, seed)
+            metrics, samples = rollout.evaluate(eval_scenarios, seed)
             self.timings = spent  # evaluation time is not training-step time
-            metrics = behaviour_metrics(episodes, role)
-            rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in episodes]
-            metrics["mean_reward_ci95"] = bootstrap_ci(rewards, seed=cfg.seed)
             _jsonl_append(run_dir / "evals.jsonl", {"step": step, **metrics})
             if cfg.evaluation.samples:
-                samples = run_dir / "samples"
-                samples.mkdir(exist_ok=True)
-                (samples / f"step-{step}.jsonl").write_text(
-                    "".join(json.dumps(e.to_dict()) + "\n" for e in episodes[: cfg.evaluation.samples]))
+                folder = run_dir / "samples"
+                folder.mkdir(exist_ok=True)
+                (folder / f"step-{step}.jsonl").write_text(
+                    "".join(json.dumps(e) + "\n" for e in samples[: cfg.evaluation.samples]))
 
     return RunFiles()
 

@@ -12,12 +12,11 @@ gets 0, which TRL's GRPOTrainer turns into the loss mask.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from parley.agents.backends import Completion
-from parley.agents.llm import LLMAgent, clean_turn
-from parley.environments.protocol import Observation
 
 _SENTINEL = "\u2063PARLEY-TURN-END\u2063"
 
@@ -49,19 +48,27 @@ class Trajectory:
 
 
 class TraineeAgent:
-    """An LLMAgent whose model context is kept as token ids, so training sees what was sampled.
+    """An LLM agent whose model context is kept as token ids, so training sees what was sampled.
 
-    The backend must offer ``generate_ids(prompt_ids, settings, seed, keys)`` (HFBackend does; so
-    does the vLLM backend that generates through TRL's engine).
+    ``llm`` is any agent with ``messages(observation)``, ``backend``, ``settings``, ``name`` and
+    ``prompt_id`` (the bargaining ``LLMAgent`` or the ``DeliberationLLMAgent``); ``clean`` turns the
+    sampled text into what the environment receives. The backend must offer
+    ``generate_ids(prompt_ids, settings, seed, keys)`` (HFBackend does; so does the vLLM backend
+    that generates through TRL's engine).
     """
 
-    def __init__(self, llm: LLMAgent) -> None:
+    def __init__(self, llm, clean: Callable[[str], str] | None = None) -> None:
         if not hasattr(llm.backend, "generate_ids"):
             raise TypeError(f"backend {llm.backend.name} cannot generate from token ids; train with a local model")
+        if clean is None and hasattr(llm, "role"):
+            from parley.agents.llm import clean_turn
+
+            clean = lambda text: clean_turn(text, llm.role)  # noqa: E731
+        self.clean = clean or str.strip
         self.llm = llm
         self.name = llm.name
-        self.role = llm.role
         self.prompt_id = llm.prompt_id
+        self._ns = uuid.uuid4().hex
         self.tokenizer = llm.backend.tokenizer
         self.trajectories: dict[str, Trajectory] = {}
         stop = [llm.backend.tokenizer.convert_ids_to_tokens(i) for i in llm.backend.stop_ids]
@@ -90,7 +97,10 @@ class TraineeAgent:
                     return tail[len(stop):]
         return tail
 
-    def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
+    def session_key(self, episode_id: str) -> str:
+        return f"{self._ns}/{episode_id}"
+
+    def act(self, observations: Sequence, seed: int) -> list[str]:
         contexts, keys = [], []
         for obs in observations:
             messages = self.llm.messages(obs)
@@ -101,17 +111,19 @@ class TraineeAgent:
             else:
                 trajectory.append_env(self._encode(self._between_turns(messages, trajectory.last_stopped)))
             contexts.append(trajectory.context())
-            keys.append(self.llm.session_key(obs.episode_id))
+            keys.append(self.session_key(obs.episode_id))
         completions = self.llm.backend.generate_ids(contexts, self.llm.settings, seed, keys=keys)
         texts = []
         for obs, completion in zip(observations, completions):
             stopped = bool(completion.completion_ids) and completion.completion_ids[-1] in self._stop_ids
             self.trajectories[obs.episode_id].append_turn(completion, stopped)
-            texts.append(clean_turn(completion.text, self.role))
+            texts.append(self.clean(completion.text))
         return texts
 
     def forget(self, episode_ids: Sequence[str]) -> None:
-        self.llm.forget(episode_ids)
+        forget = getattr(self.llm.backend, "forget", None)
+        if forget:
+            forget([self.session_key(e) for e in episode_ids])
 
     def pop(self, episode_id: str) -> Trajectory:
         return self.trajectories.pop(episode_id)
