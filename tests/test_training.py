@@ -362,3 +362,40 @@ def test_trainee_as_seller_including_episodes_where_it_never_speaks(tiny_trainer
     assert all(sum(m) == 0 and len(c) == 1 for c, m in zip(out["completion_ids"], out["env_mask"]))
     assert all(len(p) > 20 for p in out["prompt_ids"])
     assert [r for r in trainer.reward_funcs[0](episode=out["episode"])] == [1.0, 1.0]  # sold at listing: clipped max
+
+
+def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path):
+    from parley.training.trainer import prepare_run, train
+
+    cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
+        tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4"), None)
+    assert cfg.env == "deliberation" and cfg.opponent == "self"
+    train(cfg, run_dir)
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert "rewards/collective_agency/mean" in metrics[0]
+    evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
+    assert {"agreement_rate", "ca_score_mean", "red_line_violations"} <= set(evals[0])
+    from parley.evaluation.training_report import write_training_report
+
+    page = write_training_report(run_dir).read_text()
+    assert "ca score mean" in page and "opening offer" not in page
+
+
+def test_deliberation_config_errors():
+    with pytest.raises(ParleyError, match="judge"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["judge=scripted:boulware"])
+    with pytest.raises(ParleyError, match="opponent"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["opponent=scripted:linear"])
+
+
+def test_a_judge_failure_is_unscorable_not_zero():
+    from parley.training.deliberation_rollout import collective_agency
+
+    class Ep:
+        id = "x"
+
+        def __init__(self, score):
+            self.score = score
+
+    reward = EpisodeReward("collective_agency", collective_agency, allow_none=True)
+    assert reward(episode=[Ep(7.0), Ep(None), Ep(0.0)]) == [0.7, None, 0.0]

@@ -28,6 +28,18 @@ BEHAVIOUR_PANELS = [
     ("persuasion_rate", "persuasion-tactic rate"),
     ("action_rate", "turns with a parseable action"),
 ]
+DELIBERATION_PANELS = [
+    ("mean_reward", "mean reward (Collective Agency / 10)"),
+    ("agreement_rate", "agreement rate"),
+    ("ca_score_mean_agreed", "Collective Agency of agreements (0-10)"),
+    ("mean_turns_to_agreement", "turns to agreement"),
+    ("refused_acceptances", "refused acceptances"),
+    ("judge_failures", "judge failures"),
+]
+BARGAIN_COLUMNS = ["agreement_rate", "opening_offer_ratio", "mean_concession", "deadlock_rate", "walk_away_rate",
+                   "over_budget_rate", "mean_turns", "mean_message_words", "persuasion_rate", "action_rate"]
+DELIBERATION_COLUMNS = ["agreement_rate", "ca_score_mean", "ca_score_mean_agreed", "mean_turns_to_agreement",
+                        "refused_acceptances", "judge_failures"]
 TRAINING_PANELS = [
     ("reward", "reward (all terms)"), ("rewards/surplus/mean", "surplus reward"),
     ("rewards/protocol/mean", "protocol penalty"), ("loss", "loss"), ("kl", "KL to reference"),
@@ -89,9 +101,12 @@ def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
     metrics = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "train_runtime" not in r]
     if not evals and not metrics:
         raise ParleyError(f"{run_dir} has no evaluations or metrics yet; train at least one step first")
-    phases = detect_phases([(r["step"], r) for r in evals], rule)
+    deliberation = any("ca_score_mean" in r for r in evals)
+    # The bargaining phases describe price strategies; they do not apply to deliberation.
+    phases = [] if deliberation else detect_phases([(r["step"], r) for r in evals], rule)
+    panels = DELIBERATION_PANELS if deliberation else BEHAVIOUR_PANELS
     plots = {
-        "behaviour": _grid(evals, BEHAVIOUR_PANELS, phases, run_dir / "behaviour.png", "trainee behaviour on held-out scenarios"),
+        "behaviour": _grid(evals, panels, phases, run_dir / "behaviour.png", "trainee behaviour on held-out scenarios"),
         "training": _grid(metrics, TRAINING_PANELS, [], run_dir / "training.png", "training curves (TRL)"),
     }
     samples = {}
@@ -102,7 +117,7 @@ def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
         run=run_dir.name, config=(run_dir / "config.yaml").read_text(), evals=evals, phases=phases,
         rule=rule.to_dict(), rule_doc=PhaseRule.__doc__, plots=plots, samples=samples,
         created=_dt.datetime.now().isoformat(timespec="seconds"), version=__version__,
-        last=metrics[-1] if metrics else {},
+        last=metrics[-1] if metrics else {}, columns=DELIBERATION_COLUMNS if deliberation else BARGAIN_COLUMNS,
     )
     out = run_dir / "report.html"
     out.write_text(page)

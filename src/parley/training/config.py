@@ -84,7 +84,9 @@ class EvaluationSection(_Section):
 
 
 class TrainConfig(_Section):
+    env: Literal["bargain", "deliberation"] = "bargain"
     model: str = Field("smollm2", description="trainee: smollm2 | hf:<id-or-path>")
+    judge: str = Field("scripted:rules", description="deliberation: the Collective Agency judge (an LLM spec or scripted:rules)")
     role: Literal["buyer", "seller"] = "buyer"
     opponent: str = Field("scripted:boulware", description="an agent spec, or 'self' for a frozen copy of the trainee")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
@@ -108,12 +110,21 @@ class TrainConfig(_Section):
     @field_validator("opponent")
     @classmethod
     def _opponent(cls, value: str) -> str:
-        if value != "self" and _spec(value).kind == "human":
+        if value not in ("self", "scripted:deliberator") and _spec(value).kind == "human":
             raise ValueError("a human cannot be a training opponent")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
+        if self.env == "deliberation":
+            from parley.evaluation.deliberation_arena import RULE_JUDGE, SCRIPTED_DELIBERATOR, _llm_spec
+
+            try:
+                _llm_spec(self.judge, "judge", RULE_JUDGE)
+                if self.opponent != "self":
+                    _llm_spec(self.opponent, "opponent", SCRIPTED_DELIBERATOR)
+            except ParleyError as exc:
+                raise ValueError(str(exc)) from None
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self

@@ -45,21 +45,27 @@ def protocol_penalty(episode: Episode, role: Role, penalty: float) -> float:
 class EpisodeReward:
     """A TRL reward function over the ``episode`` extra field; its ``__name__`` names the logged metric."""
 
-    def __init__(self, name: str, fn: Callable[[Episode], float]) -> None:
+    def __init__(self, name: str, fn: Callable[[Episode], float | None], allow_none: bool = False) -> None:
         self.__name__ = name
         self.fn = fn
+        self.allow_none = allow_none  # None = unscorable (e.g. a judge failure): TRL gives it no advantage
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, episode=None, **_) -> list[float]:
         if episode is None:
             raise RewardError(f"reward {self.__name__}: the rollout returned no 'episode' field")
         values = []
         for ep in episode:
+            eid = ep.scenario.id if hasattr(ep, "scenario") else ep.id
             try:
-                value = float(self.fn(ep))
+                value = self.fn(ep)
+                if value is None and self.allow_none:
+                    values.append(None)
+                    continue
+                value = float(value)
             except Exception as exc:
-                raise RewardError(f"reward {self.__name__} failed on episode {ep.scenario.id}: {exc!r}") from exc
+                raise RewardError(f"reward {self.__name__} failed on episode {eid}: {exc!r}") from exc
             if not math.isfinite(value):
-                raise RewardError(f"reward {self.__name__} is {value} on episode {ep.scenario.id}")
+                raise RewardError(f"reward {self.__name__} is {value} on episode {eid}")
             values.append(value)
         return values
 

@@ -54,7 +54,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
     from transformers import TrainerCallback
 
-    eval_scenarios = sample_scenarios(cfg.evaluation.split, cfg.evaluation.scenarios, seed=cfg.seed + 1)
+    eval_scenarios = _scenarios(cfg, cfg.evaluation.split, cfg.evaluation.scenarios, seed=cfg.seed + 1)
 
     class RunFiles(TrainerCallback):
         """metrics.jsonl, per-step timings, evaluations, and the extra files each checkpoint needs."""
@@ -173,13 +173,10 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
 
     if model is None:
         model, tokenizer = _load_policy(cfg)
-    role = Role(cfg.role)
-    scenarios = sample_scenarios(cfg.environment.split, cfg.environment.scenarios, seed=cfg.seed)
-    protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+    scenarios = _scenarios(cfg, cfg.environment.split, cfg.environment.scenarios, seed=cfg.seed)
     settings = GenerationSettings(max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
                                   top_p=cfg.generation.top_p, batch_size=cfg.generation.batch_size)
-    rollout = BargainRollout(scenarios, role, cfg.opponent, protocol, settings, seed=cfg.seed,
-                             refresh_steps=cfg.self_play_refresh_steps)
+    rollout, rewards = _environment(cfg, scenarios, settings)
     # The prompt column carries the scenario id: rollout_func receives only prompts, and builds the
     # real chat prompt itself (the trainee's first prompt depends on who moves first).
     dataset = Dataset.from_list([{"prompt": s.id} for s in scenarios])
@@ -191,7 +188,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
                                  target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
     files = _callbacks(cfg, run_dir, rollout)
     trainer = GRPOTrainer(
-        model=model, processing_class=tokenizer, reward_funcs=reward_functions(role, cfg.rewards.protocol_penalty),
+        model=model, processing_class=tokenizer, reward_funcs=rewards,
         args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
         rollout_func=rollout, callbacks=[files],
     )
@@ -205,6 +202,39 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     rollout.attach(trainer)
     _time_phases(trainer, rollout, files)
     return trainer, rollout
+
+
+def _scenarios(cfg: TrainConfig, split: str, n: int, seed: int) -> list:
+    if cfg.env == "bargain":
+        return sample_scenarios(split, n, seed=seed)
+    import random
+
+    from parley.environments.dilemmas import load_dilemmas
+
+    pool = load_dilemmas(split)
+    random.Random(f"train/{split}/{seed}").shuffle(pool)
+    return pool[:n]
+
+
+def _environment(cfg: TrainConfig, scenarios: list, settings: GenerationSettings):
+    """(rollout_func, reward functions) for the configured environment."""
+    if cfg.env == "bargain":
+        role = Role(cfg.role)
+        protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+        rollout = BargainRollout(scenarios, role, cfg.opponent, protocol, settings, seed=cfg.seed,
+                                 refresh_steps=cfg.self_play_refresh_steps)
+        return rollout, reward_functions(role, cfg.rewards.protocol_penalty)
+    from parley.agents.spec import BackendCache
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.evaluation.deliberation_arena import build_judge
+    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency
+    from parley.training.rewards import EpisodeReward
+
+    backends = BackendCache()
+    rollout = DeliberationRollout(scenarios, cfg.opponent, DeliberationConfig(max_turns=cfg.environment.max_turns),
+                                  settings, build_judge(cfg.judge, backends), seed=cfg.seed,
+                                  refresh_steps=cfg.self_play_refresh_steps, backends=backends)
+    return rollout, [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
 
 
 def _time_phases(trainer, rollout: BargainRollout, files) -> None:
