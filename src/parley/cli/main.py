@@ -248,6 +248,42 @@ def eval_general(
         console.print(f"{model}: GSM8K subset accuracy {summary['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] on {n} problems")
 
 
+scenarios_app = typer.Typer(no_args_is_help=True, help="Deliberation scenarios: list or synthesise more.")
+app.add_typer(scenarios_app, name="scenarios")
+
+
+@scenarios_app.command("generate")
+def scenarios_generate(
+    model: str = typer.Option(..., help="smollm2 | hf:<id-or-path> | openai:<model>@<url>"),
+    n: int = typer.Option(10, min=1, help="new valid, non-duplicate scenarios to write"),
+    out: Path = typer.Option(Path("runs/generated_dilemmas.jsonl"), help="JSONL file (appended; de-duplicated against it)"),
+    seed: int = typer.Option(0),
+    max_attempts: int = typer.Option(None, help="stop after this many model answers (default 4 x n)"),
+) -> None:
+    """Synthesise dilemmas with any model: schema-validated, de-duplicated, provenance on every record."""
+    with user_errors():
+        from rich.progress import Progress
+
+        from parley.agents.spec import BackendCache, parse_spec
+        from parley.environments.dilemma_generation import generate_dilemmas, write_dilemmas
+        from parley.environments.dilemmas import deduplicate, load_dilemmas
+
+        spec = parse_spec(model)
+        if spec.kind not in ("smollm2", "hf", "openai"):
+            raise ParleyError(f"--model must be smollm2, hf:<id-or-path> or openai:<model>@<url>, got {model!r}")
+        existing = load_dilemmas(path=out) if out.is_file() else []
+        backend = BackendCache().get(spec)
+        with Progress() as progress:
+            task = progress.add_task("generating", total=n)
+            report = generate_dilemmas(backend, model, n, seed=seed, max_attempts=max_attempts,
+                                       on_progress=lambda done, total: progress.update(task, completed=done))
+        fresh = deduplicate(report.written, existing)
+        write_dilemmas(fresh, out)
+        invalid = ", ".join(f"{k}: {v}" for k, v in report.invalid.items()) or "none"
+        console.print(f"wrote {len(fresh)} new scenarios to {out} from {report.attempts} answers "
+                      f"(duplicates {report.duplicates + len(report.written) - len(fresh)}; invalid: {invalid})")
+
+
 def main() -> None:
     app()
 
