@@ -28,6 +28,9 @@ def test_shipped_configs_validate():
     gpu = load_config("configs/bargain-qwen-gpu.yaml")
     assert cpu.model == "smollm2" and not cpu.grpo.use_vllm
     assert gpu.grpo.use_vllm and gpu.model.startswith("hf:")
+    d_cpu, d_gpu = load_config("configs/deliberation-smollm2-cpu.yaml"), load_config("configs/deliberation-qwen-gpu.yaml")
+    assert d_cpu.env == d_gpu.env == "deliberation" and d_gpu.judge.startswith("openai:")
+    assert d_cpu.grpo.num_generations % 2 == 0 and d_gpu.grpo.num_generations % 2 == 0
 
 
 @pytest.mark.parametrize("overrides, expected", [
@@ -386,6 +389,8 @@ def test_deliberation_config_errors():
         load_config("configs/deliberation-smollm2-cpu.yaml", ["judge=scripted:boulware"])
     with pytest.raises(ParleyError, match="opponent"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["opponent=scripted:linear"])
+    with pytest.raises(ParleyError, match="even grpo.num_generations"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["grpo.num_generations=3"])
 
 
 def test_a_judge_failure_is_unscorable_not_zero():

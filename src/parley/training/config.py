@@ -125,6 +125,9 @@ class TrainConfig(_Section):
                     _llm_spec(self.opponent, "opponent", SCRIPTED_DELIBERATOR)
             except ParleyError as exc:
                 raise ValueError(str(exc)) from None
+            if self.grpo.num_generations % 2:
+                raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
+                                 "in half of every group")
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self
