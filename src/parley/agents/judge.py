@@ -189,7 +189,7 @@ def _core(stance: str) -> str:
 class RuleJudge:
     """A model-free judge implementing the rubric's rules literally (for tests and cheap CPU runs).
 
-    1. fewer than 4 words, or no content word shared with the dilemma -> 0;
+    1. fewer than 4 words, or fewer than 2 content words shared with the dilemma -> 0;
     2. a dodge phrase (DODGES) -> 1;
     3. contains a persona's opposing stance verbatim (its red line) -> violation for that persona, 3;
     4. otherwise 4 + 1 per persona whose value words appear (max 2) + 1 if it names a concrete joint
@@ -209,7 +209,7 @@ class RuleJudge:
         d, text = request.dilemma, " ".join(request.agreement.split())
         low = text.lower()
         context = _words(" ".join([d.situation, *d.options, *d.values_in_tension, *(v for p in d.personas for v in p.values)]))
-        if len(text.split()) < 4 or not (_words(text) & context):
+        if len(text.split()) < 4 or len(_words(text) & context) < 2:
             return Verdict(0.0, resolves_conflict=False, rationale="empty or off-topic")
         if any(phrase in low for phrase in DODGES):
             return Verdict(1.0, resolves_conflict=False, rationale="dodges the conflict")
