@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--params", type=float, default=134.5e6, help="parameter count (SmolLM2-135M: 134.5M)")
     parser.add_argument("--skip", type=int, default=0, help="ignore the first N steps")
+    parser.add_argument("--peak", type=float, default=None,
+                        help="fp32 GFLOP/s to compare against (default: measure now; pass the idle figure when the machine is busy)")
     args = parser.parse_args()
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "time/step_s" in r and "loss" in r and r["step"] > args.skip]
@@ -38,7 +40,7 @@ def main() -> None:
     else:
         tok = first["num_tokens"] / first["step"]
     med = {k: statistics.median(r[k] for r in rows) for k in ("time/step_s", "time/rollout_s", "time/reference_s", "time/policy_update_s")}
-    peak = matmul_peak_gflops()
+    peak = args.peak or matmul_peak_gflops()
     rate = tok / med["time/policy_update_s"]
     print(f"{len(rows)} steps (median per step); fp32 matmul peak {peak:.1f} GFLOP/s\n")
     print("| step s | rollout s | reference s | policy update s | mean tokens per step | update tokens/s | % of fp32 peak (6N/token) |")
