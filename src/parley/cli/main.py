@@ -217,6 +217,16 @@ def report(run_dir: Path = typer.Argument(..., help="a training run directory"))
         console.print(f"wrote {out}")
 
 
+def _llm_model(model: str):
+    """The parsed spec of a language model for --model (no scripted agents, no humans)."""
+    from parley.agents.spec import parse_spec
+
+    spec = parse_spec(model)
+    if spec.kind not in ("smollm2", "hf", "openai"):
+        raise ParleyError(f"--model must be smollm2, hf:<id-or-path> or openai:<model>@<url>, got {model!r}")
+    return spec
+
+
 eval_app = typer.Typer(no_args_is_help=True, help="Capability evaluations outside negotiation.")
 app.add_typer(eval_app, name="eval")
 
@@ -233,12 +243,10 @@ def eval_general(
     with user_errors():
         from rich.progress import Progress
 
-        from parley.agents.spec import BackendCache, parse_spec
+        from parley.agents.spec import BackendCache
         from parley.evaluation.general import run_general_eval
 
-        spec = parse_spec(model)
-        if spec.kind not in ("smollm2", "hf", "openai"):
-            raise ParleyError(f"--model must be smollm2, hf:<id-or-path> or openai:<model>@<url>, got {model!r}")
+        spec = _llm_model(model)
         backend = BackendCache().get(spec)
         with Progress() as progress:
             task = progress.add_task("gsm8k", total=n)
@@ -264,13 +272,11 @@ def scenarios_generate(
     with user_errors():
         from rich.progress import Progress
 
-        from parley.agents.spec import BackendCache, parse_spec
+        from parley.agents.spec import BackendCache
         from parley.environments.dilemma_generation import generate_dilemmas, write_dilemmas
         from parley.environments.dilemmas import deduplicate, load_dilemmas
 
-        spec = parse_spec(model)
-        if spec.kind not in ("smollm2", "hf", "openai"):
-            raise ParleyError(f"--model must be smollm2, hf:<id-or-path> or openai:<model>@<url>, got {model!r}")
+        spec = _llm_model(model)
         existing = load_dilemmas(path=out) if out.is_file() else []
         backend = BackendCache().get(spec)
         with Progress() as progress:

@@ -40,6 +40,16 @@ class ArenaResult:
     out: Path
 
 
+def output_folder(path) -> Path:
+    """The folder, created if needed; a clear error when it cannot be."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    return out
+
+
 def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCache | None = None) -> ArenaResult:
     # Validate everything cheap before loading any model.
     buyer_spec, seller_spec = parse_spec(config.buyer), parse_spec(config.seller)
@@ -48,11 +58,7 @@ def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCac
     if buyer_spec.kind == "human":
         raise ParleyError("the arena runs unattended; use `parley play --seller SPEC` to play the buyer yourself")
     scenarios = sample_scenarios(config.split, config.episodes, config.seed, config.scenarios)
-    out = Path(config.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    out = output_folder(config.out)
 
     cache = cache or BackendCache()
     buyer = build_agent(buyer_spec, Role.BUYER, config.generation, cache)

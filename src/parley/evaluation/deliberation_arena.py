@@ -16,6 +16,7 @@ from parley.agents.base import GenerationSettings
 from parley.agents.spec import BackendCache, parse_spec
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import load_dilemmas
+from parley.evaluation.arena import output_folder
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
@@ -105,11 +106,7 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     order = pool[:]
     rng.shuffle(order)
     dilemmas = [order[i % len(order)] for i in range(config.episodes)]
-    out = Path(config.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    out = output_folder(config.out)
     cache = cache or BackendCache()
     agent = build_deliberator(config.agent, config.generation, cache)
     opponent = build_deliberator(config.opponent, config.generation, cache) if config.opponent else agent
