@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, DeliberationOutcome, DeliberationTurn
 from parley.environments.dilemmas import Dilemma
-from parley.rollout.engine import _tick_seed
+from parley.rollout.engine import play_lockstep
 
 
 @dataclass
@@ -54,20 +54,8 @@ def run_deliberations(
             env = DeliberationEnv(config)
             env.reset(d, eid)
             envs.append(env)
-        tick = 0
-        while not all(env.done for env in envs):
-            for speaker in (config.first_speaker, 1 - config.first_speaker):
-                active = [env for env in envs if not env.done and env.agent_selection == speaker]
-                if not active:
-                    continue
-                texts = agents[speaker].act([env.observe(speaker) for env in active], seed=_tick_seed(seed, chunk_index, tick))
-                if len(texts) != len(active):
-                    raise RuntimeError(f"agent {agents[speaker].name} returned {len(texts)} turns for {len(active)} dialogues")
-                for env, text in zip(active, texts):
-                    env.step(text)
-                tick += 1
-            if on_turn:
-                on_turn(finished + sum(env.done for env in envs), len(dilemmas))
+        play_lockstep(envs, dict(enumerate(agents)), (config.first_speaker, 1 - config.first_speaker), seed,
+                      chunk_index, on_turn and (lambda done, f=finished: on_turn(f + done, len(dilemmas))))
         for agent in {id(a): a for a in agents}.values():
             if hasattr(agent, "forget"):
                 agent.forget([env.episode_id for env in envs])

@@ -8,7 +8,7 @@ per turn instead of one per episode.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from parley.agents.base import Agent
 from parley.environments.protocol import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
@@ -47,6 +47,27 @@ def _tick_seed(seed: int, chunk: int, tick: int) -> int:
     return (seed * 1_000_003 + chunk * 10_007 + tick) % (2**31)
 
 
+def play_lockstep(envs: Sequence, agents: Mapping, order: Sequence, seed: int, chunk_index: int,
+                  on_tick: Callable[[int], None] | None = None) -> None:
+    """Advance AEC-style environments (``done``, ``agent_selection``, ``observe``, ``step``) to the end:
+    each tick, every side in ``order`` takes one batched turn in all episodes where it is to move.
+    ``agents`` maps a side to its agent; ``on_tick(finished)`` reports progress."""
+    tick = 0
+    while not all(env.done for env in envs):
+        for side in order:
+            active = [env for env in envs if not env.done and env.agent_selection == side]
+            if not active:
+                continue
+            texts = agents[side].act([env.observe(side) for env in active], seed=_tick_seed(seed, chunk_index, tick))
+            if len(texts) != len(active):
+                raise RuntimeError(f"agent {agents[side].name} returned {len(texts)} turns for {len(active)} episodes")
+            for env, text in zip(active, texts):
+                env.step(text)
+            tick += 1
+        if on_tick:
+            on_tick(sum(env.done for env in envs))
+
+
 def run_episodes(
     scenarios: Sequence[Scenario],
     buyer: Agent,
@@ -68,20 +89,8 @@ def run_episodes(
         envs = [BargainEnv(protocol) for _ in chunk]
         for env, scenario in zip(envs, chunk):
             env.reset(scenario)
-        tick = 0
-        while not all(env.done for env in envs):
-            for role in (protocol.first_mover, protocol.first_mover.other):
-                active = [env for env in envs if not env.done and env.agent_selection is role]
-                if not active:
-                    continue
-                texts = agents[role].act([env.observe(role) for env in active], seed=_tick_seed(seed, chunk_index, tick))
-                if len(texts) != len(active):
-                    raise RuntimeError(f"agent {agents[role].name} returned {len(texts)} turns for {len(active)} episodes")
-                for env, text in zip(active, texts):
-                    env.step(text)
-                tick += 1
-            if on_turn:
-                on_turn(finished + sum(env.done for env in envs), len(scenarios))
+        play_lockstep(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, chunk_index,
+                      on_turn and (lambda done, f=finished: on_turn(f + done, len(scenarios))))
         for agent in agents.values():
             if hasattr(agent, "forget"):
                 agent.forget([env.scenario.id for env in envs])
