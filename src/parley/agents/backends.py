@@ -193,8 +193,6 @@ class HFBackend:
         return cached
 
     def _batch_cache(self, sessions, reuse: list[int], width: int) -> list[tuple]:
-        import torch
-
         layers = []
         ref = next(s for s, r in zip(sessions, reuse) if r)
         for layer in range(len(ref.kv)):

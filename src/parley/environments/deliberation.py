@@ -16,7 +16,7 @@ ends at ``max_turns``. Same contract as the bargaining environment (PettingZoo A
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from parley import ParleyError
 from parley.environments.dilemmas import Dilemma

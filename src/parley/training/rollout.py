@@ -95,7 +95,6 @@ class EpisodeRollout:
         self.policy_backend = None
         self.self_play: SelfPlayOpponent | None = None
         self._opponent = None
-        self.last_episodes: list = []
 
     # -- to implement ------------------------------------------------------------------------
     def _llm(self, backend, name: str):
@@ -166,7 +165,6 @@ class EpisodeRollout:
             # Each rollout of a group is its own episode: unique id, same scenario.
             scenarios.append(self._unique(self.scenarios[key], key, step, index))
         episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index))
-        self.last_episodes = episodes
         vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],

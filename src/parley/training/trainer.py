@@ -60,7 +60,6 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
         """metrics.jsonl, per-step timings, evaluations, and the extra files each checkpoint needs."""
 
         def __init__(self) -> None:
-            self.trainer = None
             self.step_began = None
             self.timings = {"rollout": 0.0, "reference": 0.0}
 
@@ -192,7 +191,6 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
         args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
         rollout_func=rollout, callbacks=[files],
     )
-    files.trainer = trainer
     if progress:
         from transformers.trainer_callback import ProgressCallback
         from trl.trainer.callbacks import RichProgressCallback
