@@ -290,6 +290,26 @@ def scenarios_generate(
                       f"(duplicates {report.duplicates + len(report.written) - len(fresh)}; invalid: {invalid})")
 
 
+@app.command()
+def serve(
+    database_url: str = typer.Option("sqlite:///parley-mediation.db", help="sqlite:///path.db or postgresql://user@host/db"),
+    host: str = typer.Option("127.0.0.1", help="interface to listen on (localhost by default)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    writer: str = typer.Option("template", help="who writes MESO rationales: template (no model) | smollm2 | "
+                               "hf:<id-or-path> | openai:<model>@<base_url>"),
+) -> None:
+    """Run the mediation service: cases, private constraints, AI-drafted MESO and the review gate."""
+    import uvicorn
+
+    with user_errors():
+        from parley.mediation.app import create_app
+        from parley.mediation.rationale import build_writer
+
+        application = create_app(database_url, build_writer(writer))
+    console.print(f"Parley mediation on http://{host}:{port}/  (database {database_url}, rationales: {writer})")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,420 @@
+"""What the mediation service does, independent of HTTP: the API and the pages both call these.
+
+Every function runs inside one database transaction opened by the caller, and raises
+ServiceError (an HTTP status and a message for the user) before writing anything when a request
+is not allowed or not valid, so nothing is ever stored half-way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parley.mediation import meso as meso_lib
+from parley.mediation.db import AuditEvent, Case, Draft, Message, Package, Party, Response, now, token_hash
+from parley.mediation.rationale import RationaleRequest, RationaleWriter, TemplateWriter, find_leaks
+from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, Constraints, CounterIn, Issue, MesoRequest,
+                                      MessageIn, PartyToken, ResponseIn)
+
+_ISSUES = TypeAdapter(list[Issue])
+
+
+class ServiceError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str  # mediator | party
+    case_id: int
+    party_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return "mediator" if self.role == "mediator" else f"party:{self.party_id}"
+
+
+def _audit(s: Session, case_id: int, actor: str, action: str, **detail) -> None:
+    s.add(AuditEvent(case_id=case_id, actor=actor, action=action, detail=detail))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# ---------------------------------------------------------------- who is asking
+
+
+def authenticate(s: Session, token: str | None) -> Principal:
+    if not token:
+        raise ServiceError(401, "missing token: send 'Authorization: Bearer <token>' (the token from your invitation link)")
+    digest = token_hash(token)
+    case = s.scalar(select(Case).where(Case.mediator_token_hash == digest))
+    if case is not None:
+        return Principal("mediator", case.id)
+    party = s.scalar(select(Party).where(Party.token_hash == digest))
+    if party is not None:
+        return Principal("party", party.case_id, party.id)
+    raise ServiceError(401, "unknown token: use the link or token you were given for this case")
+
+
+def get_case(s: Session, who: Principal, case_id: int) -> Case:
+    # Another case answers 404 like a missing one: a token reveals nothing about cases it is not for.
+    case = s.get(Case, case_id) if case_id == who.case_id else None
+    if case is None:
+        raise ServiceError(404, f"no case {case_id} for this token")
+    return case
+
+
+def _mediator(s: Session, who: Principal, case_id: int) -> Case:
+    case = get_case(s, who, case_id)
+    if who.role != "mediator":
+        raise ServiceError(403, "only this case's mediator can do that")
+    return case
+
+
+def _party(s: Session, who: Principal, case_id: int) -> tuple[Case, Party]:
+    case = get_case(s, who, case_id)
+    if who.role != "party":
+        raise ServiceError(403, "only a party of this case can do that")
+    return case, s.get(Party, who.party_id)
+
+
+def lock_case(s: Session, case_id: int) -> Case:
+    """The case row, locked for this transaction (PostgreSQL; SQLite already holds the write lock)."""
+    return s.scalar(select(Case).where(Case.id == case_id).with_for_update())
+
+
+def _open(case: Case) -> None:
+    if case.status != "open":
+        raise ServiceError(409, f"the case is {case.status}: it takes no more proposals or responses")
+
+
+def issues_of(case: Case) -> list:
+    return _ISSUES.validate_python(case.issues)
+
+
+def constraints_of(party: Party) -> Constraints | None:
+    return Constraints.model_validate(party.constraints) if party.constraints else None
+
+
+# ---------------------------------------------------------------- cases
+
+
+def create_case(s: Session, body: CaseCreate, base_url: str = "") -> CaseCreated:
+    mediator_token = new_token()
+    case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_token_hash=token_hash(mediator_token))
+    s.add(case)
+    s.flush()
+    tokens = []
+    for p in body.parties:
+        token = new_token()
+        party = Party(case_id=case.id, name=p.name, token_hash=token_hash(token))
+        s.add(party)
+        s.flush()
+        tokens.append(PartyToken(party_id=party.id, name=party.name, token=token, link=f"{base_url}/p/{token}"))
+    _audit(s, case.id, "mediator", "case_created", title=body.title, parties=[p.name for p in body.parties],
+           issues=[i.name for i in body.issues])
+    return CaseCreated(case_id=case.id, mediator_token=mediator_token, mediator_link=f"{base_url}/m/{mediator_token}",
+                       parties=tokens)
+
+
+def _package_out(s: Session, pkg: Package, parties: list[Party]) -> dict:
+    responses = s.scalars(select(Response).where(Response.package_id == pkg.id)).all()
+    names = {p.id: p.name for p in parties}
+    return {"id": pkg.id, "terms": pkg.terms, "source": pkg.source,
+            "offered_to": names.get(pkg.offered_to) if pkg.offered_to else None,
+            "responses": [{"party": names[r.party_id], "decision": r.decision, "rank": r.rank} for r in responses]}
+
+
+def _parties(s: Session, case_id: int) -> list[Party]:
+    return list(s.scalars(select(Party).where(Party.case_id == case_id).order_by(Party.id)))
+
+
+def _packages(s: Session, case_id: int) -> list[Package]:
+    return list(s.scalars(select(Package).where(Package.case_id == case_id).order_by(Package.id)))
+
+
+def _draft_out(d: Draft, names: dict[int, str]) -> dict:
+    payload = dict(d.payload)
+    return {"id": d.id, "kind": d.kind, "status": d.status, "party": names.get(d.party_id), "author": d.author,
+            "leak_blocked": d.leak_blocked, "payload": payload, "review_note": d.review_note,
+            "created_at": d.created_at.isoformat(), "reviewed_at": d.reviewed_at.isoformat() if d.reviewed_at else None}
+
+
+def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
+    case = _mediator(s, who, case_id)
+    parties = _parties(s, case.id)
+    names = {p.id: p.name for p in parties}
+    drafts = s.scalars(select(Draft).where(Draft.case_id == case.id).order_by(Draft.id)).all()
+    return {
+        "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
+        "agreement_package_id": case.agreement_package_id,
+        # The mediator sees whether each party has entered constraints, never the constraints themselves.
+        "parties": [{"id": p.id, "name": p.name, "constraints_entered": p.constraints is not None} for p in parties],
+        "drafts": [_draft_out(d, names) for d in drafts],
+        "packages": [_package_out(s, pkg, parties) for pkg in _packages(s, case.id)],
+        "messages": _messages(s, case.id, None, names),
+    }
+
+
+def _messages(s: Session, case_id: int, party_id: int | None, names: dict) -> list[dict]:
+    q = select(Message).where(Message.case_id == case_id)
+    if party_id is not None:
+        q = q.where((Message.party_id == party_id) | (Message.party_id.is_(None)))
+    return [{"id": m.id, "to": names.get(m.party_id, "everyone"), "text": m.text, "source": m.source,
+             "at": m.at.isoformat()} for m in s.scalars(q.order_by(Message.id))]
+
+
+def party_view(s: Session, who: Principal, case_id: int) -> dict:
+    case, party = _party(s, who, case_id)
+    parties = _parties(s, case.id)
+    issues = issues_of(case)
+    own = constraints_of(party)
+    packages = []
+    for pkg in _packages(s, case.id):
+        out = _package_out(s, pkg, parties)
+        out["rationale"] = pkg.rationale if pkg.offered_to == party.id else ""
+        out["value_to_you"] = round(meso_lib.package_value(issues, own, pkg.terms) or 0.0, 3) if own else None
+        packages.append(out)
+    return {
+        "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
+        "you": {"id": party.id, "name": party.name, "constraints_entered": own is not None},
+        "parties": [p.name for p in parties],
+        "agreement_package_id": case.agreement_package_id,
+        "packages": packages,
+        "messages": _messages(s, case.id, party.id, {p.id: p.name for p in parties}),
+    }
+
+
+# ---------------------------------------------------------------- private constraints
+
+
+def set_constraints(s: Session, who: Principal, case_id: int, body: Constraints) -> None:
+    case, party = _party(s, who, case_id)
+    _open(case)
+    try:
+        meso_lib.check_constraints(issues_of(case), body)
+    except ValueError as exc:
+        raise ServiceError(422, f"constraints: {exc}") from None
+    party.constraints = body.model_dump()
+    party.constraints_at = now()
+    _audit(s, case.id, who.actor, "constraints_entered")  # that they changed, never the values
+
+
+def get_constraints(s: Session, who: Principal, case_id: int) -> Constraints:
+    _, party = _party(s, who, case_id)
+    own = constraints_of(party)
+    if own is None:
+        raise ServiceError(404, "you have not entered constraints yet")
+    return own
+
+
+# ---------------------------------------------------------------- the AI mediator (drafts only)
+
+
+def draft_meso(s: Session, who: Principal, case_id: int, body: MesoRequest,
+               writer: RationaleWriter | None = None) -> dict:
+    case = _mediator(s, who, case_id)
+    _open(case)
+    parties = _parties(s, case.id)
+    target = next((p for p in parties if p.id == body.party_id), None)
+    if target is None:
+        raise ServiceError(422, f"party {body.party_id} is not in this case")
+    missing = [p.name for p in parties if p.constraints is None]
+    if missing:
+        raise ServiceError(409, f"waiting for constraints from: {', '.join(missing)}")
+    issues = issues_of(case)
+    constraints = {p.id: constraints_of(p) for p in parties}
+    seed = s.scalar(select(func.count()).select_from(Draft).where(Draft.case_id == case.id)) or 0
+    try:
+        offer = meso_lib.generate_meso(issues, constraints, target.id, body.count, body.tolerance, seed=seed)
+    except meso_lib.MesoError as exc:
+        raise ServiceError(409, f"no MESO for {target.name}: {exc}") from None
+    requests = [RationaleRequest(
+        case_title=case.title, party=target.name, terms=p.terms,
+        favours=[n for n, v in p.issue_values.items() if v >= 0.67],
+        concedes=[n for n, v in p.issue_values.items() if v <= 0.33]) for p in offer.packages]
+    writer = writer or TemplateWriter()
+    texts = writer.write(requests, seed=seed)
+    fallback = TemplateWriter().write(requests)
+    public = {float(v) for p in offer.packages for v in p.terms.values() if not isinstance(v, str)}
+    public |= {float(x) for i in issues if i.kind == "numeric" for x in (i.min, i.max)}
+    others = [c for pid, c in constraints.items() if pid != target.id]
+    leaks = []
+    for k, text in enumerate(texts):
+        found = find_leaks(text, others, public)
+        if found:
+            leaks.append({"package": k, "numbers": found, "text": text})
+            texts[k] = fallback[k]
+    payload = {"tolerance": offer.tolerance, "spread": round(offer.spread, 4), "writer": writer.name,
+               "packages": [{"terms": p.terms, "rationale": t} for p, t in zip(offer.packages, texts)]}
+    draft = Draft(case_id=case.id, kind="meso", party_id=target.id, author=f"ai:{writer.name}", payload=payload,
+                  leak_blocked=bool(leaks))
+    s.add(draft)
+    s.flush()
+    _audit(s, case.id, f"ai:{writer.name}", "meso_drafted", draft_id=draft.id, party=target.name,
+           packages=len(offer.packages), tolerance=offer.tolerance)
+    if leaks:
+        # The blocked text stays out of the draft; the audit records that (and which package) without the numbers.
+        _audit(s, case.id, "system", "leak_blocked", draft_id=draft.id, packages=[x["package"] for x in leaks])
+    return _draft_out(draft, {p.id: p.name for p in parties})
+
+
+def review_queue(s: Session, who: Principal, case_id: int, status: str | None = "pending") -> list[dict]:
+    case = _mediator(s, who, case_id)
+    q = select(Draft).where(Draft.case_id == case.id)
+    if status:
+        q = q.where(Draft.status == status)
+    names = {p.id: p.name for p in _parties(s, case.id)}
+    return [_draft_out(d, names) for d in s.scalars(q.order_by(Draft.id))]
+
+
+def _pending_draft(s: Session, case: Case, draft_id: int) -> Draft:
+    draft = s.scalar(select(Draft).where(Draft.id == draft_id, Draft.case_id == case.id).with_for_update())
+    if draft is None:
+        raise ServiceError(404, f"no draft {draft_id} in this case")
+    if draft.status != "pending":
+        raise ServiceError(409, f"draft {draft_id} was already {draft.status}")
+    return draft
+
+
+def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: ApproveIn) -> dict:
+    case = _mediator(s, who, case_id)
+    _open(case)
+    draft = _pending_draft(s, case, draft_id)
+    edited = False
+    if draft.kind == "meso":
+        packages = draft.payload["packages"]
+        if body.rationales is not None:
+            if len(body.rationales) != len(packages):
+                raise ServiceError(422, f"give one rationale per package ({len(packages)}), got {len(body.rationales)}")
+            edited = [p["rationale"] for p in packages] != body.rationales
+            packages = [{**p, "rationale": r} for p, r in zip(packages, body.rationales)]
+            draft.payload = {**draft.payload, "packages": packages}
+        for p in packages:
+            s.add(Package(case_id=case.id, draft_id=draft.id, terms=p["terms"], offered_to=draft.party_id,
+                          rationale=p["rationale"], source="meso"))
+    elif draft.kind == "counter":
+        s.add(pkg := Package(case_id=case.id, draft_id=draft.id, terms=draft.payload["terms"], offered_to=None,
+                             rationale="", source="counter"))
+        s.flush()
+        s.add(Response(package_id=pkg.id, party_id=draft.party_id, decision="accept"))  # its author's own proposal
+        if draft.payload.get("note") or body.text is not None:
+            text = body.text if body.text is not None else draft.payload["note"]
+            edited = body.text is not None and body.text != draft.payload.get("note")
+            s.add(Message(case_id=case.id, party_id=None, text=text, source=draft.author))
+    draft.status = "approved"
+    draft.reviewed_at = now()
+    _audit(s, case.id, who.actor, "draft_approved", draft_id=draft.id, kind=draft.kind, edited=edited)
+    s.flush()
+    _check_agreement(s, case)
+    return _draft_out(draft, {p.id: p.name for p in _parties(s, case.id)})
+
+
+def reject(s: Session, who: Principal, case_id: int, draft_id: int, reason: str) -> dict:
+    case = _mediator(s, who, case_id)
+    draft = _pending_draft(s, case, draft_id)
+    draft.status = "rejected"
+    draft.review_note = reason
+    draft.reviewed_at = now()
+    _audit(s, case.id, who.actor, "draft_rejected", draft_id=draft.id, kind=draft.kind, reason=reason)
+    return _draft_out(draft, {p.id: p.name for p in _parties(s, case.id)})
+
+
+def send_message(s: Session, who: Principal, case_id: int, body: MessageIn) -> None:
+    """A message the mediator writes: a person's words, so it needs no review."""
+    case = _mediator(s, who, case_id)
+    if body.party_id is not None and body.party_id not in {p.id for p in _parties(s, case.id)}:
+        raise ServiceError(422, f"party {body.party_id} is not in this case")
+    s.add(Message(case_id=case.id, party_id=body.party_id, text=body.text, source="mediator"))
+    _audit(s, case.id, who.actor, "message_sent", to=body.party_id)
+
+
+# ---------------------------------------------------------------- parties respond
+
+
+def respond(s: Session, who: Principal, case_id: int, package_id: int, body: ResponseIn) -> dict:
+    get_case(s, who, case_id)
+    case = lock_case(s, case_id)  # two parties accepting at once: one waits, then sees the other's answer
+    _, party = _party(s, who, case_id)
+    _open(case)
+    pkg = s.scalar(select(Package).where(Package.id == package_id, Package.case_id == case.id))
+    if pkg is None:
+        raise ServiceError(404, f"no package {package_id} in this case")
+    if s.scalar(select(Response).where(Response.package_id == pkg.id, Response.party_id == party.id)):
+        raise ServiceError(409, f"you already answered package {package_id}")
+    s.add(Response(package_id=pkg.id, party_id=party.id, decision=body.decision, rank=body.rank))
+    _audit(s, case.id, who.actor, f"package_{body.decision}ed", package_id=pkg.id, rank=body.rank)
+    s.flush()
+    _check_agreement(s, case)
+    return {"status": case.status, "agreement_package_id": case.agreement_package_id}
+
+
+def _check_agreement(s: Session, case: Case) -> None:
+    if case.status != "open":
+        return
+    n_parties = len(_parties(s, case.id))
+    for pkg in _packages(s, case.id):
+        accepts = s.scalar(select(func.count()).select_from(Response).where(
+            Response.package_id == pkg.id, Response.decision == "accept"))
+        if accepts == n_parties:
+            case.status, case.agreement_package_id, case.agreed_at = "agreed", pkg.id, now()
+            _audit(s, case.id, "system", "agreement_reached", package_id=pkg.id, terms=pkg.terms)
+            return
+
+
+def counter_propose(s: Session, who: Principal, case_id: int, body: CounterIn) -> dict:
+    case, party = _party(s, who, case_id)
+    _open(case)
+    try:
+        meso_lib.check_terms(issues_of(case), body.terms)
+    except ValueError as exc:
+        raise ServiceError(422, f"counter-proposal: {exc}") from None
+    draft = Draft(case_id=case.id, kind="counter", party_id=party.id, author=who.actor,
+                  payload={"terms": body.terms, "note": body.note})
+    s.add(draft)
+    s.flush()
+    _audit(s, case.id, who.actor, "counter_proposed", draft_id=draft.id)
+    return {"draft_id": draft.id, "status": "pending review"}
+
+
+# ---------------------------------------------------------------- closing the case
+
+
+def sign_off(s: Session, who: Principal, case_id: int) -> None:
+    case = _mediator(s, who, case_id)
+    if case.status != "agreed":
+        raise ServiceError(409, f"the case is {case.status}: sign-off needs an agreement that every party accepted")
+    case.status, case.signed_at = "signed", now()
+    _audit(s, case.id, who.actor, "agreement_signed", package_id=case.agreement_package_id)
+
+
+def agreement(s: Session, who: Principal, case_id: int) -> dict:
+    case = get_case(s, who, case_id)
+    if case.status not in ("agreed", "signed"):
+        raise ServiceError(409, "there is no agreement yet")
+    pkg = s.get(Package, case.agreement_package_id)
+    responses = s.scalars(select(Response).where(Response.package_id == pkg.id).order_by(Response.at)).all()
+    names = {p.id: p.name for p in _parties(s, case.id)}
+    return {"case_id": case.id, "title": case.title, "status": case.status, "issues": case.issues, "terms": pkg.terms,
+            "accepted": [{"party": names[r.party_id], "at": r.at.isoformat()} for r in responses],
+            "agreed_at": case.agreed_at.isoformat() if case.agreed_at else None,
+            "signed_at": case.signed_at.isoformat() if case.signed_at else None}
+
+
+def audit_log(s: Session, who: Principal, case_id: int) -> list[dict]:
+    case = _mediator(s, who, case_id)
+    events = s.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))
+    return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "detail": e.detail} for e in events]
+
+
+def validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
