@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
+
+import httpx
 
 import pytest
 
@@ -47,8 +53,6 @@ def fresh_database(kind: str, tmp_path) -> tuple[str, callable]:
     base = admin.rsplit("/", 1)[0]
 
     def drop():
-        from sqlalchemy import create_engine  # noqa: F401  (engines are disposed by the caller)
-
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -87,3 +91,25 @@ class Actors:
         r = self.client.get(self.url(), headers=headers)
         assert r.status_code == 200, r.text
         return r.json()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_url: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "parley.cli.main", "serve", "--database-url", db_url, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode())
+    proc.kill()
+    raise RuntimeError("server did not start")

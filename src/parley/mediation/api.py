@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from parley.mediation import service
 from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, Constraints, CounterIn, MesoRequest,
                                       MessageIn, RejectIn, ResponseIn)
+
+# Ids are database integers: bound them, or a huge id overflows the driver instead of getting a 404.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 router = APIRouter(prefix="/api", tags=["mediation"])
 bearer = HTTPBearer(auto_error=False, description="the token from a mediator or party invitation link")
@@ -35,75 +38,75 @@ def create_case(body: CaseCreate, request: Request) -> CaseCreated:
 
 
 @router.get("/cases/{case_id}", summary="The case as its mediator or one of its parties may see it")
-def read_case(case_id: int, request: Request, tok: str | None = Depends(token)) -> dict:
+def read_case(case_id: Id, request: Request, tok: str | None = Depends(token)) -> dict:
     def view(s, who, case_id):
         return (service.mediator_view if who.role == "mediator" else service.party_view)(s, who, case_id)
     return run(request, tok, view, case_id)
 
 
 @router.put("/cases/{case_id}/constraints", status_code=204, summary="A party enters its private constraints")
-def put_constraints(case_id: int, body: Constraints, request: Request, tok: str | None = Depends(token)) -> None:
+def put_constraints(case_id: Id, body: Constraints, request: Request, tok: str | None = Depends(token)) -> None:
     run(request, tok, service.set_constraints, case_id, body)
 
 
 @router.get("/cases/{case_id}/constraints", response_model=Constraints, summary="A party reads its own constraints")
-def get_constraints(case_id: int, request: Request, tok: str | None = Depends(token)) -> Constraints:
+def get_constraints(case_id: Id, request: Request, tok: str | None = Depends(token)) -> Constraints:
     return run(request, tok, service.get_constraints, case_id)
 
 
 @router.post("/cases/{case_id}/meso", status_code=201, summary="The AI drafts a MESO for a party (into the review queue)")
-def draft_meso(case_id: int, body: MesoRequest, request: Request, tok: str | None = Depends(token)) -> dict:
+def draft_meso(case_id: Id, body: MesoRequest, request: Request, tok: str | None = Depends(token)) -> dict:
     return run(request, tok, service.draft_meso, case_id, body, request.app.state.writer)
 
 
 @router.get("/cases/{case_id}/drafts", summary="The mediator's review queue (status: pending, approved, rejected or all)")
-def drafts(case_id: int, request: Request, status: str = "pending", tok: str | None = Depends(token)) -> list[dict]:
+def drafts(case_id: Id, request: Request, status: str = "pending", tok: str | None = Depends(token)) -> list[dict]:
     if status not in ("pending", "approved", "rejected", "all"):
         raise service.ServiceError(422, "status must be pending, approved, rejected or all")
     return run(request, tok, service.review_queue, case_id, None if status == "all" else status)
 
 
 @router.post("/cases/{case_id}/drafts/{draft_id}/approve", summary="Approve a draft, optionally edited; parties then see it")
-def approve(case_id: int, draft_id: int, body: ApproveIn, request: Request, tok: str | None = Depends(token)) -> dict:
+def approve(case_id: Id, draft_id: Id, body: ApproveIn, request: Request, tok: str | None = Depends(token)) -> dict:
     return run(request, tok, service.approve, case_id, draft_id, body)
 
 
 @router.post("/cases/{case_id}/drafts/{draft_id}/reject", summary="Reject a draft; no party ever sees it")
-def reject(case_id: int, draft_id: int, body: RejectIn, request: Request, tok: str | None = Depends(token)) -> dict:
+def reject(case_id: Id, draft_id: Id, body: RejectIn, request: Request, tok: str | None = Depends(token)) -> dict:
     return run(request, tok, service.reject, case_id, draft_id, body.reason)
 
 
 @router.post("/cases/{case_id}/messages", status_code=204, summary="The mediator writes to one party or to all")
-def message(case_id: int, body: MessageIn, request: Request, tok: str | None = Depends(token)) -> None:
+def message(case_id: Id, body: MessageIn, request: Request, tok: str | None = Depends(token)) -> None:
     run(request, tok, service.send_message, case_id, body)
 
 
 @router.post("/cases/{case_id}/packages/{package_id}/response", summary="A party accepts or rejects a package")
-def respond(case_id: int, package_id: int, body: ResponseIn, request: Request, tok: str | None = Depends(token)) -> dict:
+def respond(case_id: Id, package_id: Id, body: ResponseIn, request: Request, tok: str | None = Depends(token)) -> dict:
     return run(request, tok, service.respond, case_id, package_id, body)
 
 
 @router.post("/cases/{case_id}/counter", status_code=202, summary="A party counter-proposes (reviewed before others see it)")
-def counter(case_id: int, body: CounterIn, request: Request, tok: str | None = Depends(token)) -> dict:
+def counter(case_id: Id, body: CounterIn, request: Request, tok: str | None = Depends(token)) -> dict:
     return run(request, tok, service.counter_propose, case_id, body)
 
 
 @router.post("/cases/{case_id}/sign-off", status_code=204, summary="The mediator signs off the agreement")
-def sign_off(case_id: int, request: Request, tok: str | None = Depends(token)) -> None:
+def sign_off(case_id: Id, request: Request, tok: str | None = Depends(token)) -> None:
     run(request, tok, service.sign_off, case_id)
 
 
 @router.get("/cases/{case_id}/agreement", summary="The agreement every party accepted")
-def agreement(case_id: int, request: Request, tok: str | None = Depends(token)) -> dict:
+def agreement(case_id: Id, request: Request, tok: str | None = Depends(token)) -> dict:
     return run(request, tok, service.agreement, case_id)
 
 
 @router.get("/cases/{case_id}/agreement.html", response_class=HTMLResponse, summary="The agreement as a printable page")
-def agreement_html(case_id: int, request: Request, tok: str | None = Depends(token)) -> HTMLResponse:
+def agreement_html(case_id: Id, request: Request, tok: str | None = Depends(token)) -> HTMLResponse:
     data = run(request, tok, service.agreement, case_id)
     return request.app.state.templates.TemplateResponse(request, "agreement.html", {"a": data})
 
 
 @router.get("/cases/{case_id}/audit", summary="The append-only audit log (mediator)")
-def audit(case_id: int, request: Request, tok: str | None = Depends(token)) -> list[dict]:
+def audit(case_id: Id, request: Request, tok: str | None = Depends(token)) -> list[dict]:
     return run(request, tok, service.audit_log, case_id)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Name = Annotated[str, Field(min_length=1, max_length=80)]
 Text = Annotated[str, Field(max_length=4000)]
+DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class _Strict(BaseModel):
@@ -102,18 +103,18 @@ class PartyToken(BaseModel):
 
 
 class MesoRequest(_Strict):
-    party_id: int
+    party_id: DbId
     count: int = Field(3, ge=3, le=6)
     tolerance: float = Field(0.05, gt=0, le=0.25)
 
 
 class MessageDraftRequest(_Strict):
-    party_id: int | None = None  # None: to every party
+    party_id: DbId | None = None  # None: to every party
     instruction: Text = ""
 
 
 class MessageIn(_Strict):
-    party_id: int | None = None
+    party_id: DbId | None = None
     text: Annotated[str, Field(min_length=1, max_length=4000)]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
@@ -19,6 +21,7 @@ from parley.mediation.schemas import (ApproveIn, CaseCreate, Constraints, Counte
 from parley.mediation.service import ServiceError
 
 router = APIRouter(include_in_schema=False)
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 def _render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
@@ -113,7 +116,7 @@ async def mediator_meso(request: Request, token: str):
 
 
 @router.post("/m/{token}/drafts/{draft_id}/approve")
-async def mediator_approve(request: Request, token: str, draft_id: int):
+async def mediator_approve(request: Request, token: str, draft_id: Id):
     form = await request.form()
     rationales = form.getlist("rationale") or None
     text = form.get("text")
@@ -123,7 +126,7 @@ async def mediator_approve(request: Request, token: str, draft_id: int):
 
 
 @router.post("/m/{token}/drafts/{draft_id}/reject")
-async def mediator_reject(request: Request, token: str, draft_id: int):
+async def mediator_reject(request: Request, token: str, draft_id: Id):
     form = await request.form()
     _as(request, token, service.reject, draft_id, str(form.get("reason") or "")[:4000])
     return _back(f"/m/{token}#queue")
@@ -133,7 +136,7 @@ async def mediator_reject(request: Request, token: str, draft_id: int):
 async def mediator_message(request: Request, token: str):
     form = await request.form()
     party = form.get("party_id")
-    body = _validated(MessageIn, {"party_id": int(party) if party and party.isdigit() else None, "text": form.get("text") or ""})
+    body = _validated(MessageIn, {"party_id": int(party) if party and party.isdigit() and len(party) < 10 else None, "text": form.get("text") or ""})
     _as(request, token, service.send_message, body)
     return _back(f"/m/{token}#messages")
 
@@ -189,7 +192,7 @@ async def party_constraints(request: Request, token: str):
 
 
 @router.post("/p/{token}/packages/{package_id}")
-async def party_respond(request: Request, token: str, package_id: int):
+async def party_respond(request: Request, token: str, package_id: Id):
     form = await request.form()
     body = _validated(ResponseIn, {"decision": form.get("decision")})
     _as(request, token, service.respond, package_id, body)

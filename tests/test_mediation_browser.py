@@ -1,0 +1,122 @@
+"""End to end in headless Chromium (Playwright): a whole case through the pages, screenshots kept.
+
+Screenshots go to $PARLEY_ARTIFACTS (default test-artifacts/mediation), one per step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mediation_helpers import free_port, start_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
+              reason="no Chromium: apt-get install chromium (.ci/run installs it)")]
+ARTIFACTS = Path(os.environ.get("PARLEY_ARTIFACTS", "test-artifacts")) / "mediation"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    proc = start_server(f"sqlite:///{tmp_path / 'e2e.db'}", port)
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def fill_constraints(page, weights, numeric, ratings, min_value="0.1"):
+    for k, w in enumerate(weights):
+        page.fill(f"input[name=w{k}]", str(w))
+    for k, (ideal, res) in numeric.items():
+        page.fill(f"input[name=ideal{k}]", str(ideal))
+        page.fill(f"input[name=res{k}]", str(res))
+    for k, values in ratings.items():
+        for j, v in enumerate(values):
+            page.fill(f"input[name=r{k}_{j}]", str(v))
+    page.fill("input[name=min_value]", min_value)
+    page.click("#save-constraints")
+
+
+def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser):
+    mediator = browser.new_page()
+    mediator.goto(server + "/")
+    mediator.fill("input[name=title]", "Flat lease <b>draft</b>")
+    mediator.fill("textarea[name=issues]", "Rent: 1000-1600 EUR\nTerm: 6-36 months\nStart: May | June | July")
+    mediator.fill("textarea[name=parties]", "Tenant\nLandlord")
+    shot(mediator, "01-new-case")
+    mediator.click("#create")
+    links = {a.get_attribute("data-party"): a.get_attribute("href") for a in mediator.query_selector_all("a.party-link")}
+    mediator_link = mediator.get_attribute("#mediator-link", "href")
+    shot(mediator, "02-links")
+    assert set(links) == {"Tenant", "Landlord"}
+
+    tenant, landlord = browser.new_page(), browser.new_page()
+    tenant.goto(links["Tenant"])
+    assert "Flat lease <b>draft</b>" in tenant.inner_text("h1")  # shown as text, not markup
+    fill_constraints(tenant, [3, 1, 1], {0: (1000, 1450), 1: (36, 12)}, {2: (0.2, 1, 0.6)}, "0.2")
+    landlord.goto(links["Landlord"])
+    fill_constraints(landlord, [2, 2, 1], {0: (1600, 1230), 1: (12, 30)}, {2: (1, 0.5, 0.1)}, "0.15")
+    shot(landlord, "03-constraints")
+    assert tenant.locator(".package").count() == 0
+
+    mediator.goto(mediator_link)
+    mediator.click("button.draft-meso[data-party=Tenant]")
+    assert mediator.locator(".draft").count() == 1
+    shot(mediator, "04-review-queue")
+    tenant.reload()
+    assert tenant.locator(".package").count() == 0  # not approved yet: the tenant sees nothing
+    mediator.locator("textarea[name=rationale]").first.fill("Edited: this one keeps your rent low.")
+    mediator.click("button.approve")
+    assert mediator.locator(".draft").count() == 0
+
+    tenant.reload()
+    assert tenant.locator(".package").count() == 3
+    assert "Edited: this one keeps your rent low." in tenant.inner_text(".package >> nth=0")
+    shot(tenant, "05-tenant-packages")
+    tenant.locator(".package >> nth=0").locator("button.accept").click()
+    landlord.reload()
+    assert landlord.locator(".rationale").count() == 0  # the tenant's rationales are the tenant's
+    landlord.locator(".package >> nth=0").locator("button.accept").click()
+    assert "Agreement reached" in landlord.inner_text("#status")
+    shot(landlord, "06-agreed")
+
+    mediator.reload()
+    mediator.click("#sign-off")
+    mediator.click("#export")
+    assert "Signed off by the mediator" in mediator.inner_text("#signature")
+    shot(mediator, "07-agreement")
+    actions = mediator.goto(mediator_link) and mediator.inner_text("#audit")
+    for action in ("case_created", "meso_drafted", "draft_approved", "agreement_reached", "agreement_signed"):
+        assert action in actions
+
+
+def test_bad_form_input_shows_a_clear_error_page(server, browser):
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.fill("input[name=title]", "x")
+    page.fill("textarea[name=issues]", "Rent 1000 to lots")
+    page.fill("textarea[name=parties]", "A\nB")
+    page.click("#create")
+    assert "write 'Name: 100-200 unit'" in page.inner_text("#error")
+    shot(page, "08-error")
