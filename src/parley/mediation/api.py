@@ -23,9 +23,9 @@ def token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) ->
     return credentials.credentials if credentials else None
 
 
-def run(request: Request, tok: str | None, fn: Callable, *args) -> Any:
+def run(request: Request, tok: str | None, fn: Callable, *args, read: bool = False) -> Any:
     """One transaction per request: it commits before the response is sent, or rolls back entirely."""
-    with request.app.state.sessions.begin() as s:
+    with (request.app.state.readers if read else request.app.state.sessions).begin() as s:
         who = service.authenticate(s, tok)
         return fn(s, who, *args)
 
@@ -41,7 +41,7 @@ def create_case(body: CaseCreate, request: Request) -> CaseCreated:
 def read_case(case_id: Id, request: Request, tok: str | None = Depends(token)) -> dict:
     def view(s, who, case_id):
         return (service.mediator_view if who.role == "mediator" else service.party_view)(s, who, case_id)
-    return run(request, tok, view, case_id)
+    return run(request, tok, view, case_id, read=True)
 
 
 @router.put("/cases/{case_id}/constraints", status_code=204, summary="A party enters its private constraints")
@@ -51,7 +51,7 @@ def put_constraints(case_id: Id, body: Constraints, request: Request, tok: str |
 
 @router.get("/cases/{case_id}/constraints", response_model=Constraints, summary="A party reads its own constraints")
 def get_constraints(case_id: Id, request: Request, tok: str | None = Depends(token)) -> Constraints:
-    return run(request, tok, service.get_constraints, case_id)
+    return run(request, tok, service.get_constraints, case_id, read=True)
 
 
 @router.post("/cases/{case_id}/meso", status_code=201, summary="The AI drafts a MESO for a party (into the review queue)")
@@ -63,7 +63,7 @@ def draft_meso(case_id: Id, body: MesoRequest, request: Request, tok: str | None
 def drafts(case_id: Id, request: Request, status: str = "pending", tok: str | None = Depends(token)) -> list[dict]:
     if status not in ("pending", "approved", "rejected", "all"):
         raise service.ServiceError(422, "status must be pending, approved, rejected or all")
-    return run(request, tok, service.review_queue, case_id, None if status == "all" else status)
+    return run(request, tok, service.review_queue, case_id, None if status == "all" else status, read=True)
 
 
 @router.post("/cases/{case_id}/drafts/{draft_id}/approve", summary="Approve a draft, optionally edited; parties then see it")
@@ -98,15 +98,15 @@ def sign_off(case_id: Id, request: Request, tok: str | None = Depends(token)) ->
 
 @router.get("/cases/{case_id}/agreement", summary="The agreement every party accepted")
 def agreement(case_id: Id, request: Request, tok: str | None = Depends(token)) -> dict:
-    return run(request, tok, service.agreement, case_id)
+    return run(request, tok, service.agreement, case_id, read=True)
 
 
 @router.get("/cases/{case_id}/agreement.html", response_class=HTMLResponse, summary="The agreement as a printable page")
 def agreement_html(case_id: Id, request: Request, tok: str | None = Depends(token)) -> HTMLResponse:
-    data = run(request, tok, service.agreement, case_id)
+    data = run(request, tok, service.agreement, case_id, read=True)
     return request.app.state.templates.TemplateResponse(request, "agreement.html", {"a": data})
 
 
 @router.get("/cases/{case_id}/audit", summary="The append-only audit log (mediator)")
 def audit(case_id: Id, request: Request, tok: str | None = Depends(token)) -> list[dict]:
-    return run(request, tok, service.audit_log, case_id)
+    return run(request, tok, service.audit_log, case_id, read=True)

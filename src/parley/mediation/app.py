@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from parley.mediation import api, web
-from parley.mediation.db import DEFAULT_URL, open_database
+from parley.mediation.db import DEFAULT_URL, open_database, readers
 from parley.mediation.rationale import RationaleWriter, TemplateWriter
 from parley.mediation.service import ServiceError
 
@@ -61,6 +61,7 @@ def create_app(database_url: str = DEFAULT_URL, writer: RationaleWriter | None =
     app = FastAPI(title="Parley mediation", version="1",
                   description="Cases, private constraints, MESO proposals and a human review gate.")
     app.state.sessions = open_database(database_url)
+    app.state.readers = readers(app.state.sessions)
     app.state.writer = writer or TemplateWriter()
     app.state.templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 

@@ -143,7 +143,8 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers (see ``readers``) take no lock: WAL lets them read a snapshot beside one writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("parley_read") else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql"):
@@ -160,6 +161,12 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+def readers(sessions: sessionmaker) -> sessionmaker:
+    """Sessions for requests that only read: on SQLite they do not queue behind writers."""
+    engine = sessions.kw["bind"]
+    return sessionmaker(engine.execution_options(parley_read=True), expire_on_commit=False)
 
 
 def open_database(url: str = DEFAULT_URL) -> sessionmaker:

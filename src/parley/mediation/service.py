@@ -126,8 +126,17 @@ def create_case(s: Session, body: CaseCreate, base_url: str = "") -> CaseCreated
                        parties=tokens)
 
 
-def _package_out(s: Session, pkg: Package, parties: list[Party]) -> dict:
-    responses = s.scalars(select(Response).where(Response.package_id == pkg.id)).all()
+def _responses(s: Session, case_id: int) -> dict[int, list[Response]]:
+    """Every response of a case by package, in one query (a view lists them all)."""
+    by_package: dict[int, list[Response]] = {}
+    q = select(Response).join(Package, Package.id == Response.package_id).where(Package.case_id == case_id)
+    for r in s.scalars(q.order_by(Response.id)):
+        by_package.setdefault(r.package_id, []).append(r)
+    return by_package
+
+
+def _package_out(s: Session, pkg: Package, parties: list[Party], responses: dict | None = None) -> dict:
+    responses = (responses if responses is not None else _responses(s, pkg.case_id)).get(pkg.id, [])
     names = {p.id: p.name for p in parties}
     return {"id": pkg.id, "terms": pkg.terms, "source": pkg.source,
             "offered_to": names.get(pkg.offered_to) if pkg.offered_to else None,
@@ -154,13 +163,14 @@ def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
     parties = _parties(s, case.id)
     names = {p.id: p.name for p in parties}
     drafts = s.scalars(select(Draft).where(Draft.case_id == case.id).order_by(Draft.id)).all()
+    responses = _responses(s, case.id)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
         "agreement_package_id": case.agreement_package_id,
         # The mediator sees whether each party has entered constraints, never the constraints themselves.
         "parties": [{"id": p.id, "name": p.name, "constraints_entered": p.constraints is not None} for p in parties],
         "drafts": [_draft_out(d, names) for d in drafts],
-        "packages": [_package_out(s, pkg, parties) for pkg in _packages(s, case.id)],
+        "packages": [_package_out(s, pkg, parties, responses) for pkg in _packages(s, case.id)],
         "messages": _messages(s, case.id, None, names),
     }
 
@@ -179,8 +189,9 @@ def party_view(s: Session, who: Principal, case_id: int) -> dict:
     issues = issues_of(case)
     own = constraints_of(party)
     packages = []
+    responses = _responses(s, case.id)
     for pkg in _packages(s, case.id):
-        out = _package_out(s, pkg, parties)
+        out = _package_out(s, pkg, parties, responses)
         out["rationale"] = pkg.rationale if pkg.offered_to == party.id else ""
         out["value_to_you"] = round(meso_lib.package_value(issues, own, pkg.terms) or 0.0, 3) if own else None
         packages.append(out)
@@ -362,13 +373,14 @@ def _check_agreement(s: Session, case: Case) -> None:
     if case.status != "open":
         return
     n_parties = len(_parties(s, case.id))
-    for pkg in _packages(s, case.id):
-        accepts = s.scalar(select(func.count()).select_from(Response).where(
-            Response.package_id == pkg.id, Response.decision == "accept"))
-        if accepts == n_parties:
-            case.status, case.agreement_package_id, case.agreed_at = "agreed", pkg.id, now()
-            _audit(s, case.id, "system", "agreement_reached", package_id=pkg.id, terms=pkg.terms)
-            return
+    q = (select(Response.package_id).join(Package, Package.id == Response.package_id)
+         .where(Package.case_id == case.id, Response.decision == "accept")
+         .group_by(Response.package_id).having(func.count() == n_parties).order_by(Response.package_id))
+    agreed = s.scalars(q).first()
+    if agreed is not None:
+        pkg = s.get(Package, agreed)
+        case.status, case.agreement_package_id, case.agreed_at = "agreed", pkg.id, now()
+        _audit(s, case.id, "system", "agreement_reached", package_id=pkg.id, terms=pkg.terms)
 
 
 def counter_propose(s: Session, who: Principal, case_id: int, body: CounterIn) -> dict:
