@@ -93,8 +93,10 @@ def test_counter_proposal_goes_through_review_and_counts_as_its_authors_accept(c
     pkg = case.view("Tenant")["packages"][0]
     assert pkg["terms"] == terms and pkg["responses"] == [{"party": "Landlord", "decision": "accept", "rank": None}]
     assert case.view("Tenant")["messages"][0]["text"] == "<b>fair</b>"  # stored as typed; escaped on render
-    r = client.post(case.url(f"/packages/{pkg['id']}/response"), headers=case.parties["Tenant"], json={"decision": "accept"})
+    r = client.post(case.url(f"/packages/{pkg['id']}/response"), headers=case.parties["Tenant"],
+                    json={"decision": "accept", "rank": 1})
     assert r.json()["status"] == "agreed"
+    assert {"party": "Tenant", "decision": "accept", "rank": 1} in case.view("mediator")["packages"][0]["responses"]
 
 
 # ---------------------------------------------------------------- authorization
