@@ -256,3 +256,22 @@ def test_audit_log_is_append_only_in_the_database(app, client, case):
             with engine.begin() as conn:
                 conn.execute(text(statement))
     assert len(client.get(case.url("/audit"), headers=case.mediator).json()) == 3
+
+
+# ---------------------------------------------------------------- the pages' forms (no browser)
+
+
+def test_party_forms_store_constraints_and_send_counters_through_review(client):
+    case = Actors(client)
+    token = case.created["parties"][0]["token"]
+    form = {"w0": "3", "ideal0": "1000", "res0": "1450", "w1": "1", "ideal1": "36", "res1": "12",
+            "w2": "1", "r2_0": "0.2", "r2_1": "1", "r2_2": "0.6", "min_value": "0.2"}
+    assert client.post(f"/p/{token}/constraints", data=form, follow_redirects=False).status_code == 303
+    assert client.get(case.url("/constraints"), headers=case.parties["Tenant"]).json() == TENANT
+    bad = client.post(f"/p/{token}/constraints", data={**form, "res0": "lots"})
+    assert bad.status_code == 422 and "Rent: reservation: &#39;lots&#39; is not a number" in bad.text
+    r = client.post(f"/p/{token}/counter", data={"t0": "1300", "t1": "18", "t2": "June", "note": "ok?"}, follow_redirects=False)
+    assert r.status_code == 303
+    [draft] = client.get(case.url("/drafts"), headers=case.mediator).json()
+    assert draft["kind"] == "counter" and draft["payload"]["terms"] == {"Rent": 1300, "Term": 18, "Start": "June"}
+    assert case.view("Landlord")["packages"] == []

@@ -171,24 +171,44 @@ def party_page(request: Request, token: str):
     return _render(request, "party.html", case=case, own=own, token=token)
 
 
-@router.post("/p/{token}/constraints")
-async def party_constraints(request: Request, token: str):
+async def _party_form(request: Request, token: str, parse, action) -> None:
+    """Read a party's form against its case's issues and hand the parsed body to ``action``, in one transaction."""
     form = await request.form()
     with request.app.state.sessions.begin() as s:
         who = service.authenticate(s, token)
-        case = service.get_case(s, who, who.case_id)
-        issues = {}
-        for k, issue in enumerate(service.issues_of(case)):
-            weight = _number(form, f"w{k}", f"{issue.name}: weight")
-            if issue.kind == "numeric":
-                issues[issue.name] = {"weight": weight, "ideal": _number(form, f"ideal{k}", f"{issue.name}: ideal"),
-                                      "reservation": _number(form, f"res{k}", f"{issue.name}: reservation")}
-            else:
-                issues[issue.name] = {"weight": weight, "ratings": {
-                    o: _number(form, f"r{k}_{j}", f"{issue.name}: rating of {o}") for j, o in enumerate(issue.options)}}
-        body = _validated(Constraints, {"issues": issues, "min_value": _number(form, "min_value", "minimum package value")})
-        service.set_constraints(s, who, who.case_id, body)
+        issues = service.issues_of(service.get_case(s, who, who.case_id))
+        action(s, who, who.case_id, parse(form, issues))
+
+
+def _constraints_from(form, issues) -> Constraints:
+    prefs = {}
+    for k, issue in enumerate(issues):
+        weight = _number(form, f"w{k}", f"{issue.name}: weight")
+        if issue.kind == "numeric":
+            prefs[issue.name] = {"weight": weight, "ideal": _number(form, f"ideal{k}", f"{issue.name}: ideal"),
+                                 "reservation": _number(form, f"res{k}", f"{issue.name}: reservation")}
+        else:
+            prefs[issue.name] = {"weight": weight, "ratings": {
+                o: _number(form, f"r{k}_{j}", f"{issue.name}: rating of {o}") for j, o in enumerate(issue.options)}}
+    return _validated(Constraints, {"issues": prefs, "min_value": _number(form, "min_value", "minimum package value")})
+
+
+def _counter_from(form, issues) -> CounterIn:
+    terms = {issue.name: _number(form, f"t{k}", issue.name) if issue.kind == "numeric" else (form.get(f"t{k}") or "")
+             for k, issue in enumerate(issues)}
+    return _validated(CounterIn, {"terms": terms, "note": form.get("note") or ""})
+
+
+@router.post("/p/{token}/constraints")
+async def party_constraints(request: Request, token: str):
+    await _party_form(request, token, _constraints_from, service.set_constraints)
     return _back(f"/p/{token}")
+
+
+@router.post("/p/{token}/counter")
+async def party_counter(request: Request, token: str):
+    await _party_form(request, token, _counter_from, service.counter_propose)
+    return _back(f"/p/{token}#packages")
 
 
 @router.post("/p/{token}/packages/{package_id}")
@@ -196,18 +216,4 @@ async def party_respond(request: Request, token: str, package_id: Id):
     form = await request.form()
     body = _validated(ResponseIn, {"decision": form.get("decision")})
     _as(request, token, service.respond, package_id, body)
-    return _back(f"/p/{token}#packages")
-
-
-@router.post("/p/{token}/counter")
-async def party_counter(request: Request, token: str):
-    form = await request.form()
-    with request.app.state.sessions.begin() as s:
-        who = service.authenticate(s, token)
-        case = service.get_case(s, who, who.case_id)
-        terms = {}
-        for k, issue in enumerate(service.issues_of(case)):
-            terms[issue.name] = _number(form, f"t{k}", issue.name) if issue.kind == "numeric" else (form.get(f"t{k}") or "")
-        body = _validated(CounterIn, {"terms": terms, "note": form.get("note") or ""})
-        service.counter_propose(s, who, who.case_id, body)
     return _back(f"/p/{token}#packages")
