@@ -109,6 +109,7 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser)
     actions = mediator.goto(mediator_link) and mediator.inner_text("#audit")
     for action in ("case_created", "meso_drafted", "draft_approved", "agreement_reached", "agreement_signed"):
         assert action in actions
+    assert "Tenant (party 1)" in actions
 
 
 def test_bad_form_input_shows_a_clear_error_page(server, browser):

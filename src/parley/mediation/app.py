@@ -57,6 +57,13 @@ async def _too_large(send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _number(value):
+    """1240.0 reads as 1240 on a page; other values as they are."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def create_app(database_url: str = DEFAULT_URL, writer: RationaleWriter | None = None) -> FastAPI:
     app = FastAPI(title="Parley mediation", version="1",
                   description="Cases, private constraints, MESO proposals and a human review gate.")
@@ -64,6 +71,7 @@ def create_app(database_url: str = DEFAULT_URL, writer: RationaleWriter | None =
     app.state.readers = readers(app.state.sessions)
     app.state.writer = writer or TemplateWriter()
     app.state.templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+    app.state.templates.env.filters["num"] = _number
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):

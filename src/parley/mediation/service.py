@@ -425,7 +425,9 @@ def agreement(s: Session, who: Principal, case_id: int) -> dict:
 def audit_log(s: Session, who: Principal, case_id: int) -> list[dict]:
     case = _mediator(s, who, case_id)
     events = s.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))
-    return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "detail": e.detail} for e in events]
+    names = {f"party:{p.id}": f"{p.name} (party {p.id})" for p in _parties(s, case.id)}
+    return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "actor_name": names.get(e.actor, e.actor),
+             "action": e.action, "detail": e.detail} for e in events]
 
 
 def validation_message(exc: ValidationError) -> str:
