@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
@@ -60,9 +60,8 @@ def draft_meso(case_id: Id, body: MesoRequest, request: Request, tok: str | None
 
 
 @router.get("/cases/{case_id}/drafts", summary="The mediator's review queue (status: pending, approved, rejected or all)")
-def drafts(case_id: Id, request: Request, status: str = "pending", tok: str | None = Depends(token)) -> list[dict]:
-    if status not in ("pending", "approved", "rejected", "all"):
-        raise service.ServiceError(422, "status must be pending, approved, rejected or all")
+def drafts(case_id: Id, request: Request, status: Literal["pending", "approved", "rejected", "all"] = "pending",
+           tok: str | None = Depends(token)) -> list[dict]:
     return run(request, tok, service.review_queue, case_id, None if status == "all" else status, read=True)
 
 

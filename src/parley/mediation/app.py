@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from parley.mediation import api, web
 from parley.mediation.db import DEFAULT_URL, open_database, readers
 from parley.mediation.rationale import RationaleWriter, TemplateWriter
-from parley.mediation.service import ServiceError
+from parley.mediation.service import ServiceError, validation_message
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -83,7 +83,7 @@ def create_app(database_url: str = DEFAULT_URL, writer: RationaleWriter | None =
     async def _invalid(request: Request, exc: RequestValidationError):
         # FastAPI's default body, plus one readable line naming each bad field.
         errors = exc.errors()
-        message = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
+        message = validation_message(errors, skip=1)  # drop 'body' / 'path' / 'query'
         return JSONResponse({"detail": message, "errors": json.loads(json.dumps(errors, default=str))}, status_code=422)
 
     app.include_router(api.router)

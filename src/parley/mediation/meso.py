@@ -90,9 +90,12 @@ def package_value(issues: list, constraints: Constraints, terms: Terms) -> float
     return value / total_weight
 
 
-def acceptable(issues: list, constraints: Constraints, terms: Terms) -> bool:
-    value = package_value(issues, constraints, terms)
+def _meets_minimum(value: float | None, constraints: Constraints) -> bool:
     return value is not None and value >= constraints.min_value - 1e-9
+
+
+def acceptable(issues: list, constraints: Constraints, terms: Terms) -> bool:
+    return _meets_minimum(package_value(issues, constraints, terms), constraints)
 
 
 def _grid(issue, steps: int) -> list:
@@ -156,7 +159,7 @@ def generate_meso(issues: list, constraints: dict[int, Constraints], party_id: i
     feasible = []
     for terms in pool:
         values = {pid: package_value(issues, c, terms) for pid, c in constraints.items()}
-        if all(v is not None and v >= constraints[pid].min_value - 1e-9 for pid, v in values.items()):
+        if all(_meets_minimum(v, constraints[pid]) for pid, v in values.items()):
             feasible.append((terms, values))
     if len(feasible) < count:
         raise MesoError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -88,8 +88,13 @@ def _party(s: Session, who: Principal, case_id: int) -> tuple[Case, Party]:
 
 
 def lock_case(s: Session, case_id: int) -> Case:
-    """The case row, locked for this transaction (PostgreSQL; SQLite already holds the write lock)."""
-    return s.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    """The case row, locked for this transaction (PostgreSQL; SQLite already holds the write lock).
+
+    populate_existing: the session may already hold this row from an unlocked read, and what counts is
+    the row as it is once the lock is ours (another party may have just agreed).
+    """
+    q = select(Case).where(Case.id == case_id).with_for_update().execution_options(populate_existing=True)
+    return s.scalar(q)
 
 
 def _open(case: Case) -> None:
@@ -145,6 +150,10 @@ def _package_out(s: Session, pkg: Package, parties: list[Party], responses: dict
 
 def _parties(s: Session, case_id: int) -> list[Party]:
     return list(s.scalars(select(Party).where(Party.case_id == case_id).order_by(Party.id)))
+
+
+def _names(s: Session, case_id: int) -> dict[int, str]:
+    return {p.id: p.name for p in _parties(s, case_id)}
 
 
 def _packages(s: Session, case_id: int) -> list[Package]:
@@ -220,9 +229,12 @@ def set_constraints(s: Session, who: Principal, case_id: int, body: Constraints)
     _audit(s, case.id, who.actor, "constraints_entered")  # that they changed, never the values
 
 
+def own_constraints(s: Session, who: Principal, case_id: int) -> Constraints | None:
+    return constraints_of(_party(s, who, case_id)[1])
+
+
 def get_constraints(s: Session, who: Principal, case_id: int) -> Constraints:
-    _, party = _party(s, who, case_id)
-    own = constraints_of(party)
+    own = own_constraints(s, who, case_id)
     if own is None:
         raise ServiceError(404, "you have not entered constraints yet")
     return own
@@ -284,7 +296,7 @@ def review_queue(s: Session, who: Principal, case_id: int, status: str | None = 
     q = select(Draft).where(Draft.case_id == case.id)
     if status:
         q = q.where(Draft.status == status)
-    names = {p.id: p.name for p in _parties(s, case.id)}
+    names = _names(s, case.id)
     return [_draft_out(d, names) for d in s.scalars(q.order_by(Draft.id))]
 
 
@@ -325,9 +337,7 @@ def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: Appro
     draft.status = "approved"
     draft.reviewed_at = now()
     _audit(s, case.id, who.actor, "draft_approved", draft_id=draft.id, kind=draft.kind, edited=edited)
-    s.flush()
-    _check_agreement(s, case)
-    return _draft_out(draft, {p.id: p.name for p in _parties(s, case.id)})
+    return _draft_out(draft, _names(s, case.id))
 
 
 def reject(s: Session, who: Principal, case_id: int, draft_id: int, reason: str) -> dict:
@@ -337,7 +347,7 @@ def reject(s: Session, who: Principal, case_id: int, draft_id: int, reason: str)
     draft.review_note = reason
     draft.reviewed_at = now()
     _audit(s, case.id, who.actor, "draft_rejected", draft_id=draft.id, kind=draft.kind, reason=reason)
-    return _draft_out(draft, {p.id: p.name for p in _parties(s, case.id)})
+    return _draft_out(draft, _names(s, case.id))
 
 
 def send_message(s: Session, who: Principal, case_id: int, body: MessageIn) -> None:
@@ -353,9 +363,8 @@ def send_message(s: Session, who: Principal, case_id: int, body: MessageIn) -> N
 
 
 def respond(s: Session, who: Principal, case_id: int, package_id: int, body: ResponseIn) -> dict:
-    get_case(s, who, case_id)
-    case = lock_case(s, case_id)  # two parties accepting at once: one waits, then sees the other's answer
     _, party = _party(s, who, case_id)
+    case = lock_case(s, case_id)  # two parties accepting at once: one waits, then sees the other's answer
     _open(case)
     pkg = s.scalar(select(Package).where(Package.id == package_id, Package.case_id == case.id))
     if pkg is None:
@@ -415,7 +424,7 @@ def agreement(s: Session, who: Principal, case_id: int) -> dict:
         raise ServiceError(409, "there is no agreement yet")
     pkg = s.get(Package, case.agreement_package_id)
     responses = s.scalars(select(Response).where(Response.package_id == pkg.id).order_by(Response.at)).all()
-    names = {p.id: p.name for p in _parties(s, case.id)}
+    names = _names(s, case.id)
     return {"case_id": case.id, "title": case.title, "status": case.status, "issues": case.issues, "terms": pkg.terms,
             "accepted": [{"party": names[r.party_id], "at": r.at.isoformat()} for r in responses],
             "agreed_at": case.agreed_at.isoformat() if case.agreed_at else None,
@@ -430,5 +439,6 @@ def audit_log(s: Session, who: Principal, case_id: int) -> list[dict]:
              "action": e.action, "detail": e.detail} for e in events]
 
 
-def validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+def validation_message(errors: list[dict], skip: int = 0) -> str:
+    """One readable line naming each bad field (``skip`` drops leading location parts, such as 'body')."""
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc'][skip:]) or 'body'}: {e['msg']}" for e in errors)

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import re
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from parley.mediation import service
+from parley.mediation.api import Id, run
 from parley.mediation.schemas import (ApproveIn, CaseCreate, Constraints, CounterIn, MesoRequest, MessageIn,
                                       ResponseIn)
 from parley.mediation.service import ServiceError
 
 router = APIRouter(include_in_schema=False)
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 def _render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
@@ -36,7 +34,7 @@ def _validated(model, data):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ServiceError(422, service.validation_message(exc)) from None
+        raise ServiceError(422, service.validation_message(exc.errors())) from None
 
 
 def _number(form, key: str, label: str) -> float:
@@ -89,21 +87,29 @@ async def create_case(request: Request):
 # ---------------------------------------------------------------- mediator pages
 
 
-def _as(request: Request, token: str, fn, *args):
-    with request.app.state.sessions.begin() as s:
-        who = service.authenticate(s, token)
-        return who, fn(s, who, who.case_id, *args) if fn else None
+def _as(request: Request, token: str, fn, *args, read: bool = False):
+    """``fn`` on the case the link's token belongs to, in the API's one-transaction-per-request helper."""
+    return run(request, token, lambda s, who: fn(s, who, who.case_id, *args), read=read)
+
+
+_WRONG_LINK = {"mediator": "this link is a party's, not the mediator's",
+               "party": "this link is the mediator's, not a party's"}
+
+
+def _page(request: Request, token: str, role: str, build) -> dict:
+    """What a page shows, read without taking the write lock; a link of the other role gets 403."""
+    def view(s, who, case_id):
+        if who.role != role:
+            raise ServiceError(403, _WRONG_LINK[role])
+        return build(s, who, case_id)
+    return _as(request, token, view, read=True)
 
 
 @router.get("/m/{token}", response_class=HTMLResponse)
 def mediator_page(request: Request, token: str):
-    with request.app.state.sessions.begin() as s:
-        who = service.authenticate(s, token)
-        if who.role != "mediator":
-            raise ServiceError(403, "this link is a party's, not the mediator's")
-        case = service.mediator_view(s, who, who.case_id)
-        audit = service.audit_log(s, who, who.case_id)
-    return _render(request, "mediator.html", case=case, audit=audit, token=token)
+    context = _page(request, token, "mediator", lambda s, who, cid: {
+        "case": service.mediator_view(s, who, cid), "audit": service.audit_log(s, who, cid)})
+    return _render(request, "mediator.html", token=token, **context)
 
 
 @router.post("/m/{token}/meso")
@@ -136,7 +142,7 @@ async def mediator_reject(request: Request, token: str, draft_id: Id):
 async def mediator_message(request: Request, token: str):
     form = await request.form()
     party = form.get("party_id")
-    body = _validated(MessageIn, {"party_id": int(party) if party and party.isdigit() and len(party) < 10 else None, "text": form.get("text") or ""})
+    body = _validated(MessageIn, {"party_id": party or None, "text": form.get("text") or ""})
     _as(request, token, service.send_message, body)
     return _back(f"/m/{token}#messages")
 
@@ -150,7 +156,7 @@ def mediator_sign_off(request: Request, token: str):
 @router.get("/m/{token}/agreement", response_class=HTMLResponse)
 @router.get("/p/{token}/agreement", response_class=HTMLResponse)
 def agreement_page(request: Request, token: str):
-    _, data = _as(request, token, service.agreement)
+    data = _as(request, token, service.agreement, read=True)
     return _render(request, "agreement.html", a=data)
 
 
@@ -159,25 +165,19 @@ def agreement_page(request: Request, token: str):
 
 @router.get("/p/{token}", response_class=HTMLResponse)
 def party_page(request: Request, token: str):
-    with request.app.state.sessions.begin() as s:
-        who = service.authenticate(s, token)
-        if who.role != "party":
-            raise ServiceError(403, "this link is the mediator's, not a party's")
-        case = service.party_view(s, who, who.case_id)
-        try:
-            own = service.get_constraints(s, who, who.case_id).model_dump()
-        except ServiceError:
-            own = None
-    return _render(request, "party.html", case=case, own=own, token=token)
+    def build(s, who, cid):
+        own = service.own_constraints(s, who, cid)
+        return {"case": service.party_view(s, who, cid), "own": own.model_dump() if own else None}
+    return _render(request, "party.html", token=token, **_page(request, token, "party", build))
 
 
 async def _party_form(request: Request, token: str, parse, action) -> None:
     """Read a party's form against its case's issues and hand the parsed body to ``action``, in one transaction."""
     form = await request.form()
-    with request.app.state.sessions.begin() as s:
-        who = service.authenticate(s, token)
-        issues = service.issues_of(service.get_case(s, who, who.case_id))
-        action(s, who, who.case_id, parse(form, issues))
+
+    def submit(s, who, case_id):
+        action(s, who, case_id, parse(form, service.issues_of(service.get_case(s, who, case_id))))
+    _as(request, token, submit)
 
 
 def _constraints_from(form, issues) -> Constraints:
