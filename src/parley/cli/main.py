@@ -40,33 +40,40 @@ def _fmt_ci(mean: float | None, ci: tuple[float, float]) -> str:
     return "–" if mean is None else f"{mean:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def results_table(summary: dict, title: str) -> Table:
+def _metric_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_row("episodes", str(summary["episodes"]))
-    table.add_row("agreement rate [95% CI]", _fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))
-    table.add_row("buyer surplus [95% CI]", _fmt_ci(summary["buyer_surplus_mean"], summary["buyer_surplus_ci95"]))
-    table.add_row("seller surplus [95% CI]", _fmt_ci(summary["seller_surplus_mean"], summary["seller_surplus_ci95"]))
-    table.add_row("over-budget rate", f"{summary['over_budget_rate']:.3f}")
-    table.add_row("mean rounds", f"{summary['mean_rounds']:.2f}")
-    table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()))
-    table.add_row("buyer turns with an action", f"{summary['buyer_action_parse_rate'] or 0:.3f}")
-    table.add_row("seller violations blocked", ", ".join(f"{k} {v}" for k, v in summary["seller_violations"].items()) or "none")
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def _common_rows(summary: dict) -> list[tuple[str, str]]:
+    return [("episodes", str(summary["episodes"])),
+            ("agreement rate [95% CI]", _fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))]
+
+
+def results_table(summary: dict, title: str) -> Table:
+    return _metric_table(title, _common_rows(summary) + [
+        ("buyer surplus [95% CI]", _fmt_ci(summary["buyer_surplus_mean"], summary["buyer_surplus_ci95"])),
+        ("seller surplus [95% CI]", _fmt_ci(summary["seller_surplus_mean"], summary["seller_surplus_ci95"])),
+        ("over-budget rate", f"{summary['over_budget_rate']:.3f}"),
+        ("mean rounds", f"{summary['mean_rounds']:.2f}"),
+        ("outcomes", ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())),
+        ("buyer turns with an action", f"{summary['buyer_action_parse_rate'] or 0:.3f}"),
+        ("seller violations blocked", ", ".join(f"{k} {v}" for k, v in summary["seller_violations"].items()) or "none"),
+    ])
 
 
 def deliberation_table(summary: dict, title: str) -> Table:
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("episodes", str(summary["episodes"]))
-    table.add_row("agreement rate [95% CI]", _fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))
-    table.add_row("Collective Agency 0-10, no deal = 0 [95% CI]", _fmt_ci(summary["ca_score_mean"], summary["ca_score_ci95"]))
-    table.add_row("mean turns to agreement", "–" if summary["mean_turns_to_agreement"] is None else f"{summary['mean_turns_to_agreement']:.2f}")
-    table.add_row("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items()))
-    table.add_row("judge failures (recorded, not scored)", str(summary["judge_failures"]))
-    return table
+    turns = summary["mean_turns_to_agreement"]
+    return _metric_table(title, _common_rows(summary) + [
+        ("Collective Agency 0-10, no deal = 0 [95% CI]", _fmt_ci(summary["ca_score_mean"], summary["ca_score_ci95"])),
+        ("mean turns to agreement", "–" if turns is None else f"{turns:.2f}"),
+        ("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items())),
+        ("judge failures (recorded, not scored)", str(summary["judge_failures"])),
+    ])
 
 
 def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: bool, batch_size: int):

@@ -62,6 +62,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
         def __init__(self) -> None:
             self.step_began = None
             self.timings = {"rollout": 0.0, "reference": 0.0}
+            self.last_timing: dict = {}
 
         def on_train_begin(self, args, state, control, **kw):
             evals = run_dir / "evals.jsonl"
@@ -84,7 +85,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
                 self.evaluate(state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
-            record = {"step": state.global_step, **(logs or {}), **getattr(self, "last_timing", {})}
+            record = {"step": state.global_step, **(logs or {}), **self.last_timing}
             _jsonl_append(run_dir / "metrics.jsonl", record)
 
         def on_save(self, args, state, control, **kw):

@@ -125,5 +125,3 @@ class TraineeAgent:
         if forget:
             forget([self.session_key(e) for e in episode_ids])
 
-    def pop(self, episode_id: str) -> Trajectory:
-        return self.trajectories.pop(episode_id)
