@@ -1,5 +1,8 @@
 """Learning benchmark: the untrained model vs a trained checkpoint on held-out test products.
 
+A run that warm-started is also measured after its warm start alone (``warm start``), so the table
+separates what imitation gave from what GRPO added on top.
+
 Both buyers meet the same sellers on the same test scenarios with the same seeds, under the
 training run's protocol (max turns, tokens per turn). The first seller is the one the run trained
 against; the others it never saw. Prints a markdown table with 95% bootstrap CIs and writes
@@ -44,7 +47,10 @@ def main() -> None:
 
     cfg = load_config(args.run / "config.yaml")
     sellers = args.sellers or [cfg.opponent, "scripted:boulware", "smollm2#hostile"]
-    buyers = {"untrained": cfg.model, "trained": f"hf:{args.run / args.checkpoint}"}
+    buyers = {"untrained": cfg.model}
+    if (args.run / "warm_start" / "warm_start.json").is_file():
+        buyers["warm start"] = f"hf:{args.run / 'warm_start'}"
+    buyers["trained"] = f"hf:{args.run / args.checkpoint}"
     protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
     settings = GenerationSettings(max_new_tokens=cfg.generation.max_new_tokens, temperature=args.temperature, top_p=0.9)
     cache = BackendCache()
@@ -71,12 +77,15 @@ def main() -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, key, title in ((axes[0], "buyer_surplus", "mean buyer surplus"), (axes[1], "agreement_rate", "agreement rate")):
-        for offset, label, color in ((-0.18, "untrained", "tab:gray"), (0.18, "trained", "tab:blue")):
+        colors = {"untrained": "tab:gray", "warm start": "tab:orange", "trained": "tab:blue"}
+        width = 0.8 / len(buyers)
+        for index, label in enumerate(buyers):
+            offset, color = (index - (len(buyers) - 1) / 2) * width, colors[label]
             rows = [r for r in results if r["buyer"] == label]
             means = [r["summary"][f"{key}_mean" if key != "agreement_rate" else key] for r in rows]
             lo = [m - r["summary"][f"{key}_ci95"][0] for m, r in zip(means, rows)]
             hi = [r["summary"][f"{key}_ci95"][1] - m for m, r in zip(means, rows)]
-            ax.bar([i + offset for i in range(len(rows))], means, width=0.36, yerr=[lo, hi], capsize=4, color=color, label=label)
+            ax.bar([i + offset for i in range(len(rows))], means, width=width, yerr=[lo, hi], capsize=4, color=color, label=label)
         ax.set_xticks(range(len(sellers)), sellers, fontsize=8)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_title(f"{title} (95% CI), test split", fontsize=10)

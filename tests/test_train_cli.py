@@ -30,6 +30,8 @@ def test_train_report_and_arena_on_the_checkpoint(tiny_model_dir, tmp_path):
     assert [e["step"] for e in evals] == [0, 1, 2]
     assert {"opening_offer_ratio", "deadlock_rate", "persuasion_rate", "over_budget_rate"} <= set(evals[0])
     assert (out / "samples" / "step-2.jsonl").is_file()
+    warm = json.loads((out / "warm_start" / "warm_start.json").read_text())  # the shipped config warm-starts
+    assert warm["teachers"]["scripted:linear"]["episodes"] == 2 and warm["sequences"] == 2
     assert (out / "checkpoint-2" / "optimizer.pt").is_file() and (out / "final" / "adapter_config.json").is_file()
     resolved = (out / "config.yaml").read_text()
     assert "max_steps: 2" in resolved and f"hf:{tiny_model_dir}" in resolved

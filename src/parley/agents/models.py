@@ -71,7 +71,10 @@ def _load_adapter(folder: Path, dtype: str):
 
     base_file = folder / BASE_FILE
     if base_file.is_file():
-        base = json.loads(base_file.read_text())["base"]
+        written = json.loads(base_file.read_text())
+        base = written["base"]
+        if written.get("relative") and base.startswith("hf:"):  # a path relative to the adapter folder
+            base = f"hf:{(folder / base[3:]).resolve()}"
     else:
         base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path") or ""
         if not base:

@@ -51,6 +51,26 @@ class RewardSection(_Section):
                                     "that carry no parseable action or break a rule")
 
 
+class WarmStartSection(_Section):
+    """Supervised imitation of teacher agents before GRPO (see parley.training.warm_start)."""
+
+    enabled: bool = False
+    teachers: list[str] = Field(default_factory=lambda: ["scripted:linear"], min_length=1,
+                                description="agent specs whose turns the trainee imitates (scripted or LLM)")
+    episodes: int = Field(64, ge=1, description="teacher episodes per teacher, on the training split")
+    epochs: float = Field(2.0, gt=0.0)
+    learning_rate: float = Field(2e-4, gt=0.0)
+    batch_size: int = Field(8, ge=1)
+
+    @field_validator("teachers")
+    @classmethod
+    def _teachers(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            if _spec(spec).kind == "human":
+                raise ValueError("a human cannot be a warm-start teacher (its turns are not recorded ahead of time)")
+        return value
+
+
 class GRPOSection(_Section):
     num_generations: int = Field(8, ge=2, description="rollouts per scenario (the group)")
     scenarios_per_step: int = Field(2, ge=1)
@@ -96,6 +116,7 @@ class TrainConfig(_Section):
     environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
     generation: GenerationSection = Field(default_factory=GenerationSection)
     rewards: RewardSection = Field(default_factory=RewardSection)
+    warm_start: WarmStartSection = Field(default_factory=WarmStartSection)
     grpo: GRPOSection = Field(default_factory=GRPOSection)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
@@ -125,6 +146,8 @@ class TrainConfig(_Section):
                     _llm_spec(self.opponent, "opponent", SCRIPTED_DELIBERATOR)
             except ParleyError as exc:
                 raise ValueError(str(exc)) from None
+            if self.warm_start.enabled:
+                raise ValueError("warm_start is implemented for env: bargain only; set warm_start.enabled=false")
             if self.grpo.num_generations % 2:
                 raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
                                  "in half of every group")

@@ -6,6 +6,7 @@ Run directory layout::
     metrics.jsonl        one line per logged step (TRL's metrics + our timings)
     evals.jsonl          one line per evaluation: behaviour metrics of the trainee
     samples/step-N.jsonl transcripts from that evaluation
+    warm_start/          with warm_start.enabled: the SFT'd model GRPO starts from, its teacher examples
     checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)
     final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`
     runs/                TensorBoard events (report_to)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -115,12 +117,26 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
 def _write_base(folder: Path, cfg: TrainConfig) -> None:
     if (folder / "adapter_config.json").is_file():
         from parley.agents.models import BASE_FILE
+        from parley.training.warm_start import WARM_START_DIR
 
-        (folder / BASE_FILE).write_text(json.dumps({"base": cfg.model}) + "\n")
+        # After a warm start the adapter sits on the warm-started weights, which live in the run
+        # directory: name them relative to the adapter so the run directory can be moved.
+        base = {"base": f"hf:../{WARM_START_DIR}", "relative": True} if cfg.warm_start.enabled else {"base": cfg.model}
+        (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
+
+
+def precision(cfg: TrainConfig) -> tuple[bool, bool]:
+    """(GPU present, train in bf16 mixed precision): grpo.bf16 governs the warm start too."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = (cuda and torch.cuda.is_bf16_supported()) if cfg.grpo.bf16 == "auto" else cfg.grpo.bf16
+    if bf16 and not cuda:
+        raise ParleyError("grpo.bf16 needs a GPU (bf16 matmul on this CPU is ~100x slower); set grpo.bf16=auto")
+    return cuda, bf16
 
 
 def _grpo_args(cfg: TrainConfig, run_dir: Path):
-    import torch
     from trl import GRPOConfig
 
     g = cfg.grpo
@@ -128,10 +144,7 @@ def _grpo_args(cfg: TrainConfig, run_dir: Path):
     if batch % g.gradient_accumulation_steps:
         raise ParleyError(f"grpo.num_generations x grpo.scenarios_per_step ({batch}) must be divisible by "
                           f"grpo.gradient_accumulation_steps ({g.gradient_accumulation_steps})")
-    cuda = torch.cuda.is_available()
-    bf16 = (cuda and torch.cuda.is_bf16_supported()) if g.bf16 == "auto" else g.bf16
-    if bf16 and not cuda:
-        raise ParleyError("grpo.bf16 needs a GPU (bf16 matmul on this CPU is ~100x slower); set grpo.bf16=auto")
+    cuda, bf16 = precision(cfg)
     if g.use_vllm and not cuda:
         raise ParleyError("grpo.use_vllm needs a GPU; set grpo.use_vllm=false to generate with transformers")
     return GRPOConfig(
@@ -162,6 +175,25 @@ def _load_policy(cfg: TrainConfig):
     model, tokenizer = load_model_spec(cfg.model)
     model = plain_copy(model)
     model.train()
+    return model, tokenizer
+
+
+def _warm_started(cfg: TrainConfig, run_dir: Path, model, tokenizer, progress: bool):
+    """The warm-started policy: loaded when an earlier (killed) attempt finished it, else trained now.
+
+    A run killed during the warm start redoes it from the beginning: it takes minutes, not hours.
+    """
+    from parley.agents.models import load_causal_lm
+    from parley.training.warm_start import completed, run_warm_start
+
+    folder = completed(run_dir)
+    if folder is not None:
+        dtype = json.loads((folder / "warm_start.json").read_text())["dtype"]
+        model, tokenizer = load_causal_lm(str(folder), dtype=dtype)
+        return model.train(), tokenizer
+    if model is None:
+        model, tokenizer = _load_policy(cfg)
+    model, _ = run_warm_start(cfg, run_dir, model, tokenizer, progress)
     return model, tokenizer
 
 
@@ -284,6 +316,9 @@ def prepare_run(config_path: str | None, overrides: list[str], resume: str | Non
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.jsonl", "evals.jsonl"):
         (run_dir / stale).unlink(missing_ok=True)
+    from parley.training.warm_start import WARM_START_DIR
+
+    shutil.rmtree(run_dir / WARM_START_DIR, ignore_errors=True)  # made under another config
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     return cfg, run_dir, None
 
@@ -291,6 +326,8 @@ def prepare_run(config_path: str | None, overrides: list[str], resume: str | Non
 def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model=None, tokenizer=None,
           progress: bool = False) -> Path:
     """Train (or continue from ``checkpoint``); returns the folder of the final model."""
+    if cfg.warm_start.enabled:
+        model, tokenizer = _warm_started(cfg, run_dir, model, tokenizer, progress)
     trainer, rollout = build_trainer(cfg, run_dir, model, tokenizer, progress)
     if checkpoint is not None:
         step = int(checkpoint.name.split("-")[-1])

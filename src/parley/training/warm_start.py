@@ -1,0 +1,173 @@
+"""Warm start: imitate scripted (or any) teacher negotiators before GRPO.
+
+Why this exists: a 135M model rarely samples a well-formed, in-budget offer, so GRPO from the raw
+model has nothing to reinforce (docs/benchmarks.md, "GRPO variants on an H100": every variant either
+stopped writing moves or closed every deal over budget). The warm start plays teacher agents against
+the training opponent on training scenarios, renders each teacher turn exactly as the trainee's own
+prompt would be rendered at rollout time (``LLMAgent.messages``), and fine-tunes on the teacher's text
+with TRL's ``SFTTrainer`` (loss on the completion only). The model is merged and saved with full
+weights in ``RUN_DIR/warm_start``; GRPO starts from it, and LoRA checkpoints name it as their base.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from parley.agents.base import Agent
+from parley.agents.llm import LLMAgent
+from parley.environments.protocol import Observation, ProtocolConfig, Role
+from parley.environments.scenarios import sample_scenarios
+
+WARM_START_DIR = "warm_start"
+DONE_FILE = "warm_start.json"  # written last: its presence means the folder holds a complete model
+
+
+@dataclass
+class RecordingTeacher:
+    """Plays as ``teacher`` and records (trainee-style prompt, teacher text) for every turn it takes."""
+
+    teacher: Agent
+    renderer: LLMAgent
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.teacher.name
+
+    def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
+        texts = self.teacher.act(observations, seed)
+        for obs, text in zip(observations, texts):
+            self.records.append({"episode": obs.episode_id, "prompt": self.renderer.messages(obs),
+                                 "completion": [{"role": "assistant", "content": text}]})
+        return texts
+
+
+def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protocol: ProtocolConfig,
+                     episodes: int, seed: int, split: str = "train") -> tuple[list[dict], dict]:
+    """Prompt-completion chat examples from teacher episodes, and a summary of what the teachers did."""
+    from parley.agents.spec import BackendCache, build_agent
+    from parley.rollout.engine import run_episodes
+
+    cache = BackendCache()
+    renderer = LLMAgent("renderer", backend=None, role=role)  # only its prompt rendering is used
+    examples: list[dict] = []
+    summary: dict = {"prompt_id": renderer.prompt_id, "teachers": {}}
+    counterpart = build_agent(opponent, role.other, cache=cache)
+    for index, spec in enumerate(teachers):
+        recorder = RecordingTeacher(build_agent(spec, role, cache=cache), renderer)
+        scenarios = sample_scenarios(split, episodes, seed=seed + 1_000 * (index + 1))
+        sides = {role: recorder, role.other: counterpart}
+        played = run_episodes(scenarios, sides[Role.BUYER], sides[Role.SELLER], protocol, seed=seed)
+        rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in played]
+        summary["teachers"][spec] = {
+            "episodes": len(played), "turns": len(recorder.records),
+            "agreement_rate": sum(e.outcome.deal for e in played) / len(played),
+            "mean_reward": statistics.fmean(rewards),
+        }
+        # The engine plays episodes in lockstep, so turns arrive interleaved: regroup them by episode
+        # (a stable sort keeps each episode's turns in order).
+        examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+    summary["examples"] = len(examples)
+    return examples, summary
+
+
+def episode_sequences(examples: Sequence[dict], tokenizer) -> list[dict]:
+    """One token sequence per teacher episode, with ``completion_mask`` = 1 on the teacher's turns.
+
+    Training each turn as its own prompt-completion pair would repeat the ~500-token system prompt and
+    history once per turn; a whole episode in one sequence costs a third of the tokens on our CPU. The
+    sequence is what the trainee sees at rollout time: every turn's prompt is the chat template's
+    rendering (checked to extend the sequence so far; a turn that does not starts a new sequence), and
+    each teacher turn is its text's tokens plus the end-of-turn token the trainee must learn to stop on.
+    """
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if not isinstance(end, int) or end == tokenizer.unk_token_id:
+        end = tokenizer.eos_token_id
+    sequences: list[dict] = []
+    ids: list[int] = []
+    mask: list[int] = []
+    episode = None
+    for example in examples:
+        prompt = tokenizer(tokenizer.apply_chat_template(example["prompt"], add_generation_prompt=True, tokenize=False),
+                           add_special_tokens=False)["input_ids"]
+        if example["episode"] != episode or prompt[:len(ids)] != ids:
+            if ids:
+                sequences.append({"input_ids": ids, "completion_mask": mask})
+            ids, mask, episode = [], [], example["episode"]
+        mask = mask + [0] * (len(prompt) - len(ids))
+        turn = tokenizer(example["completion"][0]["content"], add_special_tokens=False)["input_ids"] + [end]
+        ids = prompt + turn
+        mask += [1] * len(turn)
+    if ids:
+        sequences.append({"input_ids": ids, "completion_mask": mask})
+    return sequences
+
+
+def completed(run_dir: Path) -> Path | None:
+    folder = run_dir / WARM_START_DIR
+    return folder if (folder / DONE_FILE).is_file() else None
+
+
+def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False):
+    """Fine-tune ``model`` on teacher turns; save and return (merged model, folder)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from parley.training.trainer import precision
+
+    ws = cfg.warm_start
+    role = Role(cfg.role)
+    protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+    opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
+    examples, summary = teacher_examples(ws.teachers, opponent, role, protocol, ws.episodes, cfg.seed,
+                                         cfg.environment.split)
+    folder = run_dir / WARM_START_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "examples.jsonl").open("w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in examples)
+
+    peft_config = None
+    if cfg.lora.enabled:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    cuda, bf16 = precision(cfg)
+    args = SFTConfig(
+        output_dir=str(folder / "trainer"), num_train_epochs=ws.epochs, learning_rate=ws.learning_rate,
+        per_device_train_batch_size=ws.batch_size, lr_scheduler_type="cosine", warmup_steps=0.1,
+        logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed,
+        use_cpu=not cuda, bf16=bf16,
+        max_length=None, completion_only_loss=True, packing=False, dataloader_num_workers=0,
+        disable_tqdm=progress,
+    )
+    sequences = episode_sequences(examples, tokenizer)
+    summary.update(sequences=len(sequences), tokens=sum(len(q["input_ids"]) for q in sequences),
+                   trained_tokens=sum(sum(q["completion_mask"]) for q in sequences))
+    dataset = Dataset.from_list(sequences)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config)
+    if progress:
+        from transformers.trainer_callback import ProgressCallback
+        from trl.trainer.callbacks import RichProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(RichProgressCallback)
+    result = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    model = trainer.model
+    if peft_config is not None:
+        model = model.merge_and_unload()
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    shutil.rmtree(folder / "trainer", ignore_errors=True)  # SFTTrainer's output_dir: nothing saved there
+    summary.update(dtype=str(model.dtype).removeprefix("torch."), steps=trainer.state.global_step, first_loss=losses[0] if losses else None,
+                   last_loss=losses[-1] if losses else None, train_runtime_s=result.metrics.get("train_runtime"),
+                   opponent=opponent)
+    (folder / DONE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return model.train(), folder

@@ -1,0 +1,135 @@
+"""Warm start: teacher turns become SFT targets under the trainee's own prompts; the run builds on them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from transformers import AutoTokenizer
+
+from parley import ParleyError
+from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.scenarios import sample_scenarios
+from parley.training.config import load_config
+from parley.training.warm_start import episode_sequences, teacher_examples
+from training_helpers import tiny_overrides
+
+PROTOCOL = ProtocolConfig(max_turns=8, first_mover=Role.BUYER)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_teacher_examples_are_the_teachers_turns_under_the_trainees_prompts():
+    from parley.agents.spec import build_agent
+    from parley.rollout.engine import run_episodes
+
+    examples, summary = teacher_examples(["scripted:linear"], "scripted:boulware", Role.BUYER, PROTOCOL, episodes=6, seed=3)
+    # The same episodes, replayed: the recorded completions are exactly the buyer's turns, in order.
+    replay = run_episodes(sample_scenarios("train", 6, seed=3 + 1_000), build_agent("scripted:linear", Role.BUYER),
+                          build_agent("scripted:boulware", Role.SELLER), PROTOCOL, seed=3)
+    expected = [(e.scenario.id, t.text) for e in replay for t in e.turns if t.role is Role.BUYER]
+    assert [(x["episode"], x["completion"][0]["content"]) for x in examples] == expected
+    assert summary["examples"] == len(expected) and summary["teachers"]["scripted:linear"]["episodes"] == 6
+    deals = sum(e.outcome.deal for e in replay) / 6
+    assert summary["teachers"]["scripted:linear"]["agreement_rate"] == pytest.approx(deals)
+    for x in examples:
+        scenario = next(e.scenario for e in replay if e.scenario.id == x["episode"])
+        system = x["prompt"][0]
+        assert system["role"] == "system" and f"${scenario.budget:,.2f}" in system["content"]
+        assert x["prompt"][-1]["role"] == "user"  # the trainee answers the latest message
+        own = [m["content"] for m in x["prompt"] if m["role"] == "assistant"]
+        earlier = [t for ep, t in expected if ep == x["episode"]][:len(own)]
+        assert own == earlier  # the history shows the teacher's earlier turns as the trainee's own
+
+
+def test_episode_sequences_train_exactly_the_teacher_turns(tokenizer):
+    examples, _ = teacher_examples(["scripted:linear"], "scripted:linear", Role.BUYER, PROTOCOL, episodes=4, seed=0)
+    sequences = episode_sequences(examples, tokenizer)
+    assert len(sequences) == 4  # one per episode
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for sequence in sequences:
+        ids, mask = sequence["input_ids"], sequence["completion_mask"]
+        assert len(ids) == len(mask)
+        spans, current = [], []
+        for token, bit in zip(ids + [None], mask + [0]):
+            if bit:
+                current.append(token)
+            elif current:
+                spans.append(current)
+                current = []
+        episode = [x for x in examples if tokenizer.decode(spans[0][:-1]) == x["completion"][0]["content"]][0]["episode"]
+        turns = [x for x in examples if x["episode"] == episode]
+        assert [tokenizer.decode(s[:-1]) for s in spans] == [x["completion"][0]["content"] for x in turns]
+        assert all(s[-1] == end for s in spans)  # the trainee learns to stop
+        for turn, span_start in zip(turns, _starts(mask)):
+            prompt = tokenizer(tokenizer.apply_chat_template(turn["prompt"], add_generation_prompt=True, tokenize=False),
+                               add_special_tokens=False)["input_ids"]
+            assert ids[:span_start] == prompt  # each turn is trained on exactly the context it is played in
+
+
+def _starts(mask):
+    return [i for i, bit in enumerate(mask) if bit and (i == 0 or not mask[i - 1])]
+
+
+def test_a_turn_whose_prompt_does_not_extend_the_episode_starts_a_new_sequence(tokenizer):
+    examples, _ = teacher_examples(["scripted:linear"], "scripted:linear", Role.BUYER, PROTOCOL, episodes=1, seed=0)
+    assert len(examples) >= 3
+    examples[2]["prompt"][0] = {"role": "system", "content": "another system prompt"}
+    sequences = episode_sequences(examples, tokenizer)
+    assert len(sequences) == 2
+    assert sum(len(_starts(s["completion_mask"])) for s in sequences) == len(examples)
+
+
+def test_warm_start_config_errors():
+    with pytest.raises(ParleyError, match="warm_start.teachers.*human"):
+        load_config(None, ["warm_start.teachers=[human]"])
+    with pytest.raises(ParleyError, match="warm_start.teachers"):
+        load_config(None, ["warm_start.teachers=[]"])
+    with pytest.raises(ParleyError, match="warm_start.episodes"):
+        load_config(None, ["warm_start.episodes=0"])
+    with pytest.raises(ParleyError, match="env: bargain only"):
+        load_config(None, ["env=deliberation", "opponent=self", "warm_start.enabled=true"])
+
+
+def test_warm_start_trains_and_grpo_builds_on_it(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from parley.agents.models import load_causal_lm
+    from parley.training.trainer import prepare_run, train
+
+    overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "grpo.max_steps=1", "warm_start.enabled=true",
+                               "warm_start.episodes=3", "warm_start.epochs=4", "warm_start.learning_rate=0.01",
+                               "warm_start.batch_size=1")
+    cfg, run_dir, _ = prepare_run(None, overrides, None)
+    train(cfg, run_dir)
+    summary = json.loads((run_dir / "warm_start" / "warm_start.json").read_text())
+    assert summary["sequences"] == 3 and summary["steps"] == 12
+    assert summary["last_loss"] < summary["first_loss"]  # it fits the teacher
+    warm = load_file(run_dir / "warm_start" / "model.safetensors")
+    base = load_file(tiny_model_dir / "model.safetensors")
+    assert any(not torch.equal(warm[k], base[k]) for k in base)  # the merged LoRA changed the weights
+    assert json.loads((run_dir / "checkpoint-1" / "parley_base.json").read_text()) == {"base": "hf:../warm_start",
+                                                                                    "relative": True}
+    # The adapter applies to the warm-started weights, found relative to it after the run moves.
+    moved = tmp_path / "moved"
+    shutil.move(run_dir, moved)
+    from peft import PeftModel
+
+    model, _ = load_causal_lm(str(moved / "final"))
+    warm_model, _ = load_causal_lm(str(moved / "warm_start"))
+    expected = PeftModel.from_pretrained(warm_model, str(moved / "final")).merge_and_unload().state_dict()
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+    assert any(not torch.equal(loaded[k], base[k]) for k in base)  # not the original base model
+    # A resumed run reuses the finished warm start instead of redoing it.
+    stamp = (moved / "warm_start" / "warm_start.json").stat().st_mtime_ns
+    shutil.rmtree(moved / "final")
+    cfg2, run_dir2, checkpoint = prepare_run(None, [], str(moved))
+    cfg2 = cfg2.model_copy(update={"output_dir": str(moved)})
+    train(cfg2, run_dir2, checkpoint)
+    assert (moved / "warm_start" / "warm_start.json").stat().st_mtime_ns == stamp
