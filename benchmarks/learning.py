@@ -57,7 +57,7 @@ def main() -> None:
     results = []
     for seller in sellers:
         for label, buyer in buyers.items():
-            out = args.out / f"{label}-vs-{seller.replace(':', '_').replace('#', '_')}"
+            out = args.out / f"{label.replace(' ', '_')}-vs-{seller.replace(':', '_').replace('#', '_')}"
             r = run_arena(ArenaConfig(buyer=buyer, seller=seller, split="test", episodes=args.episodes, seed=args.seed,
                                       out=out, protocol=protocol, generation=settings), cache=cache)
             results.append({"seller": seller, "buyer": label, "spec": buyer, "trained_against": seller == cfg.opponent,
