@@ -136,6 +136,16 @@ def precision(cfg: TrainConfig) -> tuple[bool, bool]:
     return cuda, bf16
 
 
+def lora_config(cfg: TrainConfig):
+    """PEFT's LoraConfig from the ``lora`` section, or None for full fine-tuning."""
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+
+
 def _grpo_args(cfg: TrainConfig, run_dir: Path):
     from trl import GRPOConfig
 
@@ -212,12 +222,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     # The prompt column carries the scenario id: rollout_func receives only prompts, and builds the
     # real chat prompt itself (the trainee's first prompt depends on who moves first).
     dataset = Dataset.from_list([{"prompt": s.id} for s in scenarios])
-    peft_config = None
-    if cfg.lora.enabled:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    peft_config = lora_config(cfg)
     files = _callbacks(cfg, run_dir, rollout)
     trainer = GRPOTrainer(
         model=model, processing_class=tokenizer, reward_funcs=rewards,

@@ -118,7 +118,7 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from parley.training.trainer import precision
+    from parley.training.trainer import lora_config, precision
 
     ws = cfg.warm_start
     role = Role(cfg.role)
@@ -131,12 +131,7 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     with (folder / "examples.jsonl").open("w") as f:
         f.writelines(json.dumps(e) + "\n" for e in examples)
 
-    peft_config = None
-    if cfg.lora.enabled:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    peft_config = lora_config(cfg)
     cuda, bf16 = precision(cfg)
     args = SFTConfig(
         output_dir=str(folder / "trainer"), num_train_epochs=ws.epochs, learning_rate=ws.learning_rate,
