@@ -146,6 +146,15 @@ def lora_config(cfg: TrainConfig):
                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
 
 
+def rich_progress(trainer) -> None:
+    """Show a trainer's progress as a Rich bar with ETA instead of tqdm's."""
+    from transformers.trainer_callback import ProgressCallback
+    from trl.trainer.callbacks import RichProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RichProgressCallback)
+
+
 def _grpo_args(cfg: TrainConfig, run_dir: Path):
     from trl import GRPOConfig
 
@@ -194,11 +203,11 @@ def _warm_started(cfg: TrainConfig, run_dir: Path, model, tokenizer, progress: b
     A run killed during the warm start redoes it from the beginning: it takes minutes, not hours.
     """
     from parley.agents.models import load_causal_lm
-    from parley.training.warm_start import completed, run_warm_start
+    from parley.training.warm_start import DONE_FILE, completed, run_warm_start
 
     folder = completed(run_dir)
     if folder is not None:
-        dtype = json.loads((folder / "warm_start.json").read_text())["dtype"]
+        dtype = json.loads((folder / DONE_FILE).read_text())["dtype"]
         model, tokenizer = load_causal_lm(str(folder), dtype=dtype)
         return model.train(), tokenizer
     if model is None:
@@ -230,11 +239,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
         rollout_func=rollout, callbacks=[files],
     )
     if progress:
-        from transformers.trainer_callback import ProgressCallback
-        from trl.trainer.callbacks import RichProgressCallback
-
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(RichProgressCallback)
+        rich_progress(trainer)
     rollout.attach(trainer)
     _time_phases(trainer, rollout, files)
     return trainer, rollout

@@ -118,7 +118,7 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from parley.training.trainer import lora_config, precision
+    from parley.training.trainer import lora_config, precision, rich_progress
 
     ws = cfg.warm_start
     role = Role(cfg.role)
@@ -148,11 +148,7 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     if progress:
-        from transformers.trainer_callback import ProgressCallback
-        from trl.trainer.callbacks import RichProgressCallback
-
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(RichProgressCallback)
+        rich_progress(trainer)
     result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     model = trainer.model
