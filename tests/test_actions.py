@@ -26,6 +26,7 @@ from parley.environments.actions import Action, ActionKind, format_action, parse
     ("The listing says $300.", ActionKind.NONE, None),
     # echoed status lines name standing offers; they are not offers
     ("[Turn 1 of 10. Seller's current offer: $389.99]", ActionKind.NONE, None),
+    ("[Turn 3 of 8. Seller's current offer: $237.60. Your current offer: none. Your budget: $216.28.]", ActionKind.NONE, None),
     ("Your offer of $50 is too low.", ActionKind.NONE, None),
     ("The seller's offer: $549.95. I offer $400.", ActionKind.OFFER, 400.0),
     ("", ActionKind.NONE, None),

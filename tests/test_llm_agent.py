@@ -71,4 +71,7 @@ def test_past_messages_render_identically_in_later_turns():
     # the status of each past message reflects the offers standing at that time
     msgs = agent.messages(env.observe(Role.BUYER))
     assert msgs[3]["content"].startswith("Seller: OFFER") and f"Seller's current offer: ${a:,.2f}" in msgs[3]["content"]
-    assert f"Seller's current offer: ${b:,.2f}. Your current offer: $7.00" in msgs[-1]["content"]
+    assert f"Seller's current offer: ${b:,.2f}. Your current offer: $7.00. Your budget: ${S.budget:,.2f}.]" in msgs[-1]["content"]
+    seller = LLMAgent("s", Recorder(), Role.SELLER).messages(env.observe(Role.SELLER))
+    assert seller[-1]["content"].endswith(f"Your floor: ${S.floor:,.2f}.]")  # each side sees only its own limit
+    assert f"{S.budget:,.2f}" not in str(seller) and f"{S.floor:,.2f}" not in str(msgs)

@@ -50,11 +50,15 @@ class LLMAgent:
             listing_price=obs.listing_price, private_value=obs.private_value, max_turns=obs.max_turns,
         )
         other = obs.role.other.value.capitalize()
+        # The private value is repeated next to the offers: a small model compares the numbers it sees
+        # together far more reliably than one it must recall from the system prompt (docs/benchmarks.md:
+        # the trained 135M buyer's over-budget deals were mostly bids a few cents to dollars over budget).
+        limit = f"Your {'budget' if obs.role is Role.BUYER else 'floor'}: {_money(obs.private_value)}."
 
         def status(after_turns: int) -> str:
             own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
             return (f"[Turn {after_turns + 1} of {obs.max_turns}. {other}'s current offer: {_money(theirs)}. "
-                    f"Your current offer: {_money(own)}.]")
+                    f"Your current offer: {_money(own)}. {limit}]")
 
         messages: Conversation = [{"role": "system", "content": system}]
         opening = "The negotiation starts. Make your opening move."
