@@ -369,13 +369,19 @@ def test_trainee_as_seller_including_episodes_where_it_never_speaks(tiny_trainer
     assert [r for r in trainer.reward_funcs[0](episode=out["episode"])] == [1.0, 1.0]  # sold at listing: clipped max
 
 
-def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("warm", [False, True], ids=["raw", "warm-start"])
+def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path, warm):
     from parley.training.trainer import prepare_run, train
 
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
-        tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4"), None)
+        tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
+        f"warm_start.enabled={str(warm).lower()}"), None)
     assert cfg.env == "deliberation" and cfg.opponent == "self"
     train(cfg, run_dir)
+    if warm:
+        summary = json.loads((run_dir / "warm_start" / "warm_start.json").read_text())
+        assert summary["teachers"]["scripted:stance"]["agreement_rate"] == 1.0 and summary["steps"] >= 1
+        assert json.loads((run_dir / "checkpoint-1" / "parley_base.json").read_text())["base"] == "hf:../warm_start"
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "rewards/collective_agency/mean" in metrics[0]
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]

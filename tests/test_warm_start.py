@@ -12,7 +12,7 @@ from parley import ParleyError
 from parley.environments.protocol import ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
 from parley.training.config import load_config
-from parley.training.warm_start import episode_sequences, teacher_examples
+from parley.training.warm_start import deliberation_teacher_examples, episode_sequences, teacher_examples
 from training_helpers import tiny_overrides
 
 PROTOCOL = ProtocolConfig(max_turns=8, first_mover=Role.BUYER)
@@ -75,13 +75,85 @@ def _starts(mask):
     return [i for i, bit in enumerate(mask) if bit and (i == 0 or not mask[i - 1])]
 
 
-def test_a_turn_whose_prompt_does_not_extend_the_episode_starts_a_new_sequence(tokenizer):
+def test_a_turn_whose_prompt_does_not_show_the_previous_turn_starts_a_new_sequence(tokenizer):
     examples, _ = teacher_examples(["scripted:linear"], "scripted:linear", Role.BUYER, PROTOCOL, episodes=1, seed=0)
     assert len(examples) >= 3
-    examples[2]["prompt"][0] = {"role": "system", "content": "another system prompt"}
+    last_own = max(i for i, m in enumerate(examples[2]["prompt"]) if m["role"] == "assistant")
+    examples[2]["prompt"][last_own] = {"role": "assistant", "content": "a turn the teacher never wrote"}
     sequences = episode_sequences(examples, tokenizer)
     assert len(sequences) == 2
     assert sum(len(_starts(s["completion_mask"])) for s in sequences) == len(examples)
+
+
+def test_deliberation_teachers_play_both_personas_and_are_judged():
+    from parley.environments.deliberation import DeliberationConfig
+
+    examples, summary = deliberation_teacher_examples(["scripted:stance"], "self", "scripted:rules",
+                                                      DeliberationConfig(max_turns=6), episodes=4, seed=2)
+    stats = summary["teachers"]["scripted:stance"]
+    # Stance teachers propose their own stance, persona 0 accepts #2 (persona 1's stance: its own red line).
+    assert stats["episodes"] == 4 and stats["agreement_rate"] == 1.0 and stats["ca_score_mean"] == 3.0
+    assert stats["red_line_violations"] == {"persona_0": 4, "persona_1": 0}
+    assert len(examples) == 12 and len({x["episode"] for x in examples}) == 8  # 3 turns, 2 personas, 4 episodes
+    for key in {x["episode"] for x in examples}:
+        turns = [x for x in examples if x["episode"] == key]
+        stance = next(line for line in turns[0]["prompt"][0]["content"].splitlines() if line.startswith("Your stance: "))
+        said = [x["completion"][0]["content"] for x in turns]
+        assert said[0].endswith("PROPOSAL: " + stance.removeprefix("Your stance: "))  # under its own persona's prompt
+        assert said[1:] == (["I can live with that. ACCEPT #2"] if key.endswith("/0") else [])
+    with pytest.raises(ParleyError, match="warm_start teacher"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.enabled=true", "warm_start.teachers=[scripted:linear]"])
+    with pytest.raises(ParleyError, match="unknown scripted strategy 'stance'"):
+        load_config(None, ["warm_start.teachers=[scripted:stance]"])
+
+
+class _Replay:
+    """A backend that 'samples' the teacher's recorded turns, so a TraineeAgent replays the teacher."""
+
+    name = "replay"
+
+    def __init__(self, tokenizer, texts):
+        self.tokenizer, self.texts = tokenizer, texts
+        self.stop_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+
+    def generate_ids(self, contexts, settings, seed, keys):
+        from parley.agents.backends import Completion
+
+        out = []
+        for context, key in zip(contexts, keys):
+            text = self.texts[key.split("/", 1)[1]].pop(0)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] + self.stop_ids
+            out.append(Completion(text, prompt_ids=list(context), completion_ids=ids))
+        return out
+
+
+def test_deliberation_sequences_are_the_contexts_the_trainee_is_played_in(tokenizer):
+    """Deliberation prompts do not extend each other (the proposal table moves to the latest message),
+    so the sequence is spliced as the trainee splices its context; a replaying trainee builds the same ids."""
+    from parley.agents.deliberator import DeliberationLLMAgent, ScriptedDeliberator
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.rollout.deliberation import run_deliberations
+    from parley.training.trajectory import TraineeAgent
+
+    protocol = DeliberationConfig(max_turns=6)
+    examples, _ = deliberation_teacher_examples(["scripted:stance"], "scripted:deliberator", "scripted:rules", protocol,
+                                                episodes=4, seed=5)
+    sequences = episode_sequences(examples, tokenizer)
+    keys = list(dict.fromkeys(x["episode"] for x in examples))
+    assert len(sequences) == len(keys) == 4  # one per episode: the teacher plays one side against the opponent
+    texts = {k.rsplit("/", 1)[0]: [x["completion"][0]["content"] for x in examples if x["episode"] == k] for k in keys}
+    trainee = TraineeAgent(DeliberationLLMAgent("trainee", backend=_Replay(tokenizer, texts)))
+    from parley.environments.dilemmas import load_dilemmas
+
+    pool = {d.id: d for d in load_dilemmas("train")}
+    for key, sequence in zip(keys, sequences):
+        episode, side = key.rsplit("/", 1)
+        agents = [ScriptedDeliberator(), ScriptedDeliberator()]
+        agents[int(side)] = trainee
+        run_deliberations([pool[episode.split("#", 1)[0]]], tuple(agents), protocol, episode_ids=[episode])
+        trajectory = trainee.trajectories[episode]
+        assert sequence["input_ids"] == trajectory.context()
+        assert sequence["completion_mask"] == [0] * len(trajectory.prompt_ids) + trajectory.env_mask
 
 
 def test_warm_start_config_errors():
@@ -91,8 +163,6 @@ def test_warm_start_config_errors():
         load_config(None, ["warm_start.teachers=[]"])
     with pytest.raises(ParleyError, match="warm_start.episodes"):
         load_config(None, ["warm_start.episodes=0"])
-    with pytest.raises(ParleyError, match="env: bargain only"):
-        load_config(None, ["env=deliberation", "opponent=self", "warm_start.enabled=true"])
 
 
 def test_warm_start_trains_and_grpo_builds_on_it(tiny_model_dir, tmp_path):

@@ -66,21 +66,36 @@ class DeliberationLLMAgent:
 
 @dataclass(frozen=True)
 class ScriptedDeliberator:
-    """Proposes a resolution naming both personas' values; accepts the other's latest proposal
-    once ``patience`` of its own turns have passed. Deterministic."""
+    """Proposes a resolution; accepts the other's latest proposal once ``patience`` of its own turns
+    have passed. Deterministic.
+
+    ``proposal="both-values"`` names both personas' values in one joint plan: the text the rule judge
+    rewards (8/10), a baseline and test partner. ``proposal="stance"`` proposes its own starting stance
+    verbatim, which crosses the other persona's red line (the rule judge gives 3/10): a warm-start teacher
+    that shows the protocol (PROPOSAL, ACCEPT #n) without showing what scores well.
+    """
 
     name: str = "scripted:deliberator"
     patience: int = 1
+    proposal: str = "both-values"  # | "stance"
 
     def act(self, observations: Sequence[DeliberationObservation], seed: int = 0) -> list[str]:
         out = []
         for obs in observations:
             own_turns = sum(1 for s, _ in obs.history if s == obs.speaker)
             theirs = [p for p in obs.proposals if p.by != obs.speaker]
+            me, other = obs.persona, obs.other
             if theirs and own_turns >= self.patience:
                 out.append(f"I can live with that. ACCEPT #{theirs[-1].number}")
+            elif self.proposal == "stance":
+                out.append(f"What matters most to me is {me.values[0]}. PROPOSAL: {me.stance}")
             else:
-                me, other = obs.persona, obs.other
                 out.append(f"PROPOSAL: We will act together in a way that protects {me.values[0]} and also "
                            f"{other.values[0]}, and each of us explains the plan to everyone affected.")
         return out
+
+
+SCRIPTED_DELIBERATORS = {
+    "scripted:deliberator": ScriptedDeliberator,
+    "scripted:stance": lambda: ScriptedDeliberator(name="scripted:stance", proposal="stance"),
+}

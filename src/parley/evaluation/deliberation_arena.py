@@ -21,6 +21,7 @@ from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
 SCRIPTED_DELIBERATOR = "scripted:deliberator"
+SCRIPTED_DELIBERATORS = (SCRIPTED_DELIBERATOR, "scripted:stance")  # see parley.agents.deliberator
 RULE_JUDGE = "scripted:rules"
 
 
@@ -37,11 +38,12 @@ class DeliberationArenaConfig:
     generation: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_new_tokens=96))
 
 
-def _llm_spec(raw: str, what: str, scripted: str):
-    """The parsed spec of an LLM, or None for the scripted stand-in; a clear error otherwise (nothing loaded)."""
-    if raw == scripted:
+def _llm_spec(raw: str, what: str, scripted: str | tuple[str, ...]):
+    """The parsed spec of an LLM, or None for a scripted stand-in; a clear error otherwise (nothing loaded)."""
+    scripted = (scripted,) if isinstance(scripted, str) else scripted
+    if raw in scripted:
         return None
-    expected = f"smollm2, hf:<id-or-path>, openai:<model>@<url> or {scripted}"
+    expected = f"smollm2, hf:<id-or-path>, openai:<model>@<url> or {' | '.join(scripted)}"
     try:
         spec = parse_spec(raw)
     except ParleyError:
@@ -52,11 +54,11 @@ def _llm_spec(raw: str, what: str, scripted: str):
 
 
 def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
-    from parley.agents.deliberator import DeliberationLLMAgent, ScriptedDeliberator
+    from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED, DeliberationLLMAgent
 
-    spec = _llm_spec(raw, "deliberation agent", SCRIPTED_DELIBERATOR)
+    spec = _llm_spec(raw, "deliberation agent", SCRIPTED_DELIBERATORS)
     if spec is None:
-        return ScriptedDeliberator()
+        return SCRIPTED[raw]()
     return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings)
 
 
@@ -97,9 +99,9 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
 def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool = True,
                            cache: BackendCache | None = None) -> dict:
     # Check every spec before loading any model.
-    _llm_spec(config.agent, "deliberation agent", SCRIPTED_DELIBERATOR)
+    _llm_spec(config.agent, "deliberation agent", SCRIPTED_DELIBERATORS)
     if config.opponent:
-        _llm_spec(config.opponent, "deliberation opponent", SCRIPTED_DELIBERATOR)
+        _llm_spec(config.opponent, "deliberation opponent", SCRIPTED_DELIBERATORS)
     _llm_spec(config.judge, "judge", RULE_JUDGE)
     pool = load_dilemmas(config.split)
     rng = random.Random(f"deliberation-arena/{config.split}/{config.seed}")

@@ -55,20 +55,14 @@ class WarmStartSection(_Section):
     """Supervised imitation of teacher agents before GRPO (see parley.training.warm_start)."""
 
     enabled: bool = False
-    teachers: list[str] = Field(default_factory=lambda: ["scripted:linear"], min_length=1,
-                                description="agent specs whose turns the trainee imitates (scripted or LLM)")
+    teachers: list[str] | None = Field(None, min_length=1, description="agent specs whose turns the trainee "
+                                       "imitates (scripted or LLM); default scripted:linear, in deliberation scripted:stance")
     episodes: int = Field(64, ge=1, description="teacher episodes per teacher, on the training split")
     epochs: float = Field(2.0, gt=0.0)
     learning_rate: float = Field(2e-4, gt=0.0)
     batch_size: int = Field(8, ge=1)
 
-    @field_validator("teachers")
-    @classmethod
-    def _teachers(cls, value: list[str]) -> list[str]:
-        for spec in value:
-            if _spec(spec).kind == "human":
-                raise ValueError("a human cannot be a warm-start teacher (its turns are not recorded ahead of time)")
-        return value
+    # The teachers are checked in TrainConfig: what a valid teacher is depends on the environment.
 
 
 class GRPOSection(_Section):
@@ -131,26 +125,39 @@ class TrainConfig(_Section):
     @field_validator("opponent")
     @classmethod
     def _opponent(cls, value: str) -> str:
-        if value not in ("self", "scripted:deliberator") and _spec(value).kind == "human":
+        from parley.evaluation.deliberation_arena import SCRIPTED_DELIBERATORS
+
+        if value not in ("self", *SCRIPTED_DELIBERATORS) and _spec(value).kind == "human":
             raise ValueError("a human cannot be a training opponent")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
+        if self.warm_start.teachers is None:
+            self.warm_start.teachers = ["scripted:stance" if self.env == "deliberation" else "scripted:linear"]
         if self.env == "deliberation":
-            from parley.evaluation.deliberation_arena import RULE_JUDGE, SCRIPTED_DELIBERATOR, _llm_spec
+            from parley.evaluation.deliberation_arena import RULE_JUDGE, SCRIPTED_DELIBERATORS, _llm_spec
 
             try:
                 _llm_spec(self.judge, "judge", RULE_JUDGE)
                 if self.opponent != "self":
-                    _llm_spec(self.opponent, "opponent", SCRIPTED_DELIBERATOR)
+                    _llm_spec(self.opponent, "opponent", SCRIPTED_DELIBERATORS)
+                for teacher in self.warm_start.teachers:
+                    _llm_spec(teacher, "warm_start teacher", SCRIPTED_DELIBERATORS)
             except ParleyError as exc:
                 raise ValueError(str(exc)) from None
-            if self.warm_start.enabled:
-                raise ValueError("warm_start is implemented for env: bargain only; set warm_start.enabled=false")
             if self.grpo.num_generations % 2:
                 raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
                                  "in half of every group")
+        else:
+            for teacher in self.warm_start.teachers:
+                try:
+                    kind = _spec(teacher).kind
+                except ValueError as exc:
+                    raise ValueError(f"warm_start.teachers: {exc}") from None
+                if kind == "human":
+                    raise ValueError(f"warm_start.teachers: a human cannot be a warm-start teacher ({teacher!r}): "
+                                     "its turns are not recorded ahead of time")
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self

@@ -225,8 +225,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     if model is None:
         model, tokenizer = _load_policy(cfg)
     scenarios = _scenarios(cfg, cfg.environment.split, cfg.environment.scenarios, seed=cfg.seed)
-    settings = GenerationSettings(max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
-                                  top_p=cfg.generation.top_p, batch_size=cfg.generation.batch_size)
+    settings = generation_settings(cfg)
     rollout, rewards = _environment(cfg, scenarios, settings)
     # The prompt column carries the scenario id: rollout_func receives only prompts, and builds the
     # real chat prompt itself (the trainee's first prompt depends on who moves first).
@@ -243,6 +242,12 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     rollout.attach(trainer)
     _time_phases(trainer, rollout, files)
     return trainer, rollout
+
+
+def generation_settings(cfg: TrainConfig) -> GenerationSettings:
+    g = cfg.generation
+    return GenerationSettings(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+                              batch_size=g.batch_size)
 
 
 def _scenarios(cfg: TrainConfig, split: str, n: int, seed: int) -> list:

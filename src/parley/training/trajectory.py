@@ -82,20 +82,7 @@ class TraineeAgent:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False)
 
     def _between_turns(self, messages: list[dict], last_stopped: bool) -> str:
-        """The text the chat template puts after the trainee's latest turn up to the next generation header."""
-        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        marked = [dict(m) for m in messages]
-        marked[last]["content"] = _SENTINEL
-        text = self._render(marked, generation_prompt=True)
-        if text.count(_SENTINEL) != 1:
-            raise RuntimeError("the chat template altered the trainee's turn; cannot splice token ids")
-        tail = text.split(_SENTINEL, 1)[1]
-        if last_stopped:
-            # The sampled ids already end with the stop token the template writes after a turn.
-            for stop in self._stop_texts:
-                if tail.startswith(stop):
-                    return tail[len(stop):]
-        return tail
+        return between_turns(self.tokenizer, messages, last_stopped, self._stop_texts)
 
     def session_key(self, episode_id: str) -> str:
         return f"{self._ns}/{episode_id}"
@@ -125,3 +112,23 @@ class TraineeAgent:
         if forget:
             forget([self.session_key(e) for e in episode_ids])
 
+
+def between_turns(tokenizer, messages: list[dict], last_stopped: bool, stop_texts: Sequence[str]) -> str:
+    """The text the chat template puts after the latest assistant turn up to the next generation header.
+
+    Shared by the trainee (which appends it after its sampled ids) and the warm start (which builds its
+    SFT sequences the same way), so both train on the context the trainee is played in.
+    """
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    marked = [dict(m) for m in messages]
+    marked[last]["content"] = _SENTINEL
+    text = tokenizer.apply_chat_template(marked, add_generation_prompt=True, tokenize=False)
+    if text.count(_SENTINEL) != 1:
+        raise RuntimeError("the chat template altered the trainee's turn; cannot splice token ids")
+    tail = text.split(_SENTINEL, 1)[1]
+    if last_stopped:
+        # The sampled ids already end with the stop token the template writes after a turn.
+        for stop in stop_texts:
+            if tail.startswith(stop):
+                return tail[len(stop):]
+    return tail

@@ -1,24 +1,26 @@
-"""Warm start: imitate scripted (or any) teacher negotiators before GRPO.
+"""Warm start: imitate scripted (or any) teacher agents before GRPO.
 
 Why this exists: a 135M model rarely samples a well-formed, in-budget offer, so GRPO from the raw
 model has nothing to reinforce (docs/benchmarks.md, "GRPO variants on an H100": every variant either
-stopped writing moves or closed every deal over budget). The warm start plays teacher agents against
-the training opponent on training scenarios, renders each teacher turn exactly as the trainee's own
-prompt would be rendered at rollout time (``LLMAgent.messages``), and fine-tunes on the teacher's text
-with TRL's ``SFTTrainer`` (loss on the completion only). The model is merged and saved with full
-weights in ``RUN_DIR/warm_start``; GRPO starts from it, and LoRA checkpoints name it as their base.
+stopped writing moves or closed every deal over budget); in deliberation it never writes a
+``PROPOSAL:`` at all, so every reward is 0. The warm start plays teacher agents against the training
+opponent on training scenarios, records each teacher turn under exactly the prompt the trainee would
+see at rollout time (``LLMAgent.messages`` / ``DeliberationLLMAgent.messages``), and fine-tunes on the
+teacher's text with TRL's ``SFTTrainer`` (loss on the completion only). The model is merged and saved
+with full weights in ``RUN_DIR/warm_start``; GRPO starts from it, and LoRA checkpoints name it as
+their base.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from parley.agents.base import Agent
 from parley.agents.llm import LLMAgent
 from parley.environments.protocol import Observation, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
@@ -29,10 +31,14 @@ DONE_FILE = "warm_start.json"  # written last: its presence means the folder hol
 
 @dataclass
 class RecordingTeacher:
-    """Plays as ``teacher`` and records (trainee-style prompt, teacher text) for every turn it takes."""
+    """Plays as ``teacher`` and records (trainee-style prompt, teacher text) for every turn it takes.
 
-    teacher: Agent
-    renderer: LLMAgent
+    Each record's ``episode`` is the sequence it belongs to: the episode id in bargaining, and the
+    episode id plus the persona index in deliberation, where one teacher may play both sides.
+    """
+
+    teacher: Any  # a bargaining Agent or a deliberator: anything with act(observations, seed)
+    renderer: Any  # LLMAgent or DeliberationLLMAgent: only its messages() is used
     records: list[dict] = field(default_factory=list)
 
     @property
@@ -42,7 +48,9 @@ class RecordingTeacher:
     def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
         texts = self.teacher.act(observations, seed)
         for obs, text in zip(observations, texts):
-            self.records.append({"episode": obs.episode_id, "prompt": self.renderer.messages(obs),
+            speaker = getattr(obs, "speaker", None)
+            key = obs.episode_id if speaker is None else f"{obs.episode_id}/{speaker}"
+            self.records.append({"episode": key, "prompt": self.renderer.messages(obs),
                                  "completion": [{"role": "assistant", "content": text}]})
         return texts
 
@@ -76,33 +84,82 @@ def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protoco
     return examples, summary
 
 
+def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge: str, protocol,
+                                  episodes: int, seed: int, split: str = "train", settings=None) -> tuple[list[dict], dict]:
+    """Deliberation teachers: with ``opponent`` "self" each teacher plays both personas and both sides'
+    turns are recorded (one sequence per persona); otherwise it plays persona 0 in even episodes and
+    persona 1 in odd ones against ``opponent``, as the trainee does in a GRPO group."""
+    from parley.agents.base import GenerationSettings
+    from parley.agents.deliberator import DeliberationLLMAgent
+    from parley.agents.spec import BackendCache
+    from parley.environments.dilemmas import load_dilemmas
+    from parley.evaluation.deliberation_arena import build_deliberator, build_judge, summarize_deliberations
+    from parley.rollout.deliberation import run_deliberations, with_verdicts
+
+    settings = settings or GenerationSettings()
+    cache = BackendCache()
+    renderer = DeliberationLLMAgent("renderer", backend=None)  # only its prompt rendering is used
+    grader = build_judge(judge, cache)
+    pool = load_dilemmas(split)
+    examples: list[dict] = []
+    summary: dict = {"prompt_id": renderer.prompt_id, "judge": judge, "teachers": {}}
+    for index, spec in enumerate(teachers):
+        recorder = RecordingTeacher(build_deliberator(spec, settings, cache), renderer)
+        counterpart = recorder if opponent == "self" else build_deliberator(opponent, settings, cache)
+        order = pool[:]
+        random.Random(seed + 1_000 * (index + 1)).shuffle(order)
+        dilemmas = [order[i % len(order)] for i in range(episodes)]
+        ids = [f"{d.id}#{i}" for i, d in enumerate(dilemmas)]
+        played = []
+        for side in (0, 1):
+            agents = (recorder, counterpart) if side == 0 else (counterpart, recorder)
+            played += run_deliberations(dilemmas[side::2], agents, protocol, seed=seed + side, episode_ids=ids[side::2])
+        result = summarize_deliberations(with_verdicts(played, grader, seed=seed), seed=seed)
+        summary["teachers"][spec] = {"episodes": len(played), "turns": len(recorder.records),
+                                     "agreement_rate": result["agreement_rate"], "ca_score_mean": result["ca_score_mean"],
+                                     "red_line_violations": result["red_line_violations"]}
+        examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+    summary["examples"] = len(examples)
+    return examples, summary
+
+
 def episode_sequences(examples: Sequence[dict], tokenizer) -> list[dict]:
-    """One token sequence per teacher episode, with ``completion_mask`` = 1 on the teacher's turns.
+    """One token sequence per teacher episode (and persona), with ``completion_mask`` = 1 on its turns.
 
     Training each turn as its own prompt-completion pair would repeat the ~500-token system prompt and
     history once per turn; a whole episode in one sequence costs a third of the tokens on our CPU. The
-    sequence is what the trainee sees at rollout time: every turn's prompt is the chat template's
-    rendering (checked to extend the sequence so far; a turn that does not starts a new sequence), and
-    each teacher turn is its text's tokens plus the end-of-turn token the trainee must learn to stop on.
+    sequence is built the way ``TraineeAgent`` builds the trainee's context at rollout time: the first
+    prompt as the chat template renders it, then each teacher turn (its text's tokens plus the
+    end-of-turn token the trainee must learn to stop on), then only the template text up to the next
+    turn. A turn whose prompt does not show the previous turn as the trainee's own starts a new sequence.
     """
+    from parley.training.trajectory import between_turns
+
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     if not isinstance(end, int) or end == tokenizer.unk_token_id:
         end = tokenizer.eos_token_id
+    stop_texts = [tokenizer.convert_ids_to_tokens(end)]
     sequences: list[dict] = []
     ids: list[int] = []
     mask: list[int] = []
-    episode = None
+    previous = None
     for example in examples:
-        prompt = tokenizer(tokenizer.apply_chat_template(example["prompt"], add_generation_prompt=True, tokenize=False),
-                           add_special_tokens=False)["input_ids"]
-        if example["episode"] != episode or prompt[:len(ids)] != ids:
+        messages = example["prompt"]
+        own = [m["content"] for m in messages if m["role"] == "assistant"]
+        continues = (previous is not None and example["episode"] == previous["episode"]
+                     and own and own[-1] == previous["completion"][0]["content"])
+        if continues:
+            context = tokenizer(between_turns(tokenizer, messages, True, stop_texts), add_special_tokens=False)["input_ids"]
+        else:
             if ids:
                 sequences.append({"input_ids": ids, "completion_mask": mask})
-            ids, mask, episode = [], [], example["episode"]
-        mask = mask + [0] * (len(prompt) - len(ids))
+            ids, mask = [], []
+            context = tokenizer(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False),
+                                add_special_tokens=False)["input_ids"]
         turn = tokenizer(example["completion"][0]["content"], add_special_tokens=False)["input_ids"] + [end]
-        ids = prompt + turn
-        mask += [1] * len(turn)
+        ids = ids + context + turn
+        mask = mask + [0] * len(context) + [1] * len(turn)
+        previous = example
     if ids:
         sequences.append({"input_ids": ids, "completion_mask": mask})
     return sequences
@@ -118,14 +175,23 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from parley.training.trainer import lora_config, precision, rich_progress
+    from parley.training.trainer import generation_settings, lora_config, precision, rich_progress
 
     ws = cfg.warm_start
-    role = Role(cfg.role)
-    protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
-    opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
-    examples, summary = teacher_examples(ws.teachers, opponent, role, protocol, ws.episodes, cfg.seed,
-                                         cfg.environment.split)
+    if cfg.env == "deliberation":
+        from parley.environments.deliberation import DeliberationConfig
+
+        opponent = cfg.opponent
+        settings = generation_settings(cfg)
+        examples, summary = deliberation_teacher_examples(
+            ws.teachers, opponent, cfg.judge, DeliberationConfig(max_turns=cfg.environment.max_turns), ws.episodes,
+            cfg.seed, cfg.environment.split, settings)
+    else:
+        role = Role(cfg.role)
+        protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+        opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
+        examples, summary = teacher_examples(ws.teachers, opponent, role, protocol, ws.episodes, cfg.seed,
+                                             cfg.environment.split)
     folder = run_dir / WARM_START_DIR
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "examples.jsonl").open("w") as f:
