@@ -99,7 +99,7 @@ def arena(
     greedy: bool = typer.Option(False, help="greedy decoding instead of sampling"),
     batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
     report: bool = typer.Option(True, help="write report.html with plots"),
-    agent: str = typer.Option("smollm2", help="deliberation: the agent (smollm2 | hf:... | openai:... | scripted:deliberator)"),
+    agent: str = typer.Option("smollm2", help="deliberation: the agent (smollm2 | hf:... | openai:... | scripted:deliberator | scripted:stance)"),
     opponent: str = typer.Option(None, help="deliberation: the other persona's agent (default: the agent itself)"),
     judge: str = typer.Option("scripted:rules", help="deliberation: smollm2 | hf:... | openai:... | scripted:rules"),
 ) -> None:
