@@ -27,6 +27,7 @@ from parley.agents import BackendCache, GenerationSettings  # noqa: E402
 from parley.environments.protocol import ProtocolConfig, Role  # noqa: E402
 from parley.evaluation import ArenaConfig, run_arena  # noqa: E402
 from parley.training.config import load_config  # noqa: E402
+from parley.training.warm_start import completed  # noqa: E402
 
 
 def _ci(s: dict, key: str) -> str:
@@ -48,8 +49,9 @@ def main() -> None:
     cfg = load_config(args.run / "config.yaml")
     sellers = args.sellers or [cfg.opponent, "scripted:boulware", "smollm2#hostile"]
     buyers = {"untrained": cfg.model}
-    if (args.run / "warm_start" / "warm_start.json").is_file():
-        buyers["warm start"] = f"hf:{args.run / 'warm_start'}"
+    warm = completed(args.run)
+    if warm is not None:
+        buyers["warm start"] = f"hf:{warm}"
     buyers["trained"] = f"hf:{args.run / args.checkpoint}"
     protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
     settings = GenerationSettings(max_new_tokens=cfg.generation.max_new_tokens, temperature=args.temperature, top_p=0.9)

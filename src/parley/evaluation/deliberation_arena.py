@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parley import ParleyError, __version__
 from parley.agents.base import GenerationSettings
+from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED, DeliberationLLMAgent
 from parley.agents.spec import BackendCache, parse_spec
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import load_dilemmas
@@ -20,8 +21,7 @@ from parley.evaluation.arena import output_folder
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
-SCRIPTED_DELIBERATOR = "scripted:deliberator"
-SCRIPTED_DELIBERATORS = (SCRIPTED_DELIBERATOR, "scripted:stance")  # see parley.agents.deliberator
+SCRIPTED_DELIBERATORS = tuple(SCRIPTED)  # the spec names of the scripted deliberators
 RULE_JUDGE = "scripted:rules"
 
 
@@ -54,8 +54,6 @@ def _llm_spec(raw: str, what: str, scripted: str | tuple[str, ...]):
 
 
 def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
-    from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED, DeliberationLLMAgent
-
     spec = _llm_spec(raw, "deliberation agent", SCRIPTED_DELIBERATORS)
     if spec is None:
         return SCRIPTED[raw]()
