@@ -21,11 +21,19 @@ class NumericIssue(_Strict):
     min: float = Field(ge=-1e12, le=1e12)
     max: float = Field(ge=-1e12, le=1e12)
     unit: Annotated[str, Field(max_length=20)] = ""
+    # The resolution the mediator negotiates in (e.g. 10 EUR); None: any value in the range.
+    step: float | None = Field(None, gt=0, le=1e12)
 
     @model_validator(mode="after")
     def _range(self):
         if not self.max > self.min:
             raise ValueError(f"issue {self.name!r}: max ({self.max}) must be greater than min ({self.min})")
+        if self.step is not None:
+            if self.step > self.max - self.min:
+                raise ValueError(f"issue {self.name!r}: step {self.step} is larger than the range {self.min}-{self.max}")
+            if (self.max - self.min) / self.step > 1_000_000:
+                raise ValueError(f"issue {self.name!r}: step {self.step} makes more than a million values; "
+                                 "use a larger step or none (any value)")
         return self
 
 
