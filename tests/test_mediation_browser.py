@@ -62,7 +62,7 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser)
     mediator = browser.new_page()
     mediator.goto(server + "/")
     mediator.fill("input[name=title]", "Flat lease <b>draft</b>")
-    mediator.fill("textarea[name=issues]", "Rent: 1000-1600 EUR\nTerm: 6-36 months\nStart: May | June | July")
+    mediator.fill("textarea[name=issues]", "Rent: 1000-1600 EUR, step 10\nTerm: 6-36 months, step 1\nStart: May | June | July")
     mediator.fill("textarea[name=parties]", "Tenant\nLandlord")
     shot(mediator, "01-new-case")
     mediator.click("#create")
@@ -83,20 +83,31 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser)
     mediator.goto(mediator_link)
     mediator.click("button.draft-meso[data-party=Tenant]")
     assert mediator.locator(".draft").count() == 1
+    # The review page shows what the mediator weighs: value to the addressee, efficiency, the others' gains.
+    assert mediator.locator("table.efficiency").count() == 3
+    assert [c.inner_text() for c in mediator.locator("td.efficient").all()] == ["yes"] * 3
+    assert all(float(c.inner_text()) >= 0 for c in mediator.locator("td.others-sum").all())
     shot(mediator, "04-review-queue")
     tenant.reload()
     assert tenant.locator(".package").count() == 0  # not approved yet: the tenant sees nothing
     mediator.locator("textarea[name=rationale]").first.fill("Edited: this one keeps your rent low.")
     mediator.click("button.approve")
     assert mediator.locator(".draft").count() == 0
+    # A MESO for the landlord too: its fair anchor is the same package as the tenant's, so it merges.
+    mediator.click("button.draft-meso[data-party=Landlord]")
+    mediator.click("button.approve")
+    merged = mediator.locator(".package", has_text="offered to Landlord, Tenant")
+    assert merged.count() == 1
 
     tenant.reload()
-    assert tenant.locator(".package").count() == 3
+    assert tenant.locator(".package").count() == 5  # 3 + 3 packages, one of them the same terms
     assert "Edited: this one keeps your rent low." in tenant.inner_text(".package >> nth=0")
     shot(tenant, "05-tenant-packages")
     tenant.locator(".package >> nth=0").locator("button.accept").click()
     landlord.reload()
-    assert landlord.locator(".rationale").count() == 0  # the tenant's rationales are the tenant's
+    # The tenant's rationales are the tenant's: the landlord reads only those of its own MESO.
+    assert "Edited" not in landlord.inner_text("#packages")
+    assert landlord.locator(".package >> nth=0 >> .rationale").count() == 1
     landlord.locator(".package >> nth=0").locator("button.accept").click()
     assert "Agreement reached" in landlord.inner_text("#status")
     shot(landlord, "06-agreed")

@@ -13,7 +13,7 @@ import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -73,15 +73,28 @@ class Draft(Base):
 
 
 class Package(Base):
+    """One set of terms in a case: parties accepting identical terms accept the same package."""
+
     __tablename__ = "packages"
+    __table_args__ = (Index("ix_packages_terms_key", "case_id", "terms_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))  # the draft that first put it on the table
     terms: Mapped[dict] = mapped_column(JSON)  # public to every party of the case once approved
-    offered_to: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), nullable=True)
-    rationale: Mapped[str] = mapped_column(Text, default="")  # shown only to ``offered_to``
+    terms_key: Mapped[str] = mapped_column(String(64))  # values.terms_key(issues, terms)
     source: Mapped[str] = mapped_column(String(16))  # meso | counter
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class PackageOffer(Base):
+    """A MESO offering a package to one party, with the rationale that party alone reads."""
+
+    __tablename__ = "package_offers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"))
+    rationale: Mapped[str] = mapped_column(Text, default="")
 
 
 class Response(Base):
@@ -158,9 +171,22 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        # SQLite changes a column by recreating the table, which must happen with foreign keys off (they
+        # cannot be switched inside a transaction); every reference is checked before the commit instead.
+        raw = connection.connection.driver_connection
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+                if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                    raise ParleyError(f"migration left broken references: {broken[:3]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def readers(sessions: sessionmaker) -> sessionmaker:

@@ -114,6 +114,12 @@ class MesoRequest(_Strict):
     party_id: DbId
     count: int = Field(3, ge=3, le=6)
     tolerance: float = Field(0.05, gt=0, le=0.25)
+    # The fairness rule that sets the value level: Nash bargaining (default), egalitarian (max-min gain)
+    # or Kalai-Smorodinsky (the same share of each party's best possible gain).
+    rule: Literal["nash", "egalitarian", "kalai-smorodinsky"] = "nash"
+    # Keep terms this share of an issue's range away from every reservation (dropped, and said, when no
+    # MESO exists otherwise): a term sitting on a reservation reveals it to everyone who reads the package.
+    privacy_margin: float = Field(0.05, ge=0, le=0.25)
 
 
 class MessageDraftRequest(_Strict):

@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parley.mediation import meso as meso_lib
-from parley.mediation.db import AuditEvent, Case, Draft, Message, Package, Party, Response, now, token_hash
+from parley.mediation import values
+from parley.mediation.db import AuditEvent, Case, Draft, Message, Package, PackageOffer, Party, Response, now, token_hash
+from parley.mediation.milp import SolverError
 from parley.mediation.rationale import RationaleRequest, RationaleWriter, TemplateWriter, find_leaks
 from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, Constraints, CounterIn, Issue, MesoRequest,
                                       MessageIn, PartyToken, ResponseIn)
@@ -140,11 +142,22 @@ def _responses(s: Session, case_id: int) -> dict[int, list[Response]]:
     return by_package
 
 
-def _package_out(s: Session, pkg: Package, parties: list[Party], responses: dict | None = None) -> dict:
+def _offers(s: Session, case_id: int) -> dict[int, list[PackageOffer]]:
+    """Every MESO offer of a case by package, in one query."""
+    by_package: dict[int, list[PackageOffer]] = {}
+    q = select(PackageOffer).join(Package, Package.id == PackageOffer.package_id).where(Package.case_id == case_id)
+    for o in s.scalars(q.order_by(PackageOffer.id)):
+        by_package.setdefault(o.package_id, []).append(o)
+    return by_package
+
+
+def _package_out(s: Session, pkg: Package, parties: list[Party], responses: dict | None = None,
+                 offers: dict | None = None) -> dict:
     responses = (responses if responses is not None else _responses(s, pkg.case_id)).get(pkg.id, [])
+    offers = (offers if offers is not None else _offers(s, pkg.case_id)).get(pkg.id, [])
     names = {p.id: p.name for p in parties}
     return {"id": pkg.id, "terms": pkg.terms, "source": pkg.source,
-            "offered_to": names.get(pkg.offered_to) if pkg.offered_to else None,
+            "offered_to": sorted({names[o.party_id] for o in offers}),
             "responses": [{"party": names[r.party_id], "decision": r.decision, "rank": r.rank} for r in responses]}
 
 
@@ -172,14 +185,14 @@ def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
     parties = _parties(s, case.id)
     names = {p.id: p.name for p in parties}
     drafts = s.scalars(select(Draft).where(Draft.case_id == case.id).order_by(Draft.id)).all()
-    responses = _responses(s, case.id)
+    responses, offers = _responses(s, case.id), _offers(s, case.id)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
         "agreement_package_id": case.agreement_package_id,
         # The mediator sees whether each party has entered constraints, never the constraints themselves.
         "parties": [{"id": p.id, "name": p.name, "constraints_entered": p.constraints is not None} for p in parties],
         "drafts": [_draft_out(d, names) for d in drafts],
-        "packages": [_package_out(s, pkg, parties, responses) for pkg in _packages(s, case.id)],
+        "packages": [_package_out(s, pkg, parties, responses, offers) for pkg in _packages(s, case.id)],
         "messages": _messages(s, case.id, None, names),
     }
 
@@ -198,11 +211,12 @@ def party_view(s: Session, who: Principal, case_id: int) -> dict:
     issues = issues_of(case)
     own = constraints_of(party)
     packages = []
-    responses = _responses(s, case.id)
+    responses, offers = _responses(s, case.id), _offers(s, case.id)
     for pkg in _packages(s, case.id):
-        out = _package_out(s, pkg, parties, responses)
-        out["rationale"] = pkg.rationale if pkg.offered_to == party.id else ""
-        out["value_to_you"] = round(meso_lib.package_value(issues, own, pkg.terms) or 0.0, 3) if own else None
+        out = _package_out(s, pkg, parties, responses, offers)
+        # A rationale speaks to its addressee only: a party reads those of the offers made to it.
+        out["rationale"] = "\n\n".join(o.rationale for o in offers.get(pkg.id, []) if o.party_id == party.id and o.rationale)
+        out["value_to_you"] = round(values.package_value(issues, own, pkg.terms) or 0.0, 3) if own else None
         packages.append(out)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
@@ -221,7 +235,7 @@ def set_constraints(s: Session, who: Principal, case_id: int, body: Constraints)
     case, party = _party(s, who, case_id)
     _open(case)
     try:
-        meso_lib.check_constraints(issues_of(case), body)
+        values.check_constraints(issues_of(case), body)
     except ValueError as exc:
         raise ServiceError(422, f"constraints: {exc}") from None
     party.constraints = body.model_dump()
@@ -257,10 +271,16 @@ def draft_meso(s: Session, who: Principal, case_id: int, body: MesoRequest,
     issues = issues_of(case)
     constraints = {p.id: constraints_of(p) for p in parties}
     seed = s.scalar(select(func.count()).select_from(Draft).where(Draft.case_id == case.id)) or 0
+    names = {p.id: p.name for p in parties}
     try:
-        offer = meso_lib.generate_meso(issues, constraints, target.id, body.count, body.tolerance, seed=seed)
+        offer = meso_lib.generate_meso(issues, constraints, target.id, body.count, body.tolerance, rule=body.rule,
+                                       privacy_margin=body.privacy_margin)
+    except meso_lib.NoAcceptablePackage as exc:
+        raise ServiceError(409, f"no MESO for {target.name}: {meso_lib.describe_infeasible(exc, names)}") from None
     except meso_lib.MesoError as exc:
         raise ServiceError(409, f"no MESO for {target.name}: {exc}") from None
+    except SolverError as exc:
+        raise ServiceError(503, f"{exc}; try again, or change the tolerance") from None
     requests = [RationaleRequest(
         case_title=case.title, party=target.name, terms=p.terms,
         favours=[n for n, v in p.issue_values.items() if v >= 0.67],
@@ -278,13 +298,19 @@ def draft_meso(s: Session, who: Principal, case_id: int, body: MesoRequest,
             leaks.append({"package": k, "numbers": found, "text": text})
             texts[k] = fallback[k]
     payload = {"tolerance": offer.tolerance, "spread": round(offer.spread, 4), "writer": writer.name,
-               "packages": [{"terms": p.terms, "rationale": t} for p, t in zip(offer.packages, texts)]}
+               "rule": offer.rule, "band": [round(offer.low, 4), round(offer.high, 4)],
+               "privacy_margin": offer.privacy_margin, "notes": offer.notes,
+               # What the mediator weighs before approving: aggregates of values, never a party's own numbers.
+               "packages": [{"terms": p.terms, "rationale": t, "value": round(p.value, 4), "efficient": p.efficient,
+                             "favours": p.favours, "others_gain_sum": round(p.others_gain_sum, 4),
+                             "others_gain_min": round(p.others_gain_min, 4)}
+                            for p, t in zip(offer.packages, texts)]}
     draft = Draft(case_id=case.id, kind="meso", party_id=target.id, author=f"ai:{writer.name}", payload=payload,
                   leak_blocked=bool(leaks))
     s.add(draft)
     s.flush()
     _audit(s, case.id, f"ai:{writer.name}", "meso_drafted", draft_id=draft.id, party=target.name,
-           packages=len(offer.packages), tolerance=offer.tolerance)
+           packages=len(offer.packages), tolerance=offer.tolerance, rule=offer.rule, privacy_margin=offer.privacy_margin)
     if leaks:
         # The blocked text stays out of the draft; the audit records that (and which package) without the numbers.
         _audit(s, case.id, "system", "leak_blocked", draft_id=draft.id, packages=[x["package"] for x in leaks])
@@ -310,7 +336,8 @@ def _pending_draft(s: Session, case: Case, draft_id: int) -> Draft:
 
 
 def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: ApproveIn) -> dict:
-    case = _mediator(s, who, case_id)
+    _mediator(s, who, case_id)
+    case = lock_case(s, case_id)  # a counter with terms others accepted can complete an agreement
     _open(case)
     draft = _pending_draft(s, case, draft_id)
     edited = False
@@ -322,14 +349,15 @@ def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: Appro
             edited = [p["rationale"] for p in packages] != body.rationales
             packages = [{**p, "rationale": r} for p, r in zip(packages, body.rationales)]
             draft.payload = {**draft.payload, "packages": packages}
+        issues = issues_of(case)
         for p in packages:
-            s.add(Package(case_id=case.id, draft_id=draft.id, terms=p["terms"], offered_to=draft.party_id,
-                          rationale=p["rationale"], source="meso"))
+            pkg = _package_for(s, case, issues, p["terms"], draft, "meso")
+            s.add(PackageOffer(package_id=pkg.id, party_id=draft.party_id, draft_id=draft.id, rationale=p["rationale"]))
     elif draft.kind == "counter":
-        s.add(pkg := Package(case_id=case.id, draft_id=draft.id, terms=draft.payload["terms"], offered_to=None,
-                             rationale="", source="counter"))
-        s.flush()
-        s.add(Response(package_id=pkg.id, party_id=draft.party_id, decision="accept"))  # its author's own proposal
+        pkg = _package_for(s, case, issues_of(case), draft.payload["terms"], draft, "counter")
+        # Its author's own proposal counts as the author's accept, unless the author already answered these terms.
+        if not s.scalar(select(Response).where(Response.package_id == pkg.id, Response.party_id == draft.party_id)):
+            s.add(Response(package_id=pkg.id, party_id=draft.party_id, decision="accept"))
         if draft.payload.get("note") or body.text is not None:
             text = body.text if body.text is not None else draft.payload["note"]
             edited = body.text is not None and body.text != draft.payload.get("note")
@@ -337,7 +365,21 @@ def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: Appro
     draft.status = "approved"
     draft.reviewed_at = now()
     _audit(s, case.id, who.actor, "draft_approved", draft_id=draft.id, kind=draft.kind, edited=edited)
+    s.flush()
+    _check_agreement(s, case)
     return _draft_out(draft, _names(s, case.id))
+
+
+def _package_for(s: Session, case: Case, issues: list, terms: dict, draft: Draft, source: str) -> Package:
+    """The case's package with these terms: the one already on the table, or a new one."""
+    key = values.terms_key(issues, terms)
+    pkg = s.scalar(select(Package).where(Package.case_id == case.id, Package.terms_key == key).order_by(Package.id))
+    if pkg is None:
+        pkg = Package(case_id=case.id, draft_id=draft.id, terms=values.canonical_terms(issues, terms), terms_key=key,
+                      source=source)
+        s.add(pkg)
+        s.flush()
+    return pkg
 
 
 def reject(s: Session, who: Principal, case_id: int, draft_id: int, reason: str) -> dict:
@@ -369,8 +411,10 @@ def respond(s: Session, who: Principal, case_id: int, package_id: int, body: Res
     pkg = s.scalar(select(Package).where(Package.id == package_id, Package.case_id == case.id))
     if pkg is None:
         raise ServiceError(404, f"no package {package_id} in this case")
-    if s.scalar(select(Response).where(Response.package_id == pkg.id, Response.party_id == party.id)):
-        raise ServiceError(409, f"you already answered package {package_id}")
+    same_terms = select(Package.id).where(Package.case_id == case.id, Package.terms_key == pkg.terms_key)
+    earlier = s.scalar(select(Response).where(Response.package_id.in_(same_terms), Response.party_id == party.id))
+    if earlier is not None:
+        raise ServiceError(409, f"you already answered these terms (package {earlier.package_id})")
     s.add(Response(package_id=pkg.id, party_id=party.id, decision=body.decision, rank=body.rank))
     _audit(s, case.id, who.actor, f"package_{body.decision}ed", package_id=pkg.id, rank=body.rank)
     s.flush()
@@ -382,12 +426,15 @@ def _check_agreement(s: Session, case: Case) -> None:
     if case.status != "open":
         return
     n_parties = len(_parties(s, case.id))
-    q = (select(Response.package_id).join(Package, Package.id == Response.package_id)
+    # Agreement is on terms: every party accepted a package with the same terms (packages stored before terms
+    # were merged may repeat terms under two ids).
+    q = (select(Package.terms_key).join(Response, Response.package_id == Package.id)
          .where(Package.case_id == case.id, Response.decision == "accept")
-         .group_by(Response.package_id).having(func.count() == n_parties).order_by(Response.package_id))
+         .group_by(Package.terms_key).having(func.count(func.distinct(Response.party_id)) == n_parties)
+         .order_by(func.min(Package.id)))
     agreed = s.scalars(q).first()
     if agreed is not None:
-        pkg = s.get(Package, agreed)
+        pkg = s.scalar(select(Package).where(Package.case_id == case.id, Package.terms_key == agreed).order_by(Package.id))
         case.status, case.agreement_package_id, case.agreed_at = "agreed", pkg.id, now()
         _audit(s, case.id, "system", "agreement_reached", package_id=pkg.id, terms=pkg.terms)
 
@@ -396,7 +443,7 @@ def counter_propose(s: Session, who: Principal, case_id: int, body: CounterIn) -
     case, party = _party(s, who, case_id)
     _open(case)
     try:
-        meso_lib.check_terms(issues_of(case), body.terms)
+        values.check_terms(issues_of(case), body.terms)
     except ValueError as exc:
         raise ServiceError(422, f"counter-proposal: {exc}") from None
     draft = Draft(case_id=case.id, kind="counter", party_id=party.id, author=who.actor,

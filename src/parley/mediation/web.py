@@ -45,8 +45,14 @@ def _number(form, key: str, label: str) -> float:
         raise ServiceError(422, f"{label}: {raw!r} is not a number") from None
 
 
+_NUM = r"(-?\d+(?:\.\d+)?)"
+# 'min-max unit', optionally ', step X': numbers are plain decimals, so '1.2.3-5' is a form error, not a crash.
+_RANGE = re.compile(_NUM + r"\s*(?:-|to|–)\s*" + _NUM + r"\s*([^,]*?)\s*(?:,\s*step\s+(\d+(?:\.\d+)?)\s*)?")
+
+
 def parse_issue_lines(text: str) -> list[dict]:
-    """'Price: 100-200 EUR' is a numeric range; 'Delivery: May | June | July' a set of options."""
+    """'Price: 100-200 EUR' is a numeric range ('Rent: 1000-1600 EUR, step 10' negotiates in steps of 10);
+    'Delivery: May | June | July' a set of options."""
     issues = []
     for n, line in enumerate(l.strip() for l in text.splitlines()):
         if not line:
@@ -58,11 +64,15 @@ def parse_issue_lines(text: str) -> list[dict]:
         if "|" in spec:
             issues.append({"kind": "options", "name": name.strip(), "options": [o.strip() for o in spec.split("|") if o.strip()]})
             continue
-        m = re.fullmatch(r"(-?[\d.]+)\s*(?:-|to|–)\s*(-?[\d.]+)\s*(.*)", spec)
+        m = _RANGE.fullmatch(spec)
         if not m:
-            raise ServiceError(422, f"issue line {n + 1} ({line!r}): the range must read like '100-200 EUR'")
-        issues.append({"kind": "numeric", "name": name.strip(), "min": float(m.group(1)), "max": float(m.group(2)),
-                       "unit": m.group(3).strip()})
+            raise ServiceError(422, f"issue line {n + 1} ({line!r}): the range must read like '100-200 EUR' "
+                                    "or '1000-1600 EUR, step 10'")
+        issue = {"kind": "numeric", "name": name.strip(), "min": float(m.group(1)), "max": float(m.group(2)),
+                 "unit": m.group(3).strip()}
+        if m.group(4):
+            issue["step"] = float(m.group(4))
+        issues.append(issue)
     return issues
 
 
@@ -116,7 +126,8 @@ def mediator_page(request: Request, token: str):
 async def mediator_meso(request: Request, token: str):
     form = await request.form()
     body = _validated(MesoRequest, {"party_id": form.get("party_id"), "count": form.get("count") or 3,
-                                    "tolerance": form.get("tolerance") or 0.05})
+                                    "tolerance": form.get("tolerance") or 0.05, "rule": form.get("rule") or "nash",
+                                    "privacy_margin": form.get("privacy_margin") or 0})
     _as(request, token, lambda s, who, cid: service.draft_meso(s, who, cid, body, request.app.state.writer))
     return _back(f"/m/{token}#queue")
 
