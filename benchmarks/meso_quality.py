@@ -34,7 +34,7 @@ from legacy_meso import legacy_meso  # noqa: E402
 from meso_cases import random_case  # noqa: E402
 from parley.mediation.meso import (CaseModel, MesoError, NoAcceptablePackage, feasible, generate_meso,  # noqa: E402
                                    nash_product)
-from parley.mediation.milp import total  # noqa: E402
+from parley.mediation.milp import SolverError, total  # noqa: E402
 from parley.mediation.schemas import NumericIssue  # noqa: E402
 from parley.mediation.values import package_value  # noqa: E402
 
@@ -51,7 +51,7 @@ def gain_left(issues, constraints, party, meso, terms, margin: float = 0.0) -> f
     cm = CaseModel(issues, constraints, party, margin)
     values = {pid: package_value(issues, c, terms) for pid, c in constraints.items()}
     others = total(v for pid, v in cm.V.items() if pid != party)
-    best = cm.solve(others, cm.band(meso.low, meso.high) + cm.at_least(values))
+    best = cm.solve(others, [(cm.V[party], meso.low, meso.high)] + cm.at_least(values))
     if best is None:
         return 0.0
     return max(0.0, sum(v for pid, v in best[1].items() if pid != party) - sum(v for pid, v in values.items() if pid != party))
@@ -86,7 +86,7 @@ def main() -> None:
                 start = time.perf_counter()
                 try:
                     results[name] = engine(issues, constraints, party)
-                except MesoError as exc:
+                except (MesoError, SolverError) as exc:
                     results[name] = exc
                 stats[name]["time"].append(time.perf_counter() - start)
             exists = feasible(issues, constraints)  # proved by the solver either way
@@ -137,7 +137,7 @@ def main() -> None:
         start = time.perf_counter()
         try:
             generate_meso(issues, constraints, 1)
-        except MesoError:
+        except (MesoError, SolverError):
             pass
         times.append(time.perf_counter() - start)
     if times:

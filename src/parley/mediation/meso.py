@@ -238,12 +238,15 @@ class CaseModel:
                 out[issue.name] = min(hi, max(lo, x))
         return out
 
-    def band(self, low: float, high: float) -> list[Row]:
-        # Kept strictly inside by a hair, so solver tolerance never puts a package outside the band.
-        # (Not at the scale's ends, which no value can pass anyway: the anchor may sit exactly at 1.)
+    def inset(self, low: float, high: float) -> tuple[float, float]:
+        """The band as solved: kept inside by a hair so solver tolerance never puts a package outside it
+        (not at the scale's ends, which no value can pass anyway: the anchor may sit exactly at 1)."""
         inset = min(1e-7, (high - low) / 4)
         floor = self.constraints[self.addressee].min_value
-        return [(self.V[self.addressee], low + inset if low > floor else low, high - inset if high < 1.0 else high)]
+        return (low + inset if low > floor else low), (high - inset if high < 1.0 else high)
+
+    def band(self, low: float, high: float) -> list[Row]:
+        return [(self.V[self.addressee], *self.inset(low, high))]
 
     def at_least(self, values: dict[int, float]) -> list[Row]:
         return [(self.V[pid], v - 1e-9, math.inf) for pid, v in values.items()]
@@ -403,8 +406,9 @@ def _meso(issues, constraints, party_id, count, tolerance, rule, margin) -> Meso
         relaxations = minimal_relaxations(issues, constraints)
         raise NoAcceptablePackage(_infeasible_message(relaxations), relaxations)
     target = fair[1][party_id]
-    low, high = max(constraints[party_id].min_value, target - tolerance / 2), min(1.0, target + tolerance / 2)
-    band = cm.band(low, high)
+    # The band as solved, so that "efficient within the band" means within exactly this band.
+    low, high = cm.inset(max(constraints[party_id].min_value, target - tolerance / 2), min(1.0, target + tolerance / 2))
+    band = [(cm.V[party_id], low, high)]
     own = constraints[party_id]
     found: list[tuple[Terms, dict[int, float], str]] = []
 

@@ -103,9 +103,12 @@ class Model:
         if rows:
             matrix = coo_array((data, (ri, ci)), shape=(len(rows), n)).tocsr()
             constraints = LinearConstraint(matrix, np.array(lo), np.array(hi))
-        result = milp(c, integrality=np.array(self.integer), bounds=Bounds(np.array(self.lb), np.array(self.ub)),
-                      constraints=constraints,
-                      options={"disp": False, "mip_rel_gap": 1e-9, "time_limit": time_limit})
+        args = dict(integrality=np.array(self.integer), bounds=Bounds(np.array(self.lb), np.array(self.ub)),
+                    constraints=constraints)
+        options = {"disp": False, "mip_rel_gap": 1e-9, "time_limit": time_limit}
+        result = milp(c, **args, options=options)
+        if result.status == 4:  # HiGHS "solve error": numerical trouble in presolve, rare; solve it as given
+            result = milp(c, **args, options={**options, "presolve": False})
         if result.status == 2:
             return None
         if result.status != 0 or result.x is None:

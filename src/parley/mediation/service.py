@@ -133,22 +133,21 @@ def create_case(s: Session, body: CaseCreate, base_url: str = "") -> CaseCreated
                        parties=tokens)
 
 
-def _responses(s: Session, case_id: int) -> dict[int, list[Response]]:
-    """Every response of a case by package, in one query (a view lists them all)."""
-    by_package: dict[int, list[Response]] = {}
-    q = select(Response).join(Package, Package.id == Response.package_id).where(Package.case_id == case_id)
-    for r in s.scalars(q.order_by(Response.id)):
-        by_package.setdefault(r.package_id, []).append(r)
+def _by_package(s: Session, model, case_id: int) -> dict[int, list]:
+    """Every row of ``model`` (Response or PackageOffer) in a case, by package, in one query (a view lists them all)."""
+    by_package: dict[int, list] = {}
+    q = select(model).join(Package, Package.id == model.package_id).where(Package.case_id == case_id)
+    for row in s.scalars(q.order_by(model.id)):
+        by_package.setdefault(row.package_id, []).append(row)
     return by_package
+
+
+def _responses(s: Session, case_id: int) -> dict[int, list[Response]]:
+    return _by_package(s, Response, case_id)
 
 
 def _offers(s: Session, case_id: int) -> dict[int, list[PackageOffer]]:
-    """Every MESO offer of a case by package, in one query."""
-    by_package: dict[int, list[PackageOffer]] = {}
-    q = select(PackageOffer).join(Package, Package.id == PackageOffer.package_id).where(Package.case_id == case_id)
-    for o in s.scalars(q.order_by(PackageOffer.id)):
-        by_package.setdefault(o.package_id, []).append(o)
-    return by_package
+    return _by_package(s, PackageOffer, case_id)
 
 
 def _package_out(s: Session, pkg: Package, parties: list[Party], responses: dict | None = None,
