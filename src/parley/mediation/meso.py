@@ -408,11 +408,14 @@ def _meso(issues, constraints, party_id, count, tolerance, rule, margin) -> Meso
     target = fair[1][party_id]
     # The band as solved, so that "efficient within the band" means within exactly this band.
     low, high = cm.inset(max(constraints[party_id].min_value, target - tolerance / 2), min(1.0, target + tolerance / 2))
-    band = [(cm.V[party_id], low, high)]
+    band = cm.band(low, high)  # solved a hair inside the reported band: HiGHS meets rows to about 1e-7
     own = constraints[party_id]
     found: list[tuple[Terms, dict[int, float], str]] = []
 
     def add(candidate, label) -> None:
+        # A package the solver placed outside the band within its tolerance (1e-6) is not offered.
+        if candidate is not None and not low <= candidate[1][party_id] <= high:
+            return
         if candidate is not None and not any(same_package(issues, candidate[0], f[0]) for f in found):
             found.append((candidate[0], candidate[1], label))
 
