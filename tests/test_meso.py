@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mediation_helpers import CASE, LANDLORD, TENANT
-from parley.mediation.meso import (MesoError, NoAcceptablePackage, TooFewPackages, acceptable, check_constraints,
-                                   check_terms, feasible, generate_meso, nash_product, package_value, same_package)
+from parley.mediation.meso import (MesoError, NoAcceptablePackage, TooFewPackages, feasible, generate_meso, nash_product,
+                                   same_package)
+from parley.mediation.values import acceptable, check_constraints, check_terms, package_value
 from parley.mediation.schemas import NumericIssue, OptionsIssue
 from parley.mediation.rationale import TemplateWriter, find_leaks, numbers_in
 from parley.mediation.schemas import CaseCreate, Constraints

@@ -34,10 +34,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from parley.mediation.milp import Expr, Model, Row, SolverError, total
+from parley.mediation.milp import Expr, Model, Row, total
 from parley.mediation.schemas import Constraints, NumericIssue
-from parley.mediation.values import (EPS, Terms, check_constraints, check_terms,  # noqa: F401 (re-exported)
-                                     issue_value, meets_minimum, package_value, acceptable)
+from parley.mediation.values import Terms, issue_value, meets_minimum, package_value
 
 RULES = ("nash", "egalitarian", "kalai-smorodinsky")
 _LOG_SHIFT = 1e-6   # log(gain + shift): a party whose best gain is 0 still has a finite Nash term
@@ -140,7 +139,10 @@ class CaseModel:
         self.y: dict[str, dict[str, Expr]] = {}
         self.u: dict[tuple[int, str], Expr] = {}
         for issue in issues:
-            (self._numeric if isinstance(issue, NumericIssue) else self._options)(issue, margin)
+            if isinstance(issue, NumericIssue):
+                self._numeric(issue, margin)
+            else:
+                self._options(issue)
             if not self.feasible:
                 return
         self.V: dict[int, Expr] = {}
@@ -190,7 +192,7 @@ class CaseModel:
                 self.m.add(u - z, lo=0.0)                       # z = 1: u >= 1
             self.u[pid, issue.name] = u
 
-    def _options(self, issue, margin: float) -> None:
+    def _options(self, issue) -> None:
         allowed = [o for o in issue.options if all(c.issues[issue.name].ratings[o] > 0 for c in self.constraints.values())]
         if not allowed:
             self.feasible = False
@@ -291,7 +293,7 @@ class CaseModel:
                         break
                     flags.append(1.0 - chosen)
                     continue
-                delta = issue.step if issue.step is not None else (issue.max - issue.min) / 100
+                delta = apart_by(issue)
                 big = issue.max - issue.min + delta
                 x, x0 = self.x[issue.name], float(terms[issue.name])
                 up, down = self.m.var(0.0, 1.0, integer=True), self.m.var(0.0, 1.0, integer=True)
@@ -303,11 +305,16 @@ class CaseModel:
         return rows
 
 
+def apart_by(issue: NumericIssue) -> float:
+    """How far two terms of a numeric issue must be to make different packages: a step, or 1% of the range."""
+    return issue.step if issue.step is not None else (issue.max - issue.min) / 100
+
+
 def same_package(issues: list, a: Terms, b: Terms) -> bool:
     """Equal options, and numbers closer than one step (1% of the range where the issue has no step)."""
     for issue in issues:
         if isinstance(issue, NumericIssue):
-            delta = issue.step if issue.step is not None else (issue.max - issue.min) / 100
+            delta = apart_by(issue)
             if abs(float(a[issue.name]) - float(b[issue.name])) >= delta * (1 - 1e-6):
                 return False
         elif a[issue.name] != b[issue.name]:
@@ -353,7 +360,6 @@ def _nash(cm: CaseModel, gains: dict[int, Expr]) -> tuple[Terms, dict[int, float
         return (logs[pid] - gains[pid] * (1 / s), -math.inf, math.log(s) - a / s)
 
     objective = total(logs.values())
-    found = None
     for _ in range(_NASH_ROUNDS):
         rows = [cut(pid, a) for pid, pts in points.items() for a in pts]
         sol = cm.m.maximise(objective, rows) if cm.feasible else None
@@ -365,7 +371,8 @@ def _nash(cm: CaseModel, gains: dict[int, Expr]) -> tuple[Terms, dict[int, float
             break
         for pid, g in loose.items():
             points[pid].append(g)
-    return cm.solve(objective, rows)  # the last round again, through the checks every package passes
+    found = cm._checked(sol)  # the checks every package passes; re-solved with a hair of room if it fails one
+    return cm.solve(objective, rows) if found is False else found
 
 
 def nash_product(values: dict[int, float], constraints: dict[int, Constraints]) -> float:
