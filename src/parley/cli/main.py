@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -302,19 +303,122 @@ def serve(
     database_url: str = typer.Option("sqlite:///parley-mediation.db", help="sqlite:///path.db or postgresql://user@host/db"),
     host: str = typer.Option("127.0.0.1", help="interface to listen on (localhost by default)"),
     port: int = typer.Option(8000, min=1, max=65535),
+    public_url: str = typer.Option(None, help="the address parties open (e.g. https://mediation.example.org); "
+                                   "every invitation link is built from it. Default: http://HOST:PORT"),
     writer: str = typer.Option("template", help="who writes MESO rationales: template (no model) | smollm2 | "
                                "hf:<id-or-path> | openai:<model>@<base_url>"),
+    writer_timeout: float = typer.Option(60.0, min=1, help="seconds a rationale writer may take before the draft fails (504)"),
+    signup: bool = typer.Option(True, help="let anyone create a mediator account (--no-signup: only "
+                                "'parley mediator create')"),
+    docs: bool = typer.Option(False, help="serve the interactive API docs at /docs (they load Swagger UI from a CDN)"),
 ) -> None:
-    """Run the mediation service: cases, private constraints, AI-drafted MESO and the review gate."""
+    """Run the mediation service: mediator accounts, party seats, AI-drafted MESO and the review gate."""
+    import os
+
     import uvicorn
 
     with user_errors():
         from parley.mediation.app import create_app
+        from parley.mediation.db import safe_url
         from parley.mediation.rationale import build_writer
 
-        application = create_app(database_url, build_writer(writer))
-    console.print(f"Parley mediation on http://{host}:{port}/  (database {database_url}, rationales: {writer})")
+        base = public_url or f"http://{host}:{port}"
+        application = create_app(database_url, build_writer(writer), public_url=base, allow_signup=signup, docs=docs,
+                                 writer_timeout=writer_timeout, secret_key=os.environ.get("PARLEY_SECRET_KEY"))
+    console.print(f"Parley mediation on http://{host}:{port}/  (links: {application.state.public_url}; "
+                  f"database {safe_url(database_url)}; rationales: {writer})")
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+mediator_app = typer.Typer(no_args_is_help=True, help="Mediator accounts of the mediation service.")
+app.add_typer(mediator_app, name="mediator")
+
+
+@mediator_app.command("create")
+def mediator_create(
+    email: str = typer.Argument(..., help="the mediator's e-mail (their sign-in name)"),
+    database_url: str = typer.Option("sqlite:///parley-mediation.db", help="the service's database"),
+    adopt_orphans: bool = typer.Option(False, help="give this mediator the cases stored before accounts existed"),
+) -> None:
+    """Create a mediator account (asks for the password), so a fresh install is usable without e-mail."""
+    from sqlalchemy import update
+
+    with user_errors():
+        from parley.mediation import identity
+        from parley.mediation.db import Case, open_database
+
+        password = os.environ.get("PARLEY_MEDIATOR_PASSWORD") or typer.prompt(
+            "password (at least 10 characters)", hide_input=True, confirmation_prompt=True)
+        sessions = open_database(database_url)
+        with sessions.begin() as s:
+            try:
+                mediator = identity.create_mediator(s, email, password)
+            except identity.IdentityError as exc:
+                raise ParleyError(exc.message) from None
+            adopted = 0
+            if adopt_orphans:
+                adopted = s.execute(update(Case).where(Case.mediator_id.is_(None)).values(mediator_id=mediator.id)).rowcount
+    console.print(f"mediator {mediator.email} created (id {mediator.id})" + (f"; adopted {adopted} case(s)" if adopt_orphans else ""))
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The mediation service's tamper-evident audit log.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: str = typer.Option(..., help="the service's database (a copy is fine)"),
+    case: int = typer.Option(None, help="only this case"),
+) -> None:
+    """Recompute every case's hash chain; exit 1 naming the first broken row. Prints each head hash to keep elsewhere."""
+    with user_errors():
+        from parley.mediation import audit
+        from parley.mediation.db import make_engine, safe_url
+        from sqlalchemy.orm import sessionmaker
+
+        # Read-only: no migration, no write probe (a verify must not change what it checks).
+        try:
+            with sessionmaker(make_engine(database_url))() as s:
+                chains = audit.verify(s, case)
+        except ParleyError:
+            raise
+        except Exception as exc:
+            raise ParleyError(f"could not read the audit log in {safe_url(database_url)}: {str(exc).splitlines()[0]}") from None
+    table = Table(title="audit chains")
+    for col in ("case", "events", "head hash", "status"):
+        table.add_column(col)
+    broken = None
+    for c in chains:
+        table.add_row(str(c.case_id), str(c.events), c.head[:16] + "…", "[red]BROKEN[/]" if c.broken else "[green]intact[/]")
+        broken = broken or c.broken
+    console.print(table)
+    if broken is not None:
+        err_console.print(f"[bold red]audit chain broken at {escape(str(broken))}[/]")
+        raise typer.Exit(1)
+    console.print(f"{len(chains)} case chain(s) intact")
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The mediation service's database.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: str = typer.Option(..., help="the database, as its owner (migrations change the schema)")) -> None:
+    """Bring the schema to the current version (and, on PostgreSQL, re-apply the parley_service role's grants)."""
+    with user_errors():
+        from parley.mediation.db import grant_service_role, make_engine, migrate, safe_url
+
+        try:
+            engine = make_engine(database_url)
+            changed = migrate(engine)
+            if engine.dialect.name == "postgresql":
+                with engine.begin() as connection:
+                    grant_service_role(connection)
+        except ParleyError:
+            raise
+        except Exception as exc:
+            raise ParleyError(f"could not upgrade {safe_url(database_url)}: {str(exc).splitlines()[0]}") from None
+    console.print("schema upgraded" if changed else "schema already current")
 
 
 def main() -> None:

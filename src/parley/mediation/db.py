@@ -32,6 +32,30 @@ class Base(DeclarativeBase):
     pass
 
 
+class Mediator(Base):
+    """A mediator's account: cases belong to it; the password is stored as an argon2 hash (identity.py)."""
+
+    __tablename__ = "mediators"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class LoginSession(Base):
+    """A signed-in mediator or a claimed party seat: the secret is a cookie (pages) or a bearer token (API);
+    only its hash is stored. Exactly one of mediator_id and party_id is set."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    mediator_id: Mapped[int | None] = mapped_column(ForeignKey("mediators.id"), nullable=True, index=True)
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class Case(Base):
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,7 +63,8 @@ class Case(Base):
     issues: Mapped[list] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | agreed | signed
     agreement_package_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    mediator_token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # None only for cases stored before accounts existed (migration 0003): `parley mediator adopt` assigns them.
+    mediator_id: Mapped[int | None] = mapped_column(ForeignKey("mediators.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     agreed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -50,7 +75,12 @@ class Party(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     name: Mapped[str] = mapped_column(String(80))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # The one-time invitation: its hash until the seat is claimed, then None (the link the mediator saw is void).
+    invite_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True, nullable=True)
+    invited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    passcode_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2; to come back from elsewhere
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     constraints: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # private: only this party reads it
     constraints_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -119,15 +149,20 @@ class Message(Base):
 
 
 class AuditEvent(Base):
-    """Append-only (database triggers refuse UPDATE and DELETE): who did what, when."""
+    """Append-only (database triggers refuse UPDATE and DELETE; on PostgreSQL the service role may not
+    either) and hash-chained per case (audit.py): who did what, when."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="one_audit_seq_per_case"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within the case
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))  # the case's previous row's hash ('0' * 64 for the first)
+    hash: Mapped[str] = mapped_column(String(64))       # sha256 of this row's content and prev_hash
 
 
 DEFAULT_URL = "sqlite:///parley-mediation.db"
@@ -162,15 +197,23 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
         return engine
     if url.startswith("postgresql"):
         return create_engine(url, pool_pre_ping=True)
-    raise ParleyError(f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db")
+    raise ParleyError(f"unsupported database URL {safe_url(url)!r}: use sqlite:///path.db or postgresql://user@host/db")
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine) -> bool:
+    """Upgrade the schema to head; False (and nothing touched) when it is already there, so a service account
+    without DDL rights (PostgreSQL, see ``SERVICE_GRANTS``) can open an up-to-date database."""
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as connection:
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return False
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         # SQLite changes a column by recreating the table, which must happen with foreign keys off (they
@@ -184,9 +227,32 @@ def migrate(engine: Engine) -> None:
                 command.upgrade(cfg, "head")
                 if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
                     raise ParleyError(f"migration left broken references: {broken[:3]}")
+                if not sqlite:
+                    grant_service_role(connection)
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")
+    return True
+
+
+SERVICE_ROLE = "parley_service"
+
+
+def grant_service_role(connection, role: str = SERVICE_ROLE) -> bool:
+    """PostgreSQL: what the service's own role may do, when that role exists (docs/design.md, trust model).
+
+    Everything on every table but the audit log, which it may only read and append to: no UPDATE, DELETE or
+    TRUNCATE (TRUNCATE fires no row trigger, so only a missing privilege stops it). Run by every migration,
+    as the owner, so tables added later are covered too.
+    """
+    if not connection.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").scalar():
+        return False
+    tables = [t for t in Base.metadata.tables if t != "audit_events"] + ["alembic_version"]
+    connection.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(tables)} TO "{role}"')
+    connection.exec_driver_sql(f'REVOKE ALL ON audit_events FROM "{role}"')
+    connection.exec_driver_sql(f'GRANT SELECT, INSERT ON audit_events TO "{role}"')
+    connection.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    return True
 
 
 def readers(sessions: sessionmaker) -> sessionmaker:
@@ -195,10 +261,45 @@ def readers(sessions: sessionmaker) -> sessionmaker:
     return sessionmaker(engine.execution_options(parley_read=True), expire_on_commit=False)
 
 
+def safe_url(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(_normalise_url(url)).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show only its scheme
+        return url.split("://", 1)[0] + "://..." if "://" in url else "(not a database URL)"
+
+
+def check_writable(engine: Engine) -> None:
+    """Open a write transaction now, so that a database the service cannot write fails at start, not at the
+    first party's request. Nothing is changed: the probe is rolled back."""
+    with engine.connect() as connection:
+        with connection.begin() as tx:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            else:
+                if connection.exec_driver_sql("SHOW transaction_read_only").scalar() == "on":
+                    raise ParleyError("the server is read-only (a standby?)")
+                connection.exec_driver_sql("CREATE TEMP TABLE parley_write_probe (x int) ON COMMIT DROP")
+                if not connection.exec_driver_sql("SELECT has_table_privilege('audit_events', 'INSERT')").scalar():
+                    raise ParleyError("this role may not write the audit log")
+            tx.rollback()
+
+
 def open_database(url: str = DEFAULT_URL) -> sessionmaker:
+    shown = safe_url(url)
+    if url.startswith("sqlite") and (url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite:///:memory:", "sqlite://")
+                                     or ":memory:" in url or "mode=memory" in url):
+        raise ParleyError(f"database {shown}: an in-memory database loses every case when the server stops; "
+                          "give a file, e.g. sqlite:///parley-mediation.db")
     engine = make_engine(url)
     try:
         migrate(engine)
-    except Exception as exc:  # unreachable server, wrong credentials, a file we cannot write
-        raise ParleyError(f"could not open the database {url!r}: {str(exc).splitlines()[0]}") from exc
+        check_writable(engine)
+    except ParleyError as exc:
+        raise ParleyError(f"could not open the database {shown}: {exc}") from exc
+    except Exception as exc:  # unreachable server, wrong credentials, a file we cannot write, not a database
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParleyError(f"could not open the database {shown}: {first.replace(url, shown)}") from exc
     return sessionmaker(engine, expire_on_commit=False)

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Name = Annotated[str, Field(min_length=1, max_length=80)]
-Text = Annotated[str, Field(max_length=4000)]
+
+def _storable(text: str) -> str:
+    """Text every database stores as given: PostgreSQL refuses NUL bytes, and a lone surrogate (which JSON's
+    \\ud800 escape can smuggle in) is not encodable as UTF-8 at all; both would otherwise fail at the write."""
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (\\u0000); remove it")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("contains a lone surrogate (an unpaired \\ud800-\\udfff escape); send valid Unicode text")
+    return text
+
+
+Str = Annotated[str, AfterValidator(_storable)]
+Name = Annotated[Str, Field(min_length=1, max_length=80)]
+Text = Annotated[Str, Field(max_length=4000)]
 DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: NaN, Infinity and numbers beyond float range (1e309 parses as inf) are refused by field.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class NumericIssue(_Strict):
@@ -20,7 +33,7 @@ class NumericIssue(_Strict):
     name: Name
     min: float = Field(ge=-1e12, le=1e12)
     max: float = Field(ge=-1e12, le=1e12)
-    unit: Annotated[str, Field(max_length=20)] = ""
+    unit: Annotated[Str, Field(max_length=20)] = ""
     # The resolution the mediator negotiates in (e.g. 10 EUR); None: any value in the range.
     step: float | None = Field(None, gt=0, le=1e12)
 
@@ -58,7 +71,7 @@ class PartyIn(_Strict):
 
 
 class CaseCreate(_Strict):
-    title: Annotated[str, Field(min_length=1, max_length=200)]
+    title: Annotated[Str, Field(min_length=1, max_length=200)]
     issues: list[Issue] = Field(min_length=1, max_length=8)
     parties: list[PartyIn] = Field(min_length=2, max_length=8)
 
@@ -96,18 +109,55 @@ class Constraints(_Strict):
     min_value: float = Field(0.0, ge=0, le=1)  # reservation value of a whole package, on the 0-1 scale
 
 
-class CaseCreated(BaseModel):
-    case_id: int
-    mediator_token: str
-    mediator_link: str
-    parties: list["PartyToken"]
+class Invitation(BaseModel):
+    """A one-time invitation to a party's seat: shown once, void as soon as it is claimed."""
 
-
-class PartyToken(BaseModel):
     party_id: int
     name: str
-    token: str
+    invitation: str
     link: str
+
+
+class CaseCreated(BaseModel):
+    case_id: int
+    parties: list[Invitation]
+
+
+class SignUp(_Strict):
+    email: Annotated[Str, Field(min_length=3, max_length=254)]
+    password: Annotated[Str, Field(min_length=10, max_length=256)]
+
+
+class LogIn(_Strict):
+    email: Annotated[Str, Field(max_length=254)]
+    password: Annotated[Str, Field(max_length=256)]
+
+
+class SessionOut(BaseModel):
+    """A session secret for the API (``Authorization: Bearer <token>``); pages use the same secret as a cookie."""
+
+    token: str
+    role: Literal["mediator", "party"]
+    case_id: int | None = None
+    party_id: int | None = None
+
+
+class ClaimIn(_Strict):
+    invitation: Annotated[Str, Field(min_length=1, max_length=200)]
+
+
+class PasscodeIn(_Strict):
+    passcode: Annotated[Str, Field(min_length=8, max_length=256)]
+
+
+class PasscodeLogIn(_Strict):
+    case_id: DbId
+    party_id: DbId
+    passcode: Annotated[Str, Field(max_length=256)]
+
+
+class ReplaceIn(_Strict):
+    name: Name
 
 
 class MesoRequest(_Strict):
@@ -147,8 +197,7 @@ class ResponseIn(_Strict):
 
 
 class CounterIn(_Strict):
-    terms: dict[Name, Union[float, str]]
+    terms: dict[Name, Union[float, Name]]
     note: Text = ""
 
 
-CaseCreated.model_rebuild()

@@ -7,48 +7,41 @@ is not allowed or not valid, so nothing is ever stored half-way.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from parley.mediation import audit, identity
 from parley.mediation import meso as meso_lib
 from parley.mediation import values
-from parley.mediation.db import AuditEvent, Case, Draft, Message, Package, PackageOffer, Party, Response, now, token_hash
+from parley.mediation.db import AuditEvent, Case, Draft, Message, Package, PackageOffer, Party, Response, now
+from parley.mediation.identity import IdentityError, Principal
 from parley.mediation.milp import SolverError
-from parley.mediation.rationale import RationaleRequest, RationaleWriter, TemplateWriter, find_leaks
-from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, Constraints, CounterIn, Issue, MesoRequest,
-                                      MessageIn, PartyToken, ResponseIn)
+from parley.mediation.rationale import RationaleRequest, TemplateWriter, find_leaks
+from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, Constraints, CounterIn, Invitation, Issue,
+                                      MesoRequest, MessageIn, ResponseIn)
 
 _ISSUES = TypeAdapter(list[Issue])
 
 
 class ServiceError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class Principal:
-    role: str  # mediator | party
-    case_id: int
-    party_id: int | None = None
-
-    @property
-    def actor(self) -> str:
-        return "mediator" if self.role == "mediator" else f"party:{self.party_id}"
+        self.headers = headers or {}
 
 
 def _audit(s: Session, case_id: int, actor: str, action: str, **detail) -> None:
-    s.add(AuditEvent(case_id=case_id, actor=actor, action=action, detail=detail))
+    audit.append(s, case_id, actor, action, **detail)
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
+def invitation_link(base_url: str, invitation: str) -> str:
+    return f"{base_url}/i/{invitation}"
 
 
 # ---------------------------------------------------------------- who is asking
@@ -56,22 +49,24 @@ def new_token() -> str:
 
 def authenticate(s: Session, token: str | None) -> Principal:
     if not token:
-        raise ServiceError(401, "missing token: send 'Authorization: Bearer <token>' (the token from your invitation link)")
-    digest = token_hash(token)
-    case = s.scalar(select(Case).where(Case.mediator_token_hash == digest))
-    if case is not None:
-        return Principal("mediator", case.id)
-    party = s.scalar(select(Party).where(Party.token_hash == digest))
-    if party is not None:
-        return Principal("party", party.case_id, party.id)
-    raise ServiceError(401, "unknown token: use the link or token you were given for this case")
+        raise ServiceError(401, "not signed in: sign in (mediators) or open your invitation link (parties); "
+                                "API clients send 'Authorization: Bearer <session token>'")
+    who = identity.principal(s, token)
+    if who is None:
+        raise ServiceError(401, "your session is not valid (signed out, expired, or the seat was re-issued): "
+                                "sign in again, or ask your mediator for a new invitation")
+    return who
 
 
 def get_case(s: Session, who: Principal, case_id: int) -> Case:
-    # Another case answers 404 like a missing one: a token reveals nothing about cases it is not for.
-    case = s.get(Case, case_id) if case_id == who.case_id else None
-    if case is None:
-        raise ServiceError(404, f"no case {case_id} for this token")
+    # Another case answers 404 like a missing one: a session reveals nothing about cases it is not for.
+    case = s.get(Case, case_id)
+    if who.role == "mediator":
+        allowed = case is not None and case.mediator_id == who.mediator_id
+    else:
+        allowed = case is not None and case_id == who.case_id
+    if not allowed:
+        raise ServiceError(404, f"no case {case_id} for this account")
     return case
 
 
@@ -112,25 +107,44 @@ def constraints_of(party: Party) -> Constraints | None:
     return Constraints.model_validate(party.constraints) if party.constraints else None
 
 
+def identity_call(fn, *args, **kw):
+    """An identity function with its errors as ServiceErrors (one error type for the HTTP layers)."""
+    try:
+        return fn(*args, **kw)
+    except IdentityError as exc:
+        raise ServiceError(exc.status, exc.message) from None
+
+
 # ---------------------------------------------------------------- cases
 
 
-def create_case(s: Session, body: CaseCreate, base_url: str = "") -> CaseCreated:
-    mediator_token = new_token()
-    case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_token_hash=token_hash(mediator_token))
+def _require_mediator(who: Principal) -> None:
+    if who.role != "mediator":
+        raise ServiceError(403, "only a signed-in mediator can do that")
+
+
+def create_case(s: Session, who: Principal, body: CaseCreate, base_url: str) -> CaseCreated:
+    _require_mediator(who)
+    case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_id=who.mediator_id)
     s.add(case)
     s.flush()
-    tokens = []
+    invitations = []
     for p in body.parties:
-        token = new_token()
-        party = Party(case_id=case.id, name=p.name, token_hash=token_hash(token))
+        party = Party(case_id=case.id, name=p.name)
+        secret = identity.issue_invitation(s, party)
         s.add(party)
         s.flush()
-        tokens.append(PartyToken(party_id=party.id, name=party.name, token=token, link=f"{base_url}/p/{token}"))
-    _audit(s, case.id, "mediator", "case_created", title=body.title, parties=[p.name for p in body.parties],
+        invitations.append(Invitation(party_id=party.id, name=party.name, invitation=secret,
+                                      link=invitation_link(base_url, secret)))
+    _audit(s, case.id, who.actor, "case_created", title=body.title, parties=[p.name for p in body.parties],
            issues=[i.name for i in body.issues])
-    return CaseCreated(case_id=case.id, mediator_token=mediator_token, mediator_link=f"{base_url}/m/{mediator_token}",
-                       parties=tokens)
+    return CaseCreated(case_id=case.id, parties=invitations)
+
+
+def list_cases(s: Session, who: Principal) -> list[dict]:
+    _require_mediator(who)
+    cases = s.scalars(select(Case).where(Case.mediator_id == who.mediator_id).order_by(Case.id.desc()))
+    return [{"id": c.id, "title": c.title, "status": c.status, "created_at": c.created_at.isoformat()} for c in cases]
 
 
 def _by_package(s: Session, model, case_id: int) -> dict[int, list]:
@@ -150,22 +164,26 @@ def _offers(s: Session, case_id: int) -> dict[int, list[PackageOffer]]:
     return _by_package(s, PackageOffer, case_id)
 
 
-def _package_out(s: Session, pkg: Package, parties: list[Party], responses: dict | None = None,
+def _package_out(s: Session, pkg: Package, names: dict[int, str], responses: dict | None = None,
                  offers: dict | None = None) -> dict:
     responses = (responses if responses is not None else _responses(s, pkg.case_id)).get(pkg.id, [])
     offers = (offers if offers is not None else _offers(s, pkg.case_id)).get(pkg.id, [])
-    names = {p.id: p.name for p in parties}
     return {"id": pkg.id, "terms": pkg.terms, "source": pkg.source,
             "offered_to": sorted({names[o.party_id] for o in offers}),
             "responses": [{"party": names[r.party_id], "decision": r.decision, "rank": r.rank} for r in responses]}
 
 
-def _parties(s: Session, case_id: int) -> list[Party]:
-    return list(s.scalars(select(Party).where(Party.case_id == case_id).order_by(Party.id)))
+def _parties(s: Session, case_id: int, removed: bool = False) -> list[Party]:
+    """The case's seats: the active ones (they negotiate and must all agree), or with ``removed`` every seat ever."""
+    q = select(Party).where(Party.case_id == case_id)
+    if not removed:
+        q = q.where(Party.removed_at.is_(None))
+    return list(s.scalars(q.order_by(Party.id)))
 
 
 def _names(s: Session, case_id: int) -> dict[int, str]:
-    return {p.id: p.name for p in _parties(s, case_id)}
+    """Every seat's name (a removed one marked), for showing what it did while it was in the case."""
+    return {p.id: p.name + (" (removed)" if p.removed_at else "") for p in _parties(s, case_id, removed=True)}
 
 
 def _packages(s: Session, case_id: int) -> list[Package]:
@@ -182,16 +200,19 @@ def _draft_out(d: Draft, names: dict[int, str]) -> dict:
 def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
     case = _mediator(s, who, case_id)
     parties = _parties(s, case.id)
-    names = {p.id: p.name for p in parties}
+    names = _names(s, case.id)
     drafts = s.scalars(select(Draft).where(Draft.case_id == case.id).order_by(Draft.id)).all()
     responses, offers = _responses(s, case.id), _offers(s, case.id)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
         "agreement_package_id": case.agreement_package_id,
-        # The mediator sees whether each party has entered constraints, never the constraints themselves.
-        "parties": [{"id": p.id, "name": p.name, "constraints_entered": p.constraints is not None} for p in parties],
+        # Per seat the mediator sees invited / claimed / constraints entered: never the constraints themselves.
+        "parties": [{"id": p.id, "name": p.name, "seat": identity.seat_state(p),
+                     "constraints_entered": p.constraints is not None} for p in parties],
+        "removed_parties": [{"id": p.id, "name": p.name} for p in _parties(s, case.id, removed=True)
+                            if p.removed_at is not None],
         "drafts": [_draft_out(d, names) for d in drafts],
-        "packages": [_package_out(s, pkg, parties, responses, offers) for pkg in _packages(s, case.id)],
+        "packages": [_package_out(s, pkg, names, responses, offers) for pkg in _packages(s, case.id)],
         "messages": _messages(s, case.id, None, names),
     }
 
@@ -201,29 +222,35 @@ def _messages(s: Session, case_id: int, party_id: int | None, names: dict) -> li
     if party_id is not None:
         q = q.where((Message.party_id == party_id) | (Message.party_id.is_(None)))
     return [{"id": m.id, "to": names.get(m.party_id, "everyone"), "text": m.text, "source": m.source,
-             "at": m.at.isoformat()} for m in s.scalars(q.order_by(Message.id))]
+             "ai_drafted": m.source.startswith("ai:"), "at": m.at.isoformat()} for m in s.scalars(q.order_by(Message.id))]
 
 
 def party_view(s: Session, who: Principal, case_id: int) -> dict:
     case, party = _party(s, who, case_id)
     parties = _parties(s, case.id)
+    names = _names(s, case.id)
     issues = issues_of(case)
     own = constraints_of(party)
     packages = []
     responses, offers = _responses(s, case.id), _offers(s, case.id)
+    authors = dict(s.execute(select(Draft.id, Draft.author).where(Draft.case_id == case.id)).all())
     for pkg in _packages(s, case.id):
-        out = _package_out(s, pkg, parties, responses, offers)
+        out = _package_out(s, pkg, names, responses, offers)
         # A rationale speaks to its addressee only: a party reads those of the offers made to it.
-        out["rationale"] = "\n\n".join(o.rationale for o in offers.get(pkg.id, []) if o.party_id == party.id and o.rationale)
+        mine = [o for o in offers.get(pkg.id, []) if o.party_id == party.id and o.rationale]
+        out["rationale"] = "\n\n".join(o.rationale for o in mine)
+        # Transparency (EU AI Act Art. 50): text an AI drafted is labelled as such, and as reviewed by the mediator.
+        out["rationale_ai_drafted"] = any(authors.get(o.draft_id, "").startswith("ai:") for o in mine)
         out["value_to_you"] = round(values.package_value(issues, own, pkg.terms) or 0.0, 3) if own else None
         packages.append(out)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
-        "you": {"id": party.id, "name": party.name, "constraints_entered": own is not None},
+        "you": {"id": party.id, "name": party.name, "constraints_entered": own is not None,
+                "passcode_set": party.passcode_hash is not None},
         "parties": [p.name for p in parties],
         "agreement_package_id": case.agreement_package_id,
         "packages": packages,
-        "messages": _messages(s, case.id, party.id, {p.id: p.name for p in parties}),
+        "messages": _messages(s, case.id, party.id, names),
     }
 
 
@@ -256,8 +283,32 @@ def get_constraints(s: Session, who: Principal, case_id: int) -> Constraints:
 # ---------------------------------------------------------------- the AI mediator (drafts only)
 
 
-def draft_meso(s: Session, who: Principal, case_id: int, body: MesoRequest,
-               writer: RationaleWriter | None = None) -> dict:
+def constraints_basis(parties: list[Party]) -> str:
+    """A fingerprint of which seats are active and when each last changed its constraints (never the values):
+    a MESO computed on one basis is stale once the basis changes."""
+    stamp = [[p.id, p.constraints_at.isoformat() if p.constraints_at else None] for p in parties]
+    return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
+
+
+@dataclass
+class MesoPlan:
+    """Everything a MESO needs, read in one short transaction, so the solver and the writer run with no lock held."""
+
+    case_id: int
+    title: str
+    issues: list
+    target_id: int
+    target_name: str
+    names: dict[int, str]
+    constraints: dict[int, Constraints]
+    basis: str
+    seed: int
+    body: MesoRequest
+    offer: meso_lib.Meso | None = None
+    requests: list[RationaleRequest] = field(default_factory=list)
+
+
+def plan_meso(s: Session, who: Principal, case_id: int, body: MesoRequest) -> MesoPlan:
     case = _mediator(s, who, case_id)
     _open(case)
     parties = _parties(s, case.id)
@@ -267,53 +318,76 @@ def draft_meso(s: Session, who: Principal, case_id: int, body: MesoRequest,
     missing = [p.name for p in parties if p.constraints is None]
     if missing:
         raise ServiceError(409, f"waiting for constraints from: {', '.join(missing)}")
-    issues = issues_of(case)
-    constraints = {p.id: constraints_of(p) for p in parties}
     seed = s.scalar(select(func.count()).select_from(Draft).where(Draft.case_id == case.id)) or 0
-    names = {p.id: p.name for p in parties}
+    return MesoPlan(case.id, case.title, issues_of(case), target.id, target.name, {p.id: p.name for p in parties},
+                    {p.id: constraints_of(p) for p in parties}, constraints_basis(parties), seed, body)
+
+
+def compute_meso(plan: MesoPlan) -> MesoPlan:
+    """The packages (no database, no lock): fills ``plan.offer`` and the rationale requests."""
+    body = plan.body
     try:
-        offer = meso_lib.generate_meso(issues, constraints, target.id, body.count, body.tolerance, rule=body.rule,
-                                       privacy_margin=body.privacy_margin)
+        offer = meso_lib.generate_meso(plan.issues, plan.constraints, plan.target_id, body.count, body.tolerance,
+                                       rule=body.rule, privacy_margin=body.privacy_margin)
     except meso_lib.NoAcceptablePackage as exc:
-        raise ServiceError(409, f"no MESO for {target.name}: {meso_lib.describe_infeasible(exc, names)}") from None
+        raise ServiceError(409, f"no MESO for {plan.target_name}: {meso_lib.describe_infeasible(exc, plan.names)}") from None
     except meso_lib.MesoError as exc:
-        raise ServiceError(409, f"no MESO for {target.name}: {exc}") from None
+        raise ServiceError(409, f"no MESO for {plan.target_name}: {exc}") from None
     except SolverError as exc:
         raise ServiceError(503, f"{exc}; try again, or change the tolerance") from None
-    requests = [RationaleRequest(
-        case_title=case.title, party=target.name, terms=p.terms,
+    plan.offer = offer
+    plan.requests = [RationaleRequest(
+        case_title=plan.title, party=plan.target_name, terms=p.terms,
         favours=[n for n, v in p.issue_values.items() if v >= 0.67],
         concedes=[n for n, v in p.issue_values.items() if v <= 0.33]) for p in offer.packages]
-    writer = writer or TemplateWriter()
-    texts = writer.write(requests, seed=seed)
-    fallback = TemplateWriter().write(requests)
+    return plan
+
+
+def store_meso(s: Session, who: Principal, plan: MesoPlan, texts: list[str], writer_name: str) -> dict:
+    """The draft, in one short write transaction, if nothing it was computed from changed meanwhile."""
+    case = _mediator(s, who, plan.case_id)
+    case = lock_case(s, case.id)
+    _open(case)
+    if constraints_basis(_parties(s, case.id)) != plan.basis:
+        raise ServiceError(409, "a party changed its constraints (or the parties changed) while this MESO was being "
+                                "drafted: draft it again")
+    offer, issues = plan.offer, plan.issues
+    fallback = TemplateWriter().write(plan.requests)
+    texts = list(texts)
     public = {float(v) for p in offer.packages for v in p.terms.values() if not isinstance(v, str)}
     public |= {float(x) for i in issues if i.kind == "numeric" for x in (i.min, i.max)}
-    others = [c for pid, c in constraints.items() if pid != target.id]
+    others = [c for pid, c in plan.constraints.items() if pid != plan.target_id]
     leaks = []
     for k, text in enumerate(texts):
         found = find_leaks(text, others, public)
         if found:
-            leaks.append({"package": k, "numbers": found, "text": text})
+            leaks.append(k)
             texts[k] = fallback[k]
-    payload = {"tolerance": offer.tolerance, "spread": round(offer.spread, 4), "writer": writer.name,
+    payload = {"tolerance": offer.tolerance, "spread": round(offer.spread, 4), "writer": writer_name,
                "rule": offer.rule, "band": [round(offer.low, 4), round(offer.high, 4)],
-               "privacy_margin": offer.privacy_margin, "notes": offer.notes,
+               "privacy_margin": offer.privacy_margin, "notes": offer.notes, "basis": plan.basis,
                # What the mediator weighs before approving: aggregates of values, never a party's own numbers.
                "packages": [{"terms": p.terms, "rationale": t, "value": round(p.value, 4), "efficient": p.efficient,
                              "favours": p.favours, "others_gain_sum": round(p.others_gain_sum, 4),
                              "others_gain_min": round(p.others_gain_min, 4)}
                             for p, t in zip(offer.packages, texts)]}
-    draft = Draft(case_id=case.id, kind="meso", party_id=target.id, author=f"ai:{writer.name}", payload=payload,
+    draft = Draft(case_id=case.id, kind="meso", party_id=plan.target_id, author=f"ai:{writer_name}", payload=payload,
                   leak_blocked=bool(leaks))
     s.add(draft)
     s.flush()
-    _audit(s, case.id, f"ai:{writer.name}", "meso_drafted", draft_id=draft.id, party=target.name,
-           packages=len(offer.packages), tolerance=offer.tolerance, rule=offer.rule, privacy_margin=offer.privacy_margin)
+    # The AI's text is in the log as written (after leak blocking), so an edit before approval can be compared to it.
+    _audit(s, case.id, f"ai:{writer_name}", "meso_drafted", draft_id=draft.id, party=plan.target_name,
+           packages=len(offer.packages), tolerance=offer.tolerance, rule=offer.rule, privacy_margin=offer.privacy_margin,
+           rationales=texts, requested_by=who.actor)
     if leaks:
         # The blocked text stays out of the draft; the audit records that (and which package) without the numbers.
-        _audit(s, case.id, "system", "leak_blocked", draft_id=draft.id, packages=[x["package"] for x in leaks])
-    return _draft_out(draft, {p.id: p.name for p in parties})
+        _audit(s, case.id, "system", "leak_blocked", draft_id=draft.id, packages=leaks)
+    return _draft_out(draft, _names(s, case.id))
+
+
+def record_failed_draft(s: Session, who: Principal, case_id: int, party: str, writer_name: str, reason: str) -> None:
+    _mediator(s, who, case_id)
+    _audit(s, case_id, f"ai:{writer_name}", "meso_draft_failed", party=party, reason=reason, requested_by=who.actor)
 
 
 def review_queue(s: Session, who: Principal, case_id: int, status: str | None = "pending") -> list[dict]:
@@ -339,37 +413,54 @@ def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: Appro
     case = lock_case(s, case_id)  # a counter with terms others accepted can complete an agreement
     _open(case)
     draft = _pending_draft(s, case, draft_id)
-    edited = False
+    parties = _parties(s, case.id)
+    if draft.party_id not in {p.id for p in parties}:
+        raise ServiceError(409, f"draft {draft_id} is for a party no longer in the case: reject it")
+    edits = {}
     if draft.kind == "meso":
+        if draft.payload.get("basis") != constraints_basis(parties):
+            raise ServiceError(409, f"draft {draft_id} was computed before a party changed its constraints (or the "
+                                    "parties changed): its packages may no longer be acceptable or equivalent. "
+                                    "Reject it and draft a new MESO")
         packages = draft.payload["packages"]
         if body.rationales is not None:
             if len(body.rationales) != len(packages):
                 raise ServiceError(422, f"give one rationale per package ({len(packages)}), got {len(body.rationales)}")
-            edited = [p["rationale"] for p in packages] != body.rationales
-            packages = [{**p, "rationale": r} for p, r in zip(packages, body.rationales)]
+            # The AI's original text stays beside the edit (ai_rationale), and both go into the audit log.
+            packages = [{**p, "ai_rationale": p.get("ai_rationale", p["rationale"]), "rationale": r}
+                        for p, r in zip(packages, body.rationales)]
+            changed = [k for k, p in enumerate(packages) if p["rationale"] != p["ai_rationale"]]
+            if changed:
+                edits = {"edited_packages": changed, "ai_texts": [packages[k]["ai_rationale"] for k in changed],
+                         "approved_texts": [packages[k]["rationale"] for k in changed]}
             draft.payload = {**draft.payload, "packages": packages}
         issues = issues_of(case)
         for p in packages:
-            pkg = _package_for(s, case, issues, p["terms"], draft, "meso")
+            pkg = _package_for(s, case, issues, p["terms"], draft, "meso", who)
             s.add(PackageOffer(package_id=pkg.id, party_id=draft.party_id, draft_id=draft.id, rationale=p["rationale"]))
     elif draft.kind == "counter":
-        pkg = _package_for(s, case, issues_of(case), draft.payload["terms"], draft, "counter")
+        pkg = _package_for(s, case, issues_of(case), draft.payload["terms"], draft, "counter", who)
         # Its author's own proposal counts as the author's accept, unless the author already answered these terms.
         if not s.scalar(select(Response).where(Response.package_id == pkg.id, Response.party_id == draft.party_id)):
             s.add(Response(package_id=pkg.id, party_id=draft.party_id, decision="accept"))
+            _audit(s, case.id, f"party:{draft.party_id}", "package_accepted", package_id=pkg.id,
+                   by="their counter-proposal, approved by the mediator")
         if draft.payload.get("note") or body.text is not None:
             text = body.text if body.text is not None else draft.payload["note"]
-            edited = body.text is not None and body.text != draft.payload.get("note")
+            if body.text is not None and body.text != draft.payload.get("note"):
+                edits = {"original_note": draft.payload.get("note"), "approved_note": body.text}
+                draft.payload = {**draft.payload, "approved_note": body.text}
             s.add(Message(case_id=case.id, party_id=None, text=text, source=draft.author))
     draft.status = "approved"
     draft.reviewed_at = now()
-    _audit(s, case.id, who.actor, "draft_approved", draft_id=draft.id, kind=draft.kind, edited=edited)
+    _audit(s, case.id, who.actor, "draft_approved", draft_id=draft.id, kind=draft.kind, edited=bool(edits), **edits)
     s.flush()
     _check_agreement(s, case)
     return _draft_out(draft, _names(s, case.id))
 
 
-def _package_for(s: Session, case: Case, issues: list, terms: dict, draft: Draft, source: str) -> Package:
+def _package_for(s: Session, case: Case, issues: list, terms: dict, draft: Draft, source: str,
+                 who: Principal) -> Package:
     """The case's package with these terms: the one already on the table, or a new one."""
     key = values.terms_key(issues, terms)
     pkg = s.scalar(select(Package).where(Package.case_id == case.id, Package.terms_key == key).order_by(Package.id))
@@ -378,6 +469,7 @@ def _package_for(s: Session, case: Case, issues: list, terms: dict, draft: Draft
                       source=source)
         s.add(pkg)
         s.flush()
+        _audit(s, case.id, who.actor, "package_tabled", package_id=pkg.id, draft_id=draft.id, terms=pkg.terms)
     return pkg
 
 
@@ -424,11 +516,12 @@ def respond(s: Session, who: Principal, case_id: int, package_id: int, body: Res
 def _check_agreement(s: Session, case: Case) -> None:
     if case.status != "open":
         return
-    n_parties = len(_parties(s, case.id))
-    # Agreement is on terms: every party accepted a package with the same terms (packages stored before terms
-    # were merged may repeat terms under two ids).
+    active = [p.id for p in _parties(s, case.id)]
+    n_parties = len(active)
+    # Agreement is on terms: every active party accepted a package with the same terms (packages stored before
+    # terms were merged may repeat terms under two ids). A removed party's answers no longer count.
     q = (select(Package.terms_key).join(Response, Response.package_id == Package.id)
-         .where(Package.case_id == case.id, Response.decision == "accept")
+         .where(Package.case_id == case.id, Response.decision == "accept", Response.party_id.in_(active))
          .group_by(Package.terms_key).having(func.count(func.distinct(Response.party_id)) == n_parties)
          .order_by(func.min(Package.id)))
     agreed = s.scalars(q).first()
@@ -451,6 +544,84 @@ def counter_propose(s: Session, who: Principal, case_id: int, body: CounterIn) -
     s.flush()
     _audit(s, case.id, who.actor, "counter_proposed", draft_id=draft.id)
     return {"draft_id": draft.id, "status": "pending review"}
+
+
+# ---------------------------------------------------------------- seats (the mediator manages, never enters)
+
+
+def _seat(s: Session, who: Principal, case_id: int, party_id: int) -> tuple[Case, Party]:
+    case = _mediator(s, who, case_id)
+    party = s.get(Party, party_id)
+    if party is None or party.case_id != case.id or party.removed_at is not None:
+        raise ServiceError(404, f"no party {party_id} in this case")
+    return case, party
+
+
+def reissue_invitation(s: Session, who: Principal, case_id: int, party_id: int, base_url: str) -> Invitation:
+    """A new invitation for a seat: the old one and every session on the seat stop working, and the seat's
+    constraints and passcode are cleared, so whoever claims the new invitation (even the mediator) learns nothing."""
+    case, party = _seat(s, who, case_id, party_id)
+    secret = identity.issue_invitation(s, party)
+    ended = identity.end_seat_sessions(s, party.id)
+    had_constraints = party.constraints is not None
+    party.constraints, party.constraints_at, party.passcode_hash = None, (now() if had_constraints else None), None
+    _audit(s, case.id, who.actor, "invitation_reissued", party_id=party.id, sessions_ended=ended,
+           constraints_cleared=had_constraints)
+    return Invitation(party_id=party.id, name=party.name, invitation=secret, link=invitation_link(base_url, secret))
+
+
+def remove_party(s: Session, who: Principal, case_id: int, party_id: int) -> None:
+    """Take a seat out of the case before an agreement: its sessions end, its constraints are deleted, and its
+    answers stop counting (kept on the record, marked removed)."""
+    case, party = _seat(s, who, case_id, party_id)
+    case = lock_case(s, case.id)
+    _open(case)
+    if len(_parties(s, case.id)) <= 2:
+        raise ServiceError(409, "a case needs at least two parties: replace this party instead of removing it")
+    _vacate(s, party)
+    _audit(s, case.id, who.actor, "party_removed", party_id=party.id, name=party.name)
+    _check_agreement(s, case)  # the others may all have accepted already
+
+
+def replace_party(s: Session, who: Principal, case_id: int, party_id: int, name: str, base_url: str) -> Invitation:
+    """A new seat (new name, new invitation) in place of one that leaves before an agreement."""
+    case, party = _seat(s, who, case_id, party_id)
+    case = lock_case(s, case.id)
+    _open(case)
+    if name in {p.name for p in _parties(s, case.id) if p.id != party.id}:
+        raise ServiceError(422, f"name: another party is already called {name!r}")
+    _vacate(s, party)
+    new = Party(case_id=case.id, name=name)
+    secret = identity.issue_invitation(s, new)
+    s.add(new)
+    s.flush()
+    _audit(s, case.id, who.actor, "party_replaced", party_id=party.id, name=party.name, new_party_id=new.id,
+           new_name=name)
+    return Invitation(party_id=new.id, name=new.name, invitation=secret, link=invitation_link(base_url, secret))
+
+
+def _vacate(s: Session, party: Party) -> None:
+    identity.end_seat_sessions(s, party.id)
+    party.removed_at, party.invite_hash, party.passcode_hash = now(), None, None
+    party.constraints, party.constraints_at = None, now()
+
+
+def claim_seat(s: Session, invitation: str, by: Principal | None = None) -> tuple[Party, str]:
+    party, secret = identity_call(identity.claim, s, invitation, by)
+    _audit(s, party.case_id, f"party:{party.id}", "seat_claimed")
+    return party, secret
+
+
+def set_passcode(s: Session, who: Principal, case_id: int, passcode: str) -> None:
+    case, party = _party(s, who, case_id)
+    identity_call(identity.set_passcode, s, party, passcode)
+    _audit(s, case.id, who.actor, "passcode_set")
+
+
+def passcode_login(s: Session, case_id: int, party_id: int, passcode: str) -> tuple[Party, str]:
+    party, secret = identity_call(identity.passcode_login, s, case_id, party_id, passcode)
+    _audit(s, party.case_id, f"party:{party.id}", "seat_opened_with_passcode")
+    return party, secret
 
 
 # ---------------------------------------------------------------- closing the case
@@ -480,7 +651,8 @@ def agreement(s: Session, who: Principal, case_id: int) -> dict:
 def audit_log(s: Session, who: Principal, case_id: int) -> list[dict]:
     case = _mediator(s, who, case_id)
     events = s.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))
-    names = {f"party:{p.id}": f"{p.name} (party {p.id})" for p in _parties(s, case.id)}
+    names = {f"party:{pid}": f"{name} (party {pid})" for pid, name in _names(s, case.id).items()}
+    names[who.actor] = "mediator (you)"
     return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "actor_name": names.get(e.actor, e.actor),
              "action": e.action, "detail": e.detail} for e in events]
 

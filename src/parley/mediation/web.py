@@ -1,33 +1,98 @@
 """Server-rendered pages (Jinja2, plain HTML forms): the browser runs no logic and holds no private data.
 
-The secret token is the page address (/m/<token> for the mediator, /p/<token> for a party), so an
-invitation is a link. Each form posts to the same service functions as the API and redirects back
+Who is asking comes from a session cookie (HttpOnly, SameSite=Lax, Secure over https): a mediator gets
+one by signing in, a party by claiming its one-time invitation (/i/<invitation>) or with its passcode.
+No secret stays in a page address after that. Every form carries a CSRF token bound to the browser's
+session (see ``_csrf``), and posts to the same service functions as the API, then redirects
 (post/redirect/get), so a reload never submits twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from parley.mediation import service
+from parley.mediation import identity, service
 from parley.mediation.api import Id, run
-from parley.mediation.schemas import (ApproveIn, CaseCreate, Constraints, CounterIn, MesoRequest, MessageIn,
-                                      ResponseIn)
+from parley.mediation.drafting import draft_meso
+from parley.mediation.db import Case
+from parley.mediation.schemas import (ApproveIn, CaseCreate, Constraints, CounterIn, MesoRequest, MessageIn, RejectIn,
+                                      ReplaceIn, ResponseIn)
 from parley.mediation.service import ServiceError
 
 router = APIRouter(include_in_schema=False)
 
+SESSION_COOKIE = "parley_session"
+PRE_COOKIE = "parley_csrf"  # before sign-in: what the log-in, sign-up and claim forms' tokens are bound to
+
+
+# ---------------------------------------------------------------- sessions and CSRF
+
+
+def _csrf(request: Request, base: str) -> str:
+    """The form token for a browser: an HMAC of its session secret (or pre-session cookie) under the server key.
+
+    Written here rather than taken from fastapi-csrf-protect: that library re-signs its cookie on every page
+    (a second open tab then fails) and keeps its settings in class-level globals shared by every app in a
+    process. A token bound to the session is OWASP's synchronizer-token pattern and needs no storage.
+    """
+    return hmac.new(request.app.state.csrf_secret.encode(), base.encode(), hashlib.sha256).hexdigest()
+
 
 def _render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+    base = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE)
+    fresh = None
+    if not base:
+        fresh = base = secrets.token_urlsafe(32)
+    response = request.app.state.templates.TemplateResponse(request, name, {"csrf": _csrf(request, base), **context},
+                                                            status_code=status)
+    if fresh:
+        response.set_cookie(PRE_COOKIE, fresh, httponly=True, samesite="strict", secure=request.app.state.secure_cookies)
+    return response
+
+
+async def _form(request: Request):
+    """The posted form, once its CSRF token proves it came from a page of ours in this browser."""
+    form = await request.form()
+    base = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_COOKIE) or ""
+    sent = form.get("csrf")
+    if not base or not isinstance(sent, str) or not hmac.compare_digest(sent, _csrf(request, base)):
+        raise ServiceError(403, "this form is out of date or came from another site: reload the page and submit again")
+    return form
+
+
+def _signed_in(response: RedirectResponse, request: Request, secret: str, role: str) -> RedirectResponse:
+    life = identity.MEDIATOR_SESSION if role == "mediator" else identity.PARTY_SESSION
+    response.set_cookie(SESSION_COOKIE, secret, max_age=int(life.total_seconds()), httponly=True, samesite="lax",
+                        secure=request.app.state.secure_cookies)
+    response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+def _session(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
 
 
 def _back(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def _as(request: Request, fn, *args, read: bool = False):
+    return run(request, _session(request), fn, *args, read=read)
+
+
+def _who(request: Request) -> identity.Principal | None:
+    secret = _session(request)
+    if not secret:
+        return None
+    with request.app.state.readers.begin() as s:
+        return identity.principal(s, secret)
 
 
 def _validated(model, data):
@@ -76,119 +141,242 @@ def parse_issue_lines(text: str) -> list[dict]:
     return issues
 
 
+# ---------------------------------------------------------------- signing in
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request):
-    return _render(request, "home.html")
+    who = _who(request)
+    if who is not None and who.role == "party":
+        return _back("/p")
+    if who is None:
+        return _render(request, "home.html", signup=request.app.state.allow_signup)
+    cases = _as(request, service.list_cases, read=True)
+    return _render(request, "dashboard.html", cases=cases)
 
 
-@router.post("/cases", response_class=HTMLResponse)
-async def create_case(request: Request):
-    form = await request.form()
-    data = {"title": (form.get("title") or "").strip(),
-            "issues": parse_issue_lines(form.get("issues") or ""),
-            "parties": [{"name": n.strip()} for n in (form.get("parties") or "").splitlines() if n.strip()]}
-    body = _validated(CaseCreate, data)
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request):
+    return _render(request, "login.html", signup=request.app.state.allow_signup)
+
+
+@router.post("/login")
+async def login(request: Request):
+    form = await _form(request)
+    email = str(form.get("email") or "")
+    request.app.state.limits.check("login", request, email.strip().lower())
     with request.app.state.sessions.begin() as s:
-        created = service.create_case(s, body, str(request.base_url).rstrip("/"))
-    # The only time the links are shown: the server keeps only their hashes.
-    return _render(request, "created.html", 201, created=created, title=body.title)
+        _, secret = service.identity_call(identity.mediator_login, s, email, str(form.get("password") or ""))
+    return _signed_in(_back("/"), request, secret, "mediator")
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_page(request: Request):
+    if not request.app.state.allow_signup:
+        raise ServiceError(403, "sign-up is off on this server: ask its operator for an account")
+    return _render(request, "signup.html")
+
+
+@router.post("/signup")
+async def signup(request: Request):
+    form = await _form(request)
+    request.app.state.limits.check("signup", request)
+    if not request.app.state.allow_signup:
+        raise ServiceError(403, "sign-up is off on this server: ask its operator for an account")
+    email, password = str(form.get("email") or ""), str(form.get("password") or "")
+    with request.app.state.sessions.begin() as s:
+        service.identity_call(identity.create_mediator, s, email, password)
+        _, secret = service.identity_call(identity.mediator_login, s, email, password)
+    return _signed_in(_back("/"), request, secret, "mediator")
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    await _form(request)
+    with request.app.state.sessions.begin() as s:
+        identity.end_session(s, _session(request))
+    response = _back("/")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/i/{invitation}", response_class=HTMLResponse)
+def invitation_page(request: Request, invitation: str):
+    """Opening the link shows a button; the claim is its POST, so a mail scanner that fetches links claims nothing."""
+    with request.app.state.readers.begin() as s:
+        party = identity.find_invitation(s, invitation)
+        info = None
+        if party is not None:
+            case = s.get(Case, party.case_id)
+            info = {"case": case.title, "party": party.name}
+    return _render(request, "claim.html", info=info, invitation=invitation if info else "")
+
+
+@router.post("/claim")
+async def claim(request: Request):
+    form = await _form(request)
+    request.app.state.limits.check("claim", request)
+    with request.app.state.sessions.begin() as s:
+        _, secret = service.claim_seat(s, str(form.get("invitation") or ""), _who(request))
+    return _signed_in(_back("/p"), request, secret, "party")
+
+
+@router.get("/seat", response_class=HTMLResponse)
+def seat_page(request: Request):
+    return _render(request, "seat_login.html")
+
+
+@router.post("/seat")
+async def seat_login(request: Request):
+    form = await _form(request)
+    try:
+        case_id, party_id = int(form.get("case_id") or 0), int(form.get("party_id") or 0)
+    except ValueError:
+        raise ServiceError(422, "case and seat are the numbers on your party page (e.g. case 12, seat 34)") from None
+    request.app.state.limits.check("passcode", request, f"seat:{party_id}")
+    with request.app.state.sessions.begin() as s:
+        _, secret = service.passcode_login(s, case_id, party_id, str(form.get("passcode") or ""))
+    return _signed_in(_back("/p"), request, secret, "party")
 
 
 # ---------------------------------------------------------------- mediator pages
 
 
-def _as(request: Request, token: str, fn, *args, read: bool = False):
-    """``fn`` on the case the link's token belongs to, in the API's one-transaction-per-request helper."""
-    return run(request, token, lambda s, who: fn(s, who, who.case_id, *args), read=read)
+@router.post("/cases", response_class=HTMLResponse)
+async def create_case(request: Request):
+    form = await _form(request)
+    request.app.state.limits.check("create_case", request)
+    data = {"title": (form.get("title") or "").strip(),
+            "issues": parse_issue_lines(form.get("issues") or ""),
+            "parties": [{"name": n.strip()} for n in (form.get("parties") or "").splitlines() if n.strip()]}
+    body = _validated(CaseCreate, data)
+    created = _as(request, service.create_case, body, request.app.state.public_url)
+    # The only time the invitations are shown: the server keeps only their hashes, and each works once.
+    return _render(request, "created.html", 201, invitations=created.parties, title=body.title,
+                   case_url=f"/cases/{created.case_id}")
 
 
-_WRONG_LINK = {"mediator": "this link is a party's, not the mediator's",
-               "party": "this link is the mediator's, not a party's"}
+def _mediator_page(request: Request, case_id: int, build):
+    def view(s, who):
+        if who.role != "mediator":
+            raise ServiceError(403, "this page is the mediator's; your page is /p")
+        return build(s, who)
+    return _as(request, view, read=True)
 
 
-def _page(request: Request, token: str, role: str, build) -> dict:
-    """What a page shows, read without taking the write lock; a link of the other role gets 403."""
-    def view(s, who, case_id):
-        if who.role != role:
-            raise ServiceError(403, _WRONG_LINK[role])
-        return build(s, who, case_id)
-    return _as(request, token, view, read=True)
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def mediator_page(request: Request, case_id: Id):
+    context = _mediator_page(request, case_id, lambda s, who: {
+        "case": service.mediator_view(s, who, case_id), "audit": service.audit_log(s, who, case_id)})
+    return _render(request, "mediator.html", **context)
 
 
-@router.get("/m/{token}", response_class=HTMLResponse)
-def mediator_page(request: Request, token: str):
-    context = _page(request, token, "mediator", lambda s, who, cid: {
-        "case": service.mediator_view(s, who, cid), "audit": service.audit_log(s, who, cid)})
-    return _render(request, "mediator.html", token=token, **context)
-
-
-@router.post("/m/{token}/meso")
-async def mediator_meso(request: Request, token: str):
-    form = await request.form()
+@router.post("/cases/{case_id}/meso")
+async def mediator_meso(request: Request, case_id: Id):
+    form = await _form(request)
+    request.app.state.limits.check("meso", request)
     body = _validated(MesoRequest, {"party_id": form.get("party_id"), "count": form.get("count") or 3,
                                     "tolerance": form.get("tolerance") or 0.05, "rule": form.get("rule") or "nash",
                                     "privacy_margin": form.get("privacy_margin") or 0})
-    _as(request, token, lambda s, who, cid: service.draft_meso(s, who, cid, body, request.app.state.writer))
-    return _back(f"/m/{token}#queue")
+    draft_meso(request.app.state, _session(request), case_id, body)
+    return _back(f"/cases/{case_id}#queue")
 
 
-@router.post("/m/{token}/drafts/{draft_id}/approve")
-async def mediator_approve(request: Request, token: str, draft_id: Id):
-    form = await request.form()
+@router.post("/cases/{case_id}/drafts/{draft_id}/approve")
+async def mediator_approve(request: Request, case_id: Id, draft_id: Id):
+    form = await _form(request)
     rationales = form.getlist("rationale") or None
     text = form.get("text")
     body = _validated(ApproveIn, {"rationales": rationales, "text": text})
-    _as(request, token, service.approve, draft_id, body)
-    return _back(f"/m/{token}#packages")
+    _as(request, service.approve, case_id, draft_id, body)
+    return _back(f"/cases/{case_id}#packages")
 
 
-@router.post("/m/{token}/drafts/{draft_id}/reject")
-async def mediator_reject(request: Request, token: str, draft_id: Id):
-    form = await request.form()
-    _as(request, token, service.reject, draft_id, str(form.get("reason") or "")[:4000])
-    return _back(f"/m/{token}#queue")
+@router.post("/cases/{case_id}/drafts/{draft_id}/reject")
+async def mediator_reject(request: Request, case_id: Id, draft_id: Id):
+    form = await _form(request)
+    reason = _validated(RejectIn, {"reason": str(form.get("reason") or "")[:4000]}).reason
+    _as(request, service.reject, case_id, draft_id, reason)
+    return _back(f"/cases/{case_id}#queue")
 
 
-@router.post("/m/{token}/message")
-async def mediator_message(request: Request, token: str):
-    form = await request.form()
+@router.post("/cases/{case_id}/message")
+async def mediator_message(request: Request, case_id: Id):
+    form = await _form(request)
     party = form.get("party_id")
     body = _validated(MessageIn, {"party_id": party or None, "text": form.get("text") or ""})
-    _as(request, token, service.send_message, body)
-    return _back(f"/m/{token}#messages")
+    _as(request, service.send_message, case_id, body)
+    return _back(f"/cases/{case_id}#messages")
 
 
-@router.post("/m/{token}/sign-off")
-def mediator_sign_off(request: Request, token: str):
-    _as(request, token, service.sign_off)
-    return _back(f"/m/{token}")
+@router.post("/cases/{case_id}/sign-off")
+async def mediator_sign_off(request: Request, case_id: Id):
+    await _form(request)
+    _as(request, service.sign_off, case_id)
+    return _back(f"/cases/{case_id}")
 
 
-@router.get("/m/{token}/agreement", response_class=HTMLResponse)
-@router.get("/p/{token}/agreement", response_class=HTMLResponse)
-def agreement_page(request: Request, token: str):
-    data = _as(request, token, service.agreement, read=True)
-    return _render(request, "agreement.html", a=data)
+@router.post("/cases/{case_id}/parties/{party_id}/reissue", response_class=HTMLResponse)
+async def mediator_reissue(request: Request, case_id: Id, party_id: Id):
+    await _form(request)
+    invitation = _as(request, service.reissue_invitation, case_id, party_id, request.app.state.public_url)
+    return _render(request, "created.html", 201, invitations=[invitation], title="New invitation",
+                   case_url=f"/cases/{case_id}", reissued=True)
+
+
+@router.post("/cases/{case_id}/parties/{party_id}/remove")
+async def mediator_remove(request: Request, case_id: Id, party_id: Id):
+    await _form(request)
+    _as(request, service.remove_party, case_id, party_id)
+    return _back(f"/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/parties/{party_id}/replace", response_class=HTMLResponse)
+async def mediator_replace(request: Request, case_id: Id, party_id: Id):
+    form = await _form(request)
+    name = _validated(ReplaceIn, {"name": str(form.get("name") or "").strip()}).name
+    invitation = _as(request, service.replace_party, case_id, party_id, name, request.app.state.public_url)
+    return _render(request, "created.html", 201, invitations=[invitation], title="Replacement party",
+                   case_url=f"/cases/{case_id}", reissued=True)
+
+
+@router.get("/cases/{case_id}/agreement", response_class=HTMLResponse)
+def mediator_agreement(request: Request, case_id: Id):
+    return _render(request, "agreement.html", a=_as(request, service.agreement, case_id, read=True))
 
 
 # ---------------------------------------------------------------- party pages
 
 
-@router.get("/p/{token}", response_class=HTMLResponse)
-def party_page(request: Request, token: str):
-    def build(s, who, cid):
+def _party_case(s, who) -> int:
+    if who.role != "party":
+        raise ServiceError(403, "this page is a party's: mediators open their cases from the home page")
+    return who.case_id
+
+
+@router.get("/p", response_class=HTMLResponse)
+def party_page(request: Request):
+    def build(s, who):
+        cid = _party_case(s, who)
         own = service.own_constraints(s, who, cid)
         return {"case": service.party_view(s, who, cid), "own": own.model_dump() if own else None}
-    return _render(request, "party.html", token=token, **_page(request, token, "party", build))
+    return _render(request, "party.html", **_as(request, build, read=True))
 
 
-async def _party_form(request: Request, token: str, parse, action) -> None:
+@router.get("/p/agreement", response_class=HTMLResponse)
+def party_agreement(request: Request):
+    data = _as(request, lambda s, who: service.agreement(s, who, _party_case(s, who)), read=True)
+    return _render(request, "agreement.html", a=data)
+
+
+async def _party_form(request: Request, parse, action) -> None:
     """Read a party's form against its case's issues and hand the parsed body to ``action``, in one transaction."""
-    form = await request.form()
+    form = await _form(request)
 
-    def submit(s, who, case_id):
-        action(s, who, case_id, parse(form, service.issues_of(service.get_case(s, who, case_id))))
-    _as(request, token, submit)
+    def submit(s, who):
+        cid = _party_case(s, who)
+        action(s, who, cid, parse(form, service.issues_of(service.get_case(s, who, cid))))
+    _as(request, submit)
 
 
 def _constraints_from(form, issues) -> Constraints:
@@ -210,21 +398,30 @@ def _counter_from(form, issues) -> CounterIn:
     return _validated(CounterIn, {"terms": terms, "note": form.get("note") or ""})
 
 
-@router.post("/p/{token}/constraints")
-async def party_constraints(request: Request, token: str):
-    await _party_form(request, token, _constraints_from, service.set_constraints)
-    return _back(f"/p/{token}")
+@router.post("/p/constraints")
+async def party_constraints(request: Request):
+    await _party_form(request, _constraints_from, service.set_constraints)
+    return _back("/p")
 
 
-@router.post("/p/{token}/counter")
-async def party_counter(request: Request, token: str):
-    await _party_form(request, token, _counter_from, service.counter_propose)
-    return _back(f"/p/{token}#packages")
+@router.post("/p/counter")
+async def party_counter(request: Request):
+    await _party_form(request, _counter_from, service.counter_propose)
+    return _back("/p#packages")
 
 
-@router.post("/p/{token}/packages/{package_id}")
-async def party_respond(request: Request, token: str, package_id: Id):
-    form = await request.form()
+@router.post("/p/packages/{package_id}")
+async def party_respond(request: Request, package_id: Id):
+    form = await _form(request)
     body = _validated(ResponseIn, {"decision": form.get("decision")})
-    _as(request, token, service.respond, package_id, body)
-    return _back(f"/p/{token}#packages")
+    _as(request, lambda s, who: service.respond(s, who, _party_case(s, who), package_id, body))
+    return _back("/p#packages")
+
+
+@router.post("/p/passcode")
+async def party_passcode(request: Request):
+    form = await _form(request)
+    request.app.state.limits.check("passcode", request)
+    passcode = str(form.get("passcode") or "")
+    _as(request, lambda s, who: service.set_passcode(s, who, _party_case(s, who), passcode))
+    return _back("/p#passcode")
