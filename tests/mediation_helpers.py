@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -59,18 +60,38 @@ def fresh_database(kind: str, tmp_path) -> tuple[str, callable]:
     return f"{base}/{name}", drop
 
 
-class Actors:
-    """A case created through the API, with a client per role (tokens sent as bearer headers)."""
+PASSWORD = "correct horse battery staple"
 
-    def __init__(self, client, case=CASE):
-        response = client.post("/api/cases", json=case)
+
+def mediator_session(client, email: str = "mediator@example.org") -> dict:
+    """Sign up (once per database) and sign in a mediator through the API: its bearer header."""
+    r = client.post("/api/mediators", json={"email": email, "password": PASSWORD})
+    assert r.status_code in (201, 409), r.text
+    r = client.post("/api/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def claim(client, invitation: str) -> dict:
+    r = client.post("/api/claim", json={"invitation": invitation})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+class Actors:
+    """A case created through the API by a signed-in mediator, each party's seat claimed with its invitation;
+    a bearer header per role. ``invitations`` keeps every invitation the mediator saw (a hostile mediator's loot)."""
+
+    def __init__(self, client, case=CASE, email: str = "mediator@example.org", claim_seats: bool = True):
+        self.client = client
+        self.mediator = mediator_session(client, email)
+        response = client.post("/api/cases", json=case, headers=self.mediator)
         assert response.status_code == 201, response.text
         data = response.json()
-        self.client = client
         self.case_id = data["case_id"]
         self.created = data
-        self.mediator = {"Authorization": f"Bearer {data['mediator_token']}"}
-        self.parties = {p["name"]: {"Authorization": f"Bearer {p['token']}"} for p in data["parties"]}
+        self.invitations = {p["name"]: p["invitation"] for p in data["parties"]}
+        self.parties = {p["name"]: claim(client, p["invitation"]) for p in data["parties"]} if claim_seats else {}
         self.party_ids = {p["name"]: p["party_id"] for p in data["parties"]}
 
     def url(self, path: str = "") -> str:
@@ -93,15 +114,53 @@ class Actors:
         return r.json()
 
 
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def browser_party(app, invitation: str):
+    """A TestClient with its own cookie jar that claimed a seat the way a browser does (open the link, press the button)."""
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(app)
+    page = browser.get(f"/i/{invitation}")
+    assert page.status_code == 200 and 'id="claim"' in page.text, page.text
+    r = browser.post("/claim", data={"csrf": csrf_of(page.text), "invitation": invitation}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/p", r.text
+    return browser
+
+
+def browser_mediator(app, email: str = "mediator@example.org"):
+    """A TestClient signed in as a mediator through the log-in form (the account must exist)."""
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(app)
+    page = browser.get("/login")
+    r = browser.post("/login", data={"csrf": csrf_of(page.text), "email": email, "password": PASSWORD},
+                     follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return browser
+
+
+def post_form(browser, page_path: str, action: str, data: dict, **kw):
+    """Submit a form of ``page_path`` the way its page does: with the CSRF token the page carries."""
+    page = browser.get(page_path)
+    assert page.status_code == 200, page.text
+    return browser.post(action, data={"csrf": csrf_of(page.text), **data}, **kw)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(db_url: str, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "parley.cli.main", "serve", "--database-url", db_url, "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_server(db_url: str, port: int, log=None, extra: tuple = ()) -> subprocess.Popen:
+    """``parley serve`` in a subprocess; its output goes to ``log`` (an open file) or is discarded."""
+    proc = subprocess.Popen([sys.executable, "-m", "parley.cli.main", "serve", "--database-url", db_url, "--port", str(port),
+                             *extra], stdout=log or subprocess.DEVNULL, stderr=log or subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -110,6 +169,6 @@ def start_server(db_url: str, port: int) -> subprocess.Popen:
         except httpx.HTTPError:
             time.sleep(0.2)
         if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode())
+            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else f"server exited {proc.returncode}")
     proc.kill()
     raise RuntimeError("server did not start")

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from mediation_helpers import CASE, LANDLORD, SECRETS_OF_LANDLORD, TENANT, Actors, database_urls, fresh_database
+from mediation_helpers import (CASE, LANDLORD, SECRETS_OF_LANDLORD, TENANT, Actors, browser_mediator, browser_party,
+                               claim, database_urls, fresh_database, mediator_session, post_form)
 from parley.mediation.app import create_app
 from parley.mediation.rationale import RationaleRequest
 
@@ -64,9 +65,18 @@ def test_whole_case_review_gate_then_agreement_and_sign_off(client, case):
     page = client.get(case.url("/agreement.html"), headers=case.parties["Tenant"])
     assert page.status_code == 200 and "Signed off by the mediator" in page.text
 
-    actions = [e["action"] for e in client.get(case.url("/audit"), headers=case.mediator).json()]
-    assert actions == ["case_created", "constraints_entered", "constraints_entered", "meso_drafted", "draft_approved",
-                       "package_accepted", "package_accepted", "agreement_reached", "agreement_signed"]
+    log = client.get(case.url("/audit"), headers=case.mediator).json()
+    actions = [e["action"] for e in log if e["action"] != "package_tabled"]
+    assert actions == ["case_created", "seat_claimed", "seat_claimed", "constraints_entered", "constraints_entered",
+                       "meso_drafted", "draft_approved", "package_accepted", "package_accepted", "agreement_reached",
+                       "agreement_signed"]
+    # Every package put on the table has its own event; the edit keeps the AI's text beside the approved one.
+    assert sum(e["action"] == "package_tabled" for e in log) == len(draft["payload"]["packages"])
+    approved = next(e for e in log if e["action"] == "draft_approved")["detail"]
+    assert approved["edited"] and approved["approved_texts"] == ["Edited by the mediator."]
+    assert approved["ai_texts"] == [draft["payload"]["packages"][0]["rationale"]]
+    stored = client.get(case.url("/drafts?status=approved"), headers=case.mediator).json()[0]["payload"]["packages"][0]
+    assert (stored["ai_rationale"], stored["rationale"]) == (draft["payload"]["packages"][0]["rationale"], "Edited by the mediator.")
     # After agreement the case takes no more proposals.
     assert client.post(case.url("/meso"), headers=case.mediator, json={"party_id": case.party_ids["Tenant"]}).status_code == 409
 
@@ -103,7 +113,7 @@ def test_counter_proposal_goes_through_review_and_counts_as_its_authors_accept(c
 
 
 def test_party_cannot_read_other_constraints_drafts_or_cases(client, case):
-    other = Actors(client)
+    other = Actors(client, email="other@example.org")
     tenant, landlord = case.parties["Tenant"], case.parties["Landlord"]
     assert client.get(case.url("/constraints"), headers=tenant).json()["issues"]["Rent"]["reservation"] == 1450
     # Nothing a tenant can fetch contains the landlord's private numbers.
@@ -130,12 +140,12 @@ def test_party_cannot_read_other_constraints_drafts_or_cases(client, case):
 
 
 def test_every_api_route_refuses_a_missing_or_foreign_token(app, client, case):
-    other = Actors(client)
+    other = Actors(client, email="other@example.org")
     routes = [(path, method.upper()) for path, ops in app.openapi()["paths"].items() for method in ops
               if path.startswith("/api/cases/{case_id}")]
     assert len(routes) >= 12
     for template, method in routes:
-        path = template.format(case_id=case.case_id, draft_id=1, package_id=1)
+        path = template.format(case_id=case.case_id, draft_id=1, package_id=1, party_id=case.party_ids["Tenant"])
         for headers, allowed in (({}, {401}), (other.mediator, {403, 404}), (other.parties["Tenant"], {403, 404})):
             # An empty body is checked against the schema before the token is (422); either way, no data.
             r = client.request(method, path, headers=headers, json={})
@@ -177,12 +187,14 @@ def test_rationale_leaking_another_partys_number_is_blocked(tmp_path):
     ({**CASE, "surprise": 1}, "surprise"),
 ])
 def test_invalid_cases_get_422_naming_the_field_and_store_nothing(client, body, needle):
-    r = client.post("/api/cases", json=body)
+    mediator = mediator_session(client)
+    r = client.post("/api/cases", json=body, headers=mediator)
     assert r.status_code == 422 and needle in r.json()["detail"]
+    assert client.get("/api/cases", headers=mediator).json() == []
 
 
 def test_out_of_range_constraints_are_refused_and_nothing_is_stored(client, case):
-    other = Actors(client)
+    other = Actors(client, email="other@example.org")
     bad = json.loads(json.dumps(TENANT))
     bad["issues"]["Rent"]["reservation"] = 5000
     r = client.put(other.url("/constraints"), headers=other.parties["Tenant"], json=bad)
@@ -214,12 +226,13 @@ def test_meso_needs_every_partys_constraints(client):
     assert r.status_code == 409 and "Landlord" in r.json()["detail"]
 
 
-def test_html_in_text_fields_is_escaped_on_every_page(client):
+def test_html_in_text_fields_is_escaped_on_every_page(app, client):
     evil = "<script>alert(1)</script>"
-    case = Actors(client, {**CASE, "title": evil, "parties": [{"name": evil}, {"name": "B"}]})
+    case = Actors(client, {**CASE, "title": evil, "parties": [{"name": evil}, {"name": "B"}]}, claim_seats=False)
     client.post(case.url("/messages"), headers=case.mediator, json={"text": evil})
-    token = case.created["parties"][0]["token"]
-    for page in (client.get(f"/m/{case.created['mediator_token']}"), client.get(f"/p/{token}")):
+    party = browser_party(app, case.invitations[evil])
+    mediator = browser_mediator(app)
+    for page in (mediator.get(f"/cases/{case.case_id}"), mediator.get("/"), party.get("/p")):
         assert page.status_code == 200
         assert evil not in page.text and "&lt;script&gt;" in page.text
 
@@ -255,23 +268,28 @@ def test_audit_log_is_append_only_in_the_database(app, client, case):
         with pytest.raises(Exception, match="append-only"):
             with engine.begin() as conn:
                 conn.execute(text(statement))
-    assert len(client.get(case.url("/audit"), headers=case.mediator).json()) == 3
+    # case created, two seats claimed, two parties' constraints: all still there
+    assert len(client.get(case.url("/audit"), headers=case.mediator).json()) == 5
 
 
 # ---------------------------------------------------------------- the pages' forms (no browser)
 
 
-def test_party_forms_store_constraints_and_send_counters_through_review(client):
-    case = Actors(client)
-    token = case.created["parties"][0]["token"]
+def test_party_forms_store_constraints_and_send_counters_through_review(app, client):
+    case = Actors(client, claim_seats=False)
+    tenant = browser_party(app, case.invitations["Tenant"])
+    landlord = claim(client, case.invitations["Landlord"])
     form = {"w0": "3", "ideal0": "1000", "res0": "1450", "w1": "1", "ideal1": "36", "res1": "12",
             "w2": "1", "r2_0": "0.2", "r2_1": "1", "r2_2": "0.6", "min_value": "0.2"}
-    assert client.post(f"/p/{token}/constraints", data=form, follow_redirects=False).status_code == 303
-    assert client.get(case.url("/constraints"), headers=case.parties["Tenant"]).json() == TENANT
-    bad = client.post(f"/p/{token}/constraints", data={**form, "res0": "lots"})
+    assert post_form(tenant, "/p", "/p/constraints", form, follow_redirects=False).status_code == 303
+    assert tenant.get("/p").text.count('value="1450"') == 1
+    bad = post_form(tenant, "/p", "/p/constraints", {**form, "res0": "lots"})
     assert bad.status_code == 422 and "Rent: reservation: &#39;lots&#39; is not a number" in bad.text
-    r = client.post(f"/p/{token}/counter", data={"t0": "1300", "t1": "18", "t2": "June", "note": "ok?"}, follow_redirects=False)
+    for garbage in ("nan", "inf", "1e309", "-Infinity"):
+        bad = post_form(tenant, "/p", "/p/constraints", {**form, "ideal0": garbage})
+        assert bad.status_code == 422 and "ideal" in bad.text and "finite" in bad.text, garbage
+    r = post_form(tenant, "/p", "/p/counter", {"t0": "1300", "t1": "18", "t2": "June", "note": "ok?"}, follow_redirects=False)
     assert r.status_code == 303
     [draft] = client.get(case.url("/drafts"), headers=case.mediator).json()
     assert draft["kind"] == "counter" and draft["payload"]["terms"] == {"Rent": 1300, "Term": 18, "Start": "June"}
-    assert case.view("Landlord")["packages"] == []
+    assert client.get(case.url(), headers=landlord).json()["packages"] == []
