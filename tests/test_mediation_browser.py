@@ -58,29 +58,50 @@ def fill_constraints(page, weights, numeric, ratings, min_value="0.1"):
     page.click("#save-constraints")
 
 
+def watch_csp(page, violations: list) -> None:
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+
+
 def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser):
-    mediator = browser.new_page()
+    violations: list[str] = []
+    # One browser context per person: each has its own cookies, as on three people's machines.
+    mediator = browser.new_context().new_page()
+    watch_csp(mediator, violations)
     mediator.goto(server + "/")
+    mediator.click("#to-signup")
+    mediator.fill("input[name=email]", "mediator@example.org")
+    mediator.fill("input[name=password]", "correct horse battery staple")
+    mediator.click("#signup")
     mediator.fill("input[name=title]", "Flat lease <b>draft</b>")
     mediator.fill("textarea[name=issues]", "Rent: 1000-1600 EUR, step 10\nTerm: 6-36 months, step 1\nStart: May | June | July")
     mediator.fill("textarea[name=parties]", "Tenant\nLandlord")
     shot(mediator, "01-new-case")
     mediator.click("#create")
-    links = {a.get_attribute("data-party"): a.get_attribute("href") for a in mediator.query_selector_all("a.party-link")}
-    mediator_link = mediator.get_attribute("#mediator-link", "href")
-    shot(mediator, "02-links")
-    assert set(links) == {"Tenant", "Landlord"}
+    links = {c.get_attribute("data-party"): c.inner_text() for c in mediator.query_selector_all("code.invitation")}
+    shot(mediator, "02-invitations")
+    assert set(links) == {"Tenant", "Landlord"} and all(link.startswith(server + "/i/") for link in links.values())
+    mediator.click("#open-case")
+    case_url = mediator.url
+    assert [c.inner_text() for c in mediator.locator(".seat-state").all()] == ["invited", "invited"]
 
-    tenant, landlord = browser.new_page(), browser.new_page()
-    tenant.goto(links["Tenant"])
+    tenant, landlord = browser.new_context().new_page(), browser.new_context().new_page()
+    for page, name in ((tenant, "Tenant"), (landlord, "Landlord")):
+        watch_csp(page, violations)
+        page.goto(links[name])
+        page.click("#claim")
+        assert page.url == server + "/p"  # no secret in the address once the seat is claimed
     assert "Flat lease <b>draft</b>" in tenant.inner_text("h1")  # shown as text, not markup
     fill_constraints(tenant, [3, 1, 1], {0: (1000, 1450), 1: (36, 12)}, {2: (0.2, 1, 0.6)}, "0.2")
-    landlord.goto(links["Landlord"])
     fill_constraints(landlord, [2, 2, 1], {0: (1600, 1230), 1: (12, 30)}, {2: (1, 0.5, 0.1)}, "0.15")
     shot(landlord, "03-constraints")
     assert tenant.locator(".package").count() == 0
+    # The copy of the invitation the mediator saw is void now.
+    spy = browser.new_context().new_page()
+    spy.goto(links["Tenant"])
+    assert "not valid" in spy.inner_text("h1") and spy.locator("#claim").count() == 0
 
-    mediator.goto(mediator_link)
+    mediator.goto(case_url)
+    assert [c.inner_text() for c in mediator.locator(".seat-state").all()] == ["claimed", "claimed"]
     mediator.click("button.draft-meso[data-party=Tenant]")
     assert mediator.locator(".draft").count() == 1
     # The review page shows what the mediator weighs: value to the addressee, efficiency, the others' gains.
@@ -101,7 +122,8 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser)
 
     tenant.reload()
     assert tenant.locator(".package").count() == 5  # 3 + 3 packages, one of them the same terms
-    assert "Edited: this one keeps your rent low." in tenant.inner_text(".package >> nth=0")
+    first = tenant.inner_text(".package >> nth=0")
+    assert "Edited: this one keeps your rent low." in first and "Drafted by AI, reviewed and approved" in first
     shot(tenant, "05-tenant-packages")
     tenant.locator(".package >> nth=0").locator("button.accept").click()
     landlord.reload()
@@ -117,15 +139,23 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser)
     mediator.click("#export")
     assert "Signed off by the mediator" in mediator.inner_text("#signature")
     shot(mediator, "07-agreement")
-    actions = mediator.goto(mediator_link) and mediator.inner_text("#audit")
-    for action in ("case_created", "meso_drafted", "draft_approved", "agreement_reached", "agreement_signed"):
+    actions = mediator.goto(case_url) and mediator.inner_text("#audit")
+    for action in ("case_created", "seat_claimed", "meso_drafted", "draft_approved", "agreement_reached",
+                   "agreement_signed"):
         assert action in actions
     assert "Tenant (party 1)" in actions
+    mediator.click("#logout")
+    mediator.goto(case_url)
+    assert "not signed in" in mediator.inner_text("#error")
+    assert violations == []  # nothing on any page needed an inline script or style
 
 
 def test_bad_form_input_shows_a_clear_error_page(server, browser):
-    page = browser.new_page()
-    page.goto(server + "/")
+    page = browser.new_context().new_page()
+    page.goto(server + "/signup")
+    page.fill("input[name=email]", "m@example.org")
+    page.fill("input[name=password]", "correct horse battery staple")
+    page.click("#signup")
     page.fill("input[name=title]", "x")
     page.fill("textarea[name=issues]", "Rent 1000 to lots")
     page.fill("textarea[name=parties]", "A\nB")
