@@ -120,11 +120,16 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+def _scheme(app) -> str:
+    # Behind an https public URL the cookies are Secure: a browser sends them only over https.
+    return "https://testserver" if app.state.secure_cookies else "http://testserver"
+
+
 def browser_party(app, invitation: str):
     """A TestClient with its own cookie jar that claimed a seat the way a browser does (open the link, press the button)."""
     from fastapi.testclient import TestClient
 
-    browser = TestClient(app)
+    browser = TestClient(app, base_url=_scheme(app))
     page = browser.get(f"/i/{invitation}")
     assert page.status_code == 200 and 'id="claim"' in page.text, page.text
     r = browser.post("/claim", data={"csrf": csrf_of(page.text), "invitation": invitation}, follow_redirects=False)
@@ -136,7 +141,7 @@ def browser_mediator(app, email: str = "mediator@example.org"):
     """A TestClient signed in as a mediator through the log-in form (the account must exist)."""
     from fastapi.testclient import TestClient
 
-    browser = TestClient(app)
+    browser = TestClient(app, base_url=_scheme(app))
     page = browser.get("/login")
     r = browser.post("/login", data={"csrf": csrf_of(page.text), "email": email, "password": PASSWORD},
                      follow_redirects=False)

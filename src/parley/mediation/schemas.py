@@ -179,7 +179,7 @@ class MessageDraftRequest(_Strict):
 
 class MessageIn(_Strict):
     party_id: DbId | None = None
-    text: Annotated[str, Field(min_length=1, max_length=4000)]
+    text: Annotated[Str, Field(min_length=1, max_length=4000)]
 
 
 class ApproveIn(_Strict):
