@@ -4,6 +4,9 @@ draft tells the mediator what each package does for everyone; old databases migr
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -138,6 +141,9 @@ def test_a_database_from_before_terms_were_merged_migrates(tmp_path):
                                     "VALUES (:p, 1, 1, :t, :o, :r, 'meso', CURRENT_TIMESTAMP)"),
                                {"p": pkg, "t": terms, "o": party, "r": f"why, P{party}"})
         connection.execute(text("INSERT INTO responses (package_id, party_id, decision, at) VALUES (1, 1, 'accept', CURRENT_TIMESTAMP)"))
+        for action in ("case_created", "constraints_entered", "package_accepted"):
+            connection.execute(text("INSERT INTO audit_events (case_id, at, actor, action, detail) "
+                                    "VALUES (1, '2026-01-02 03:04:05.123456', 'mediator', :a, '{\"k\": 1}')"), {"a": action})
     engine.dispose()
     db.open_database(url).kw["bind"].dispose()
     with create_engine(url).connect() as c:
@@ -147,3 +153,43 @@ def test_a_database_from_before_terms_were_merged_migrates(tmp_path):
         assert c.execute(text("PRAGMA foreign_key_check")).all() == []
     assert keys[0] == keys[1] and len(keys[0]) == 64
     assert [tuple(o) for o in offers] == [(1, 1, "why, P1"), (2, 2, "why, P2")]
+
+    # 0003: the old audit rows are chained; the old party links became unclaimed invitations; the case has no
+    # mediator until one adopts it.
+    from sqlalchemy.orm import Session
+
+    from parley.mediation import audit
+
+    with Session(create_engine(url)) as s:
+        [chain] = audit.verify(s)
+        assert (chain.case_id, chain.events, chain.broken) == (1, 3, None)
+    with create_engine(url).connect() as c:
+        assert c.execute(text("SELECT invite_hash, claimed_at FROM parties WHERE id = 1")).one() == ("h1", None)
+        assert c.execute(text("SELECT mediator_id FROM cases")).scalar() is None
+    r = subprocess.run([sys.executable, "-m", "parley.cli.main", "mediator", "create", "old@example.org",
+                        "--database-url", url, "--adopt-orphans"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PARLEY_MEDIATOR_PASSWORD": "correct horse battery"})
+    assert r.returncode == 0 and "adopted 1 case(s)" in r.stdout, r.stderr
+    with create_engine(url).connect() as c:
+        assert c.execute(text("SELECT mediator_id FROM cases")).scalar() == 1
+
+
+def test_mediator_create_from_the_cli_and_its_mistakes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def create(email, password):
+        return subprocess.run([sys.executable, "-m", "parley.cli.main", "mediator", "create", email, "--database-url", url],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PARLEY_MEDIATOR_PASSWORD": password})
+
+    r = create("Mediator@Example.org", "correct horse battery")
+    assert r.returncode == 0 and "mediator@example.org created" in r.stdout, r.stderr
+    for email, password, needle in (("mediator@example.org", "correct horse battery", "already exists"),
+                                    ("not-an-email", "correct horse battery", "not an e-mail"),
+                                    ("new@example.org", "short", "at least 10")):
+        r = create(email, password)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+    app = create_app(url)
+    with TestClient(app) as client:
+        assert client.post("/api/login", json={"email": "mediator@example.org", "password": "correct horse battery"}).status_code == 200
+    app.state.sessions.kw["bind"].dispose()

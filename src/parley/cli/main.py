@@ -311,6 +311,8 @@ def serve(
     signup: bool = typer.Option(True, help="let anyone create a mediator account (--no-signup: only "
                                 "'parley mediator create')"),
     docs: bool = typer.Option(False, help="serve the interactive API docs at /docs (they load Swagger UI from a CDN)"),
+    rate_limit: list[str] = typer.Option([], help="NAME=LIMITS to change a rate limit, e.g. meso=60/minute or "
+                                         "login=5/minute;20/hour (names: login, passcode, claim, signup, create_case, meso)"),
 ) -> None:
     """Run the mediation service: mediator accounts, party seats, AI-drafted MESO and the review gate."""
     import os
@@ -323,8 +325,15 @@ def serve(
         from parley.mediation.rationale import build_writer
 
         base = public_url or f"http://{host}:{port}"
+        limits = {}
+        for item in rate_limit:
+            name, sep, spec = item.partition("=")
+            if not sep:
+                raise ParleyError(f"--rate-limit {item!r}: write NAME=LIMITS, e.g. meso=60/minute")
+            limits[name.strip()] = spec.strip()
         application = create_app(database_url, build_writer(writer), public_url=base, allow_signup=signup, docs=docs,
-                                 writer_timeout=writer_timeout, secret_key=os.environ.get("PARLEY_SECRET_KEY"))
+                                 writer_timeout=writer_timeout, secret_key=os.environ.get("PARLEY_SECRET_KEY"),
+                                 rate_limits=limits)
     console.print(f"Parley mediation on http://{host}:{port}/  (links: {application.state.public_url}; "
                   f"database {safe_url(database_url)}; rationales: {writer})")
     uvicorn.run(application, host=host, port=port, log_level="info")
