@@ -35,3 +35,24 @@ def tiny_backend(tiny_model_dir):
 
     model, tokenizer = load_causal_lm(str(tiny_model_dir))
     return HFBackend(model, tokenizer, name="tiny")
+
+
+# ---------------------------------------------------------------- mediation (each test module defines ``app``)
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def case(client):
+    """A case with both parties' seats claimed and their constraints entered."""
+    from mediation_helpers import LANDLORD, TENANT, Actors
+
+    actors = Actors(client)
+    actors.enter_constraints(Tenant=TENANT, Landlord=LANDLORD)
+    return actors

@@ -24,19 +24,6 @@ def app(request, tmp_path):
     cleanup()
 
 
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def case(client):
-    actors = Actors(client)
-    actors.enter_constraints(Tenant=TENANT, Landlord=LANDLORD)
-    return actors
-
-
 def test_whole_case_review_gate_then_agreement_and_sign_off(client, case):
     draft = case.meso("Tenant")
     assert draft["status"] == "pending" and len(draft["payload"]["packages"]) >= 3

@@ -27,13 +27,6 @@ def client(request, tmp_path):
     cleanup()
 
 
-@pytest.fixture
-def case(client):
-    actors = Actors(client)
-    actors.enter_constraints(Tenant=TENANT, Landlord=LANDLORD)
-    return actors
-
-
 def approve(case, draft_id, body=None):
     r = case.client.post(case.url(f"/drafts/{draft_id}/approve"), headers=case.mediator, json=body or {})
     assert r.status_code == 200, r.text

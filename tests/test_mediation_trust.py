@@ -34,19 +34,6 @@ def app(db_url):
     application.state.sessions.kw["bind"].dispose()
 
 
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def case(client):
-    actors = Actors(client)
-    actors.enter_constraints(Tenant=TENANT, Landlord=LANDLORD)
-    return actors
-
-
 # ---------------------------------------------------------------- the mediator cannot be a party
 
 
