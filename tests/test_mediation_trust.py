@@ -72,6 +72,43 @@ def test_mediator_holding_every_invitation_cannot_read_constraints_or_act_for_a_
         {f"party:{tenant_id}", f"party:{case.party_ids['Landlord']}"}
 
 
+PARTY_ONLY = {("GET", "/api/cases/{case_id}/constraints"), ("PUT", "/api/cases/{case_id}/constraints"),
+              ("POST", "/api/cases/{case_id}/counter"), ("PUT", "/api/cases/{case_id}/passcode"),
+              ("POST", "/api/cases/{case_id}/packages/{package_id}/response")}
+
+
+def test_no_api_route_or_page_lets_the_mediator_or_a_used_invitation_act_as_a_party(app, client, case):
+    """Every route of the OpenAPI spec, with the mediator's session and with each invitation it saw used as a
+    session: no party-only route answers anything but 401/403, and no answer holds a private number."""
+    draft = case.meso("Tenant")
+    client.post(case.url(f"/drafts/{draft['id']}/approve"), headers=case.mediator, json={})
+    pkg = client.get(case.url(), headers=case.mediator).json()["packages"][0]["id"]
+    routes = [(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops]
+    assert PARTY_ONLY <= set(routes)
+    bodies = {"/constraints": TENANT, "/counter": {"terms": {"Rent": 1300, "Term": 18, "Start": "June"}},
+              "/passcode": {"passcode": "taken over!"}, "/response": {"decision": "accept"}}
+    for method, template in routes:
+        path = template.format(case_id=case.case_id, package_id=pkg, draft_id=draft["id"],
+                               party_id=case.party_ids["Tenant"])
+        body = next((b for suffix, b in bodies.items() if template.endswith(suffix)), {})
+        for invitation in case.invitations.values():
+            r = client.request(method, path, headers={"Authorization": f"Bearer {invitation}"}, json=body)
+            assert r.status_code in (401, 404, 422) or not template.startswith("/api/cases"), (method, path, r.status_code)
+            assert not PRIVATE.search(r.text)
+        if (method, template) in PARTY_ONLY:
+            r = client.request(method, path, headers=case.mediator, json=body)
+            assert r.status_code == 403, (method, path, r.status_code, r.text)
+    # Nothing changed for the parties: no accept, no counter, constraints as they entered them.
+    assert client.get(case.url("/constraints"), headers=case.parties["Tenant"]).json() == TENANT
+    assert all(p["responses"] == [] for p in client.get(case.url(), headers=case.parties["Tenant"]).json()["packages"])
+    assert client.get(case.url("/drafts"), headers=case.mediator).json() == []
+    # The pages: an invitation in the session cookie opens nothing.
+    for invitation in case.invitations.values():
+        browser = TestClient(app, base_url="https://testserver", cookies={"parley_session": invitation})
+        assert browser.get("/p").status_code == 401
+        assert browser.get(f"/cases/{case.case_id}").status_code == 401
+
+
 def test_a_mediator_signed_in_in_the_browser_cannot_claim_its_own_cases_seats(app, client):
     case = Actors(client, claim_seats=False)
     browser = browser_mediator(app)

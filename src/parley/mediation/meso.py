@@ -272,10 +272,18 @@ class CaseModel:
                 return kept
         return better
 
-    def dominating(self, values: dict[int, float], extra: list[Row] = (), margin: float = 1e-6) -> dict[int, float] | None:
-        """Values of a package (meeting ``extra``) at least as good for all and better by ``margin`` in sum."""
+    def dominating(self, values: dict[int, float], extra: list[Row] = (), margin: float = 1e-5) -> dict[int, float] | None:
+        """Values of a package (meeting ``extra``) at least as good for all and better by ``margin`` in sum.
+
+        The margin is above HiGHS's tolerances (about 1e-6 on rows, compounded over a few parties): a "gain"
+        smaller than 1e-5 on the 0-1 value scale is solver noise, not a better package (hypothesis found
+        1.3e-6 ones at a band's edge)."""
         best = self.solve(total(self.V.values()), list(extra) + self.at_least(values))
         if best is None or sum(best[1].values()) <= sum(values.values()) + margin:
+            return None
+        # In true values, not the solver's: within its row tolerance it may take 1e-6 from one party to give
+        # another 1e-5 where a value is steep, which is a trade, not a better package for everyone.
+        if any(best[1][pid] < v - 1e-7 for pid, v in values.items()):
             return None
         return best[1]
 
@@ -454,6 +462,14 @@ def _meso(issues, constraints, party_id, count, tolerance, rule, margin) -> Meso
             exhausted = True
             break
         candidate = cm.polish(candidate, apart)
+        # Polished among the packages that differ from those found, it can still be dominated by one that
+        # does not differ (a neighbour of a found package). It is excluded from the search and never offered;
+        # what dominates it, polished in the whole band, is efficient and may be new.
+        if cm.dominating(candidate[1], band) is not None:
+            dominated.append(candidate[0])
+            candidate = cm.polish(candidate, band)
+            if cm.dominating(candidate[1], band) is not None:
+                continue
         if any(_dominates(f[1], candidate[1]) for f in found):
             dominated.append(candidate[0])
         else:
