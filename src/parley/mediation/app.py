@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import secrets
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,9 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from parley import ParleyError
-from parley.mediation import api, web
+from parley.mediation import api, mail, service, web
 from parley.mediation.db import DEFAULT_URL, open_database, readers
 from parley.mediation.limits import RateLimits
+from parley.mediation.mail import build_mailer
 from parley.mediation.rationale import RationaleWriter, TemplateWriter
 from parley.mediation.service import ServiceError, validation_message
 
@@ -138,24 +144,38 @@ def _clean_errors(errors: list[dict]) -> list[dict]:
 def create_app(database_url: str = DEFAULT_URL, writer: RationaleWriter | None = None, *,
                public_url: str = "http://127.0.0.1:8000", allow_signup: bool = True, docs: bool = False,
                rate_limits: dict[str, str] | None = None, writer_timeout: float = 60.0,
-               secret_key: str | None = None) -> FastAPI:
+               secret_key: str | None = None, smtp_url: str | None = None, mail_from: str | None = None,
+               reminder_interval: float = 600.0) -> FastAPI:
     """The service. ``public_url`` is where parties reach it: every link is built from it, never from the
-    request's Host header (which a client chooses). ``secret_key`` signs the CSRF cookies (random per
-    process unless given; give one when several processes serve the same database)."""
+    request's Host header (which a client chooses). ``secret_key`` signs the CSRF tokens (random per
+    process unless given; give one when several processes serve the same database). With ``smtp_url``
+    invitations and notices go out by e-mail; deadline reminders are checked every ``reminder_interval`` s."""
+    public_url = check_public_url(public_url)
+    mailer = build_mailer(smtp_url, mail_from or f"parley@{urlsplit(public_url).hostname}")
+
+    @asynccontextmanager
+    async def lifespan(app):
+        task = asyncio.create_task(_reminders(app, reminder_interval)) if mailer.enabled else None
+        yield
+        if task is not None:
+            task.cancel()
+
     app = FastAPI(title="Parley mediation", version="2",
                   description="Cases, private constraints, MESO proposals and a human review gate.",
-                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None)
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None, lifespan=lifespan)
+    app.state.mailer = mailer
     app.state.sessions = open_database(database_url)
     app.state.readers = readers(app.state.sessions)
     app.state.writer = writer or TemplateWriter()
     app.state.writer_timeout = writer_timeout
-    app.state.public_url = check_public_url(public_url)
+    app.state.public_url = public_url
     app.state.secure_cookies = app.state.public_url.startswith("https://")
     app.state.allow_signup = allow_signup
     app.state.limits = RateLimits(rate_limits)
     app.state.csrf_secret = secret_key or secrets.token_urlsafe(32)
     app.state.templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     app.state.templates.env.filters["num"] = _number
+    app.state.templates.env.filters["when"] = when
     install_log_redaction()
 
     @app.exception_handler(ServiceError)
@@ -179,6 +199,34 @@ def create_app(database_url: str = DEFAULT_URL, writer: RationaleWriter | None =
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders, docs=docs)
     return app
+
+
+def send_reminders(app) -> int:
+    """Queue the deadline reminders that are due (a day before a deadline, once per case)."""
+    with mail.transaction(app.state) as s:
+        return service.due_reminders(s, app.state.public_url)
+
+
+async def _reminders(app, interval: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(send_reminders, app)
+        except Exception:  # a database hiccup must not end the loop; the next round tries again
+            logging.getLogger("parley.mail").exception("deadline reminders failed")
+        await asyncio.sleep(interval)
+
+
+def when(value, zone: str = "UTC", fmt: str = "%d %b %Y, %H:%M") -> str:
+    """A stored time (ISO string or datetime, UTC when naive) in the viewer's zone, with the zone's name."""
+    if not value:
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+    try:
+        local = at.astimezone(ZoneInfo(zone or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        local = at.astimezone(timezone.utc)
+    return f"{local.strftime(fmt)} {local.tzname()}"
 
 
 def check_public_url(url: str) -> str:

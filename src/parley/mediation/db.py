@@ -40,6 +40,7 @@ class Mediator(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)  # IANA zone the pages show times in
 
 
 class LoginSession(Base):
@@ -61,8 +62,12 @@ class Case(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     issues: Mapped[list] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | agreed | signed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | agreed | signed | closed
     agreement_package_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # shown to everyone
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # deadline reminder sent
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # ended without agreement
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # off the dashboard
     # None only for cases stored before accounts existed (migration 0003): `parley mediator adopt` assigns them.
     mediator_id: Mapped[int | None] = mapped_column(ForeignKey("mediators.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
@@ -81,6 +86,9 @@ class Party(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     passcode_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2; to come back from elsewhere
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Where the server sends the invitation and notices (--smtp-url); None: the mediator passes links on.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     constraints: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # private: only this party reads it
     constraints_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -136,6 +144,7 @@ class Response(Base):
     decision: Mapped[str] = mapped_column(String(8))  # accept | reject
     rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # last change of mind
 
 
 class Message(Base):

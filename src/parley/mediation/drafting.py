@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from parley.mediation import service
+from parley.mediation import mail, service
 from parley.mediation.schemas import MesoRequest
 from parley.mediation.service import ServiceError
 
@@ -24,7 +24,7 @@ _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_pref
 
 def draft_meso(state, token: str | None, case_id: int, body: MesoRequest) -> dict:
     """``state`` is the app's state: readers, sessions, writer and writer_timeout."""
-    with state.readers.begin() as s:
+    with mail.transaction(state, read=True) as s:
         who = service.authenticate(s, token)
         plan = service.plan_meso(s, who, case_id, body)
     service.compute_meso(plan)
@@ -43,10 +43,10 @@ def draft_meso(state, token: str | None, case_id: int, body: MesoRequest) -> dic
         _failed(state, who, plan, writer.name, reason)
         raise ServiceError(502, f"the rationale writer ({writer.name}) failed ({reason}); nothing was stored. "
                                 "Try again, or restart the server with --writer template") from None
-    with state.sessions.begin() as s:
+    with mail.transaction(state) as s:
         return service.store_meso(s, who, plan, texts, writer.name)
 
 
 def _failed(state, who, plan, writer_name: str, reason: str) -> None:
-    with state.sessions.begin() as s:
+    with mail.transaction(state) as s:
         service.record_failed_draft(s, who, plan.case_id, plan.target_name, writer_name, reason)

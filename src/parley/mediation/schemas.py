@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _storable(text: str) -> str:
@@ -66,14 +68,36 @@ class OptionsIssue(_Strict):
 Issue = Annotated[Union[NumericIssue, OptionsIssue], Field(discriminator="kind")]
 
 
+def _email(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip().lower()
+    if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{1,60}", value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+Email = Annotated[Optional[Str], AfterValidator(_email)]
+
+
 class PartyIn(_Strict):
     name: Name
+    # With --smtp-url the invitation goes here and the mediator never sees it; without, it is kept for notices.
+    email: Email = None
 
 
 class CaseCreate(_Strict):
     title: Annotated[Str, Field(min_length=1, max_length=200)]
     issues: list[Issue] = Field(min_length=1, max_length=8)
     parties: list[PartyIn] = Field(min_length=2, max_length=8)
+    deadline: AwareDatetime | None = None  # shown to everyone; reminders go out a day before
+
+    @field_validator("deadline")
+    @classmethod
+    def _future(cls, deadline):
+        if deadline is not None and deadline <= datetime.now(timezone.utc):
+            raise ValueError("the deadline must be in the future")
+        return deadline
 
     @model_validator(mode="after")
     def _unique_names(self):
@@ -110,12 +134,30 @@ class Constraints(_Strict):
 
 
 class Invitation(BaseModel):
-    """A one-time invitation to a party's seat: shown once, void as soon as it is claimed."""
+    """A one-time invitation to a party's seat: shown once, void as soon as it is claimed. When the server
+    e-mailed it to the party, ``invitation`` and ``link`` are empty and ``emailed_to`` says where it went."""
 
     party_id: int
     name: str
-    invitation: str
-    link: str
+    invitation: str = ""
+    link: str = ""
+    emailed_to: str | None = None
+
+
+class CaseSummary(BaseModel):
+    """A row of the mediator's dashboard."""
+
+    id: int
+    title: str
+    status: Literal["open", "agreed", "signed", "closed"]
+    created_at: datetime
+    deadline: datetime | None
+    parties: int
+    claimed: int                # seats whose invitation was claimed
+    constraints_entered: int
+    pending_drafts: int
+    last_activity: datetime
+    archived: bool
 
 
 class CaseCreated(BaseModel):
@@ -158,6 +200,28 @@ class PasscodeLogIn(_Strict):
 
 class ReplaceIn(_Strict):
     name: Name
+    email: Email = None
+
+
+class DeadlineIn(_Strict):
+    deadline: AwareDatetime | None  # None: no deadline
+
+    @field_validator("deadline")
+    @classmethod
+    def _future(cls, deadline):
+        return CaseCreate._future(deadline)
+
+
+class CloseIn(_Strict):
+    reason: Text = ""
+
+
+class ArchiveIn(_Strict):
+    archived: bool = True
+
+
+class TimezoneIn(_Strict):
+    timezone: Annotated[Str, Field(min_length=1, max_length=64)]
 
 
 class MesoRequest(_Strict):
@@ -201,3 +265,147 @@ class CounterIn(_Strict):
     note: Text = ""
 
 
+
+
+# ---------------------------------------------------------------- responses (every route's OpenAPI schema)
+
+Term = Union[float, str]
+
+
+class MediatorOut(BaseModel):
+    id: int
+    email: str
+
+
+class SeatOut(BaseModel):
+    id: int
+    name: str
+    seat: Literal["invited", "claimed", "removed"]
+    constraints_entered: bool  # never the constraints themselves
+
+
+class RemovedPartyOut(BaseModel):
+    id: int
+    name: str
+
+
+class ResponseOut(BaseModel):
+    party: str
+    decision: Literal["accept", "reject"]
+    rank: int | None
+
+
+class PackageOut(BaseModel):
+    id: int
+    terms: dict[str, Term]
+    source: Literal["meso", "counter"]
+    offered_to: list[str]
+    responses: list[ResponseOut]
+
+
+class PartyPackageOut(PackageOut):
+    rationale: str               # the rationales of the offers made to this party only
+    rationale_ai_drafted: bool   # labelled on the page: drafted by AI, reviewed by the mediator
+    value_to_you: float | None
+
+
+class MessageOut(BaseModel):
+    id: int
+    to: str
+    text: str
+    source: str
+    ai_drafted: bool
+    at: datetime
+
+
+class DraftOut(BaseModel):
+    id: int
+    kind: Literal["meso", "message", "counter"]
+    status: Literal["pending", "approved", "rejected"]
+    party: str | None
+    author: str
+    leak_blocked: bool
+    payload: dict
+    review_note: str
+    created_at: datetime
+    reviewed_at: datetime | None
+
+
+class MediatorCaseView(BaseModel):
+    id: int
+    title: str
+    status: Literal["open", "agreed", "signed", "closed"]
+    issues: list[dict]
+    deadline: datetime | None
+    agreement_package_id: int | None
+    parties: list[SeatOut]
+    removed_parties: list[RemovedPartyOut]
+    drafts: list[DraftOut]
+    packages: list[PackageOut]
+    messages: list[MessageOut]
+
+
+class YouOut(BaseModel):
+    id: int
+    name: str
+    constraints_entered: bool
+    passcode_set: bool
+
+
+class PartyCaseView(BaseModel):
+    id: int
+    title: str
+    status: Literal["open", "agreed", "signed", "closed"]
+    issues: list[dict]
+    deadline: datetime | None
+    you: YouOut
+    parties: list[str]
+    agreement_package_id: int | None
+    packages: list[PartyPackageOut]
+    messages: list[MessageOut]
+
+
+class RespondOut(BaseModel):
+    status: Literal["open", "agreed", "signed", "closed"]
+    agreement_package_id: int | None
+
+
+class CounterOut(BaseModel):
+    draft_id: int
+    status: str
+
+
+class AcceptedOut(BaseModel):
+    party: str
+    at: datetime
+
+
+class AuditHead(BaseModel):
+    """Where the case's audit chain stood when this was exported: check a copy with `parley audit verify`."""
+
+    events: int
+    head_hash: str
+    intact: bool
+
+
+class AgreementOut(BaseModel):
+    case_id: int
+    title: str
+    status: Literal["agreed", "signed"]
+    issues: list[dict]
+    terms: dict[str, Term]
+    accepted: list[AcceptedOut]
+    agreed_at: datetime | None
+    signed_at: datetime | None
+    audit: AuditHead
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    seq: int
+    at: datetime
+    actor: str
+    actor_name: str
+    action: str
+    detail: dict
+    hash: str

@@ -10,20 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from parley.mediation import audit, identity
+from parley.mediation import audit, identity, mail, notices
 from parley.mediation import meso as meso_lib
 from parley.mediation import values
-from parley.mediation.db import AuditEvent, Case, Draft, Message, Package, PackageOffer, Party, Response, now
+from parley.mediation.db import AuditEvent, Case, Draft, Mediator, Message, Package, PackageOffer, Party, Response, now
 from parley.mediation.identity import IdentityError, Principal
 from parley.mediation.milp import SolverError
 from parley.mediation.rationale import RationaleRequest, TemplateWriter, find_leaks
-from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, Constraints, CounterIn, Invitation, Issue,
-                                      MesoRequest, MessageIn, ResponseIn)
+from parley.mediation.schemas import (ApproveIn, CaseCreate, CaseCreated, CaseSummary, Constraints, CounterIn,
+                                      Invitation, Issue, MesoRequest, MessageIn, ResponseIn)
 
 _ISSUES = TypeAdapter(list[Issue])
 
@@ -34,6 +36,13 @@ class ServiceError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+def iso(at) -> str | None:
+    """A stored time as ISO 8601 in UTC with its offset (SQLite hands back naive datetimes stored as UTC)."""
+    if at is None:
+        return None
+    return (at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)).isoformat()
 
 
 def _audit(s: Session, case_id: int, actor: str, action: str, **detail) -> None:
@@ -123,28 +132,138 @@ def _require_mediator(who: Principal) -> None:
         raise ServiceError(403, "only a signed-in mediator can do that")
 
 
-def create_case(s: Session, who: Principal, body: CaseCreate, base_url: str) -> CaseCreated:
+def _invite(s: Session, case: Case, party: Party, base_url: str, mailing: bool) -> Invitation:
+    """A fresh invitation for the seat: e-mailed to the party when the server can and has its address (then
+    nobody else ever sees it), else returned for the mediator to pass on."""
+    secret = identity.issue_invitation(s, party)
+    s.flush()
+    link = invitation_link(base_url, secret)
+    if mailing and party.email:
+        mail.queue(s, party.email, f"Your seat in the mediation case \u201c{case.title}\u201d",
+                   notices.invitation(case.title, party.name, link))
+        _audit(s, case.id, "system", "invitation_emailed", party_id=party.id)
+        return Invitation(party_id=party.id, name=party.name, emailed_to=mask_email(party.email))
+    return Invitation(party_id=party.id, name=party.name, invitation=secret, link=link)
+
+
+def mask_email(address: str) -> str:
+    user, _, domain = address.partition("@")
+    return f"{user[:1]}***@{domain}"
+
+
+def create_case(s: Session, who: Principal, body: CaseCreate, base_url: str, mailing: bool = False) -> CaseCreated:
     _require_mediator(who)
-    case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_id=who.mediator_id)
+    case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_id=who.mediator_id,
+                deadline=body.deadline)
     s.add(case)
     s.flush()
-    invitations = []
+    parties = []
     for p in body.parties:
-        party = Party(case_id=case.id, name=p.name)
-        secret = identity.issue_invitation(s, party)
+        party = Party(case_id=case.id, name=p.name, email=p.email)
         s.add(party)
-        s.flush()
-        invitations.append(Invitation(party_id=party.id, name=party.name, invitation=secret,
-                                      link=invitation_link(base_url, secret)))
+        parties.append(party)
+    s.flush()
     _audit(s, case.id, who.actor, "case_created", title=body.title, parties=[p.name for p in body.parties],
-           issues=[i.name for i in body.issues])
+           issues=[i.name for i in body.issues], deadline=iso(body.deadline) if body.deadline else None)
+    invitations = [_invite(s, case, party, base_url, mailing) for party in parties]
     return CaseCreated(case_id=case.id, parties=invitations)
 
 
-def list_cases(s: Session, who: Principal) -> list[dict]:
+def list_cases(s: Session, who: Principal, archived: bool = False) -> list[CaseSummary]:
+    """The mediator's dashboard: every case with its parties' progress and its last activity."""
     _require_mediator(who)
-    cases = s.scalars(select(Case).where(Case.mediator_id == who.mediator_id).order_by(Case.id.desc()))
-    return [{"id": c.id, "title": c.title, "status": c.status, "created_at": c.created_at.isoformat()} for c in cases]
+    q = select(Case).where(Case.mediator_id == who.mediator_id)
+    q = q.where(Case.archived_at.is_not(None) if archived else Case.archived_at.is_(None))
+    cases = list(s.scalars(q.order_by(Case.id.desc())))
+    ids = [c.id for c in cases]
+    last = dict(s.execute(select(AuditEvent.case_id, func.max(AuditEvent.at)).where(AuditEvent.case_id.in_(ids))
+                          .group_by(AuditEvent.case_id)).all()) if ids else {}
+    pending = dict(s.execute(select(Draft.case_id, func.count()).where(Draft.case_id.in_(ids), Draft.status == "pending")
+                             .group_by(Draft.case_id)).all()) if ids else {}
+    seats: dict[int, list[Party]] = {}
+    for p in s.scalars(select(Party).where(Party.case_id.in_(ids), Party.removed_at.is_(None))) if ids else []:
+        seats.setdefault(p.case_id, []).append(p)
+    return [CaseSummary(id=c.id, title=c.title, status=c.status, created_at=iso(c.created_at), deadline=iso(c.deadline),
+                        parties=len(seats.get(c.id, [])),
+                        claimed=sum(p.claimed_at is not None for p in seats.get(c.id, [])),
+                        constraints_entered=sum(p.constraints is not None for p in seats.get(c.id, [])),
+                        pending_drafts=pending.get(c.id, 0), last_activity=iso(last.get(c.id) or c.created_at),
+                        archived=c.archived_at is not None)
+            for c in cases]
+
+
+def set_deadline(s: Session, who: Principal, case_id: int, deadline) -> None:
+    case = _mediator(s, who, case_id)
+    _open(case)
+    case.deadline, case.reminded_at = deadline, None
+    _audit(s, case.id, who.actor, "deadline_set", deadline=iso(deadline) if deadline else None)
+
+
+def close_case(s: Session, who: Principal, case_id: int, reason: str) -> None:
+    """End a case without an agreement: it takes no more proposals or answers."""
+    case = lock_case(s, _mediator(s, who, case_id).id)
+    _open(case)
+    case.status, case.closed_at = "closed", now()
+    _audit(s, case.id, who.actor, "case_closed", reason=reason)
+    for p in _parties(s, case.id):
+        mail.queue(s, p.email, f"The mediation case \u201c{case.title}\u201d was closed",
+                   notices.closed(case.title, reason))
+
+
+def archive_case(s: Session, who: Principal, case_id: int, archived: bool) -> None:
+    """Take a case off (or back onto) the dashboard; nothing else changes."""
+    case = _mediator(s, who, case_id)
+    case.archived_at = now() if archived else None
+    _audit(s, case.id, who.actor, "case_archived" if archived else "case_unarchived")
+
+
+def set_timezone(s: Session, who: Principal, zone: str) -> None:
+    """The zone this person's pages show times in (an IANA name such as Europe/Berlin)."""
+    check_zone(zone)
+    if who.role == "mediator":
+        s.get(Mediator, who.mediator_id).timezone = zone
+    else:
+        s.get(Party, who.party_id).timezone = zone
+
+
+def viewer_zone(s: Session, who: Principal | None) -> str:
+    if who is None:
+        return "UTC"
+    row = s.get(Mediator, who.mediator_id) if who.role == "mediator" else s.get(Party, who.party_id)
+    return (row.timezone if row is not None else None) or "UTC"
+
+
+def check_zone(zone: str) -> str:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ServiceError(422, f"timezone: {zone!r} is not a time zone; write a name such as Europe/Berlin or UTC") from None
+    return zone
+
+
+def due_reminders(s: Session, base_url: str, at=None, ahead=timedelta(hours=24)) -> int:
+    """Queue one reminder per open case whose deadline is within ``ahead`` (to every party and the mediator)."""
+    at = at or now()
+    cases = s.scalars(select(Case).where(Case.status == "open", Case.deadline.is_not(None), Case.reminded_at.is_(None))
+                      .with_for_update())
+    sent = 0
+    for case in cases:
+        deadline = case.deadline if case.deadline.tzinfo else case.deadline.replace(tzinfo=timezone.utc)
+        if not at <= deadline <= at + ahead:
+            continue
+        mediator = s.get(Mediator, case.mediator_id) if case.mediator_id else None
+        for p in _parties(s, case.id):
+            zone = p.timezone or "UTC"
+            mail.queue(s, p.email, f"Deadline near: \u201c{case.title}\u201d",
+                       notices.reminder(case.title, deadline.astimezone(ZoneInfo(zone)), f"{base_url}/p"))
+        if mediator is not None:
+            mail.queue(s, mediator.email, f"Deadline near: \u201c{case.title}\u201d",
+                       notices.reminder(case.title, deadline.astimezone(ZoneInfo(mediator.timezone or "UTC")),
+                                        f"{base_url}/cases/{case.id}"))
+        case.reminded_at = at
+        _audit(s, case.id, "system", "deadline_reminder_sent", deadline=iso(deadline))
+        sent += 1
+    return sent
 
 
 def _by_package(s: Session, model, case_id: int) -> dict[int, list]:
@@ -194,7 +313,7 @@ def _draft_out(d: Draft, names: dict[int, str]) -> dict:
     payload = dict(d.payload)
     return {"id": d.id, "kind": d.kind, "status": d.status, "party": names.get(d.party_id), "author": d.author,
             "leak_blocked": d.leak_blocked, "payload": payload, "review_note": d.review_note,
-            "created_at": d.created_at.isoformat(), "reviewed_at": d.reviewed_at.isoformat() if d.reviewed_at else None}
+            "created_at": iso(d.created_at), "reviewed_at": iso(d.reviewed_at) if d.reviewed_at else None}
 
 
 def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
@@ -205,6 +324,7 @@ def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
     responses, offers = _responses(s, case.id), _offers(s, case.id)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
+        "deadline": iso(case.deadline) if case.deadline else None,
         "agreement_package_id": case.agreement_package_id,
         # Per seat the mediator sees invited / claimed / constraints entered: never the constraints themselves.
         "parties": [{"id": p.id, "name": p.name, "seat": identity.seat_state(p),
@@ -222,7 +342,7 @@ def _messages(s: Session, case_id: int, party_id: int | None, names: dict) -> li
     if party_id is not None:
         q = q.where((Message.party_id == party_id) | (Message.party_id.is_(None)))
     return [{"id": m.id, "to": names.get(m.party_id, "everyone"), "text": m.text, "source": m.source,
-             "ai_drafted": m.source.startswith("ai:"), "at": m.at.isoformat()} for m in s.scalars(q.order_by(Message.id))]
+             "ai_drafted": m.source.startswith("ai:"), "at": iso(m.at)} for m in s.scalars(q.order_by(Message.id))]
 
 
 def party_view(s: Session, who: Principal, case_id: int) -> dict:
@@ -245,6 +365,7 @@ def party_view(s: Session, who: Principal, case_id: int) -> dict:
         packages.append(out)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
+        "deadline": iso(case.deadline) if case.deadline else None,
         "you": {"id": party.id, "name": party.name, "constraints_entered": own is not None,
                 "passcode_set": party.passcode_hash is not None},
         "parties": [p.name for p in parties],
@@ -286,7 +407,7 @@ def get_constraints(s: Session, who: Principal, case_id: int) -> Constraints:
 def constraints_basis(parties: list[Party]) -> str:
     """A fingerprint of which seats are active and when each last changed its constraints (never the values):
     a MESO computed on one basis is stale once the basis changes."""
-    stamp = [[p.id, p.constraints_at.isoformat() if p.constraints_at else None] for p in parties]
+    stamp = [[p.id, iso(p.constraints_at) if p.constraints_at else None] for p in parties]
     return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
 
 
@@ -454,6 +575,9 @@ def approve(s: Session, who: Principal, case_id: int, draft_id: int, body: Appro
     draft.status = "approved"
     draft.reviewed_at = now()
     _audit(s, case.id, who.actor, "draft_approved", draft_id=draft.id, kind=draft.kind, edited=bool(edits), **edits)
+    for p in parties:  # a MESO is news to its addressee; a counter-proposal to everyone but its author
+        if (p.id == draft.party_id) == (draft.kind == "meso"):
+            mail.queue(s, p.email, f"New proposals in \u201c{case.title}\u201d", notices.proposals(case.title))
     s.flush()
     _check_agreement(s, case)
     return _draft_out(draft, _names(s, case.id))
@@ -496,6 +620,7 @@ def send_message(s: Session, who: Principal, case_id: int, body: MessageIn) -> N
 
 
 def respond(s: Session, who: Principal, case_id: int, package_id: int, body: ResponseIn) -> dict:
+    """A party's answer to a package; it may change its mind until the case has an agreement (audited)."""
     _, party = _party(s, who, case_id)
     case = lock_case(s, case_id)  # two parties accepting at once: one waits, then sees the other's answer
     _open(case)
@@ -505,9 +630,14 @@ def respond(s: Session, who: Principal, case_id: int, package_id: int, body: Res
     same_terms = select(Package.id).where(Package.case_id == case.id, Package.terms_key == pkg.terms_key)
     earlier = s.scalar(select(Response).where(Response.package_id.in_(same_terms), Response.party_id == party.id))
     if earlier is not None:
-        raise ServiceError(409, f"you already answered these terms (package {earlier.package_id})")
-    s.add(Response(package_id=pkg.id, party_id=party.id, decision=body.decision, rank=body.rank))
-    _audit(s, case.id, who.actor, f"package_{body.decision}ed", package_id=pkg.id, rank=body.rank)
+        if (earlier.decision, earlier.rank) == (body.decision, body.rank):
+            return {"status": case.status, "agreement_package_id": case.agreement_package_id}  # a repeat: no change
+        _audit(s, case.id, who.actor, "package_response_changed", package_id=earlier.package_id,
+               before=earlier.decision, after=body.decision, rank=body.rank)
+        earlier.decision, earlier.rank, earlier.changed_at = body.decision, body.rank, now()
+    else:
+        s.add(Response(package_id=pkg.id, party_id=party.id, decision=body.decision, rank=body.rank))
+        _audit(s, case.id, who.actor, f"package_{body.decision}ed", package_id=pkg.id, rank=body.rank)
     s.flush()
     _check_agreement(s, case)
     return {"status": case.status, "agreement_package_id": case.agreement_package_id}
@@ -529,6 +659,9 @@ def _check_agreement(s: Session, case: Case) -> None:
         pkg = s.scalar(select(Package).where(Package.case_id == case.id, Package.terms_key == agreed).order_by(Package.id))
         case.status, case.agreement_package_id, case.agreed_at = "agreed", pkg.id, now()
         _audit(s, case.id, "system", "agreement_reached", package_id=pkg.id, terms=pkg.terms)
+        mediator = s.get(Mediator, case.mediator_id) if case.mediator_id else None
+        for to in [p.email for p in _parties(s, case.id)] + [mediator.email if mediator else None]:
+            mail.queue(s, to, f"Agreement in \u201c{case.title}\u201d", notices.agreement(case.title))
 
 
 def counter_propose(s: Session, who: Principal, case_id: int, body: CounterIn) -> dict:
@@ -557,17 +690,17 @@ def _seat(s: Session, who: Principal, case_id: int, party_id: int) -> tuple[Case
     return case, party
 
 
-def reissue_invitation(s: Session, who: Principal, case_id: int, party_id: int, base_url: str) -> Invitation:
+def reissue_invitation(s: Session, who: Principal, case_id: int, party_id: int, base_url: str,
+                       mailing: bool = False) -> Invitation:
     """A new invitation for a seat: the old one and every session on the seat stop working, and the seat's
     constraints and passcode are cleared, so whoever claims the new invitation (even the mediator) learns nothing."""
     case, party = _seat(s, who, case_id, party_id)
-    secret = identity.issue_invitation(s, party)
     ended = identity.end_seat_sessions(s, party.id)
     had_constraints = party.constraints is not None
     party.constraints, party.constraints_at, party.passcode_hash = None, (now() if had_constraints else None), None
     _audit(s, case.id, who.actor, "invitation_reissued", party_id=party.id, sessions_ended=ended,
            constraints_cleared=had_constraints)
-    return Invitation(party_id=party.id, name=party.name, invitation=secret, link=invitation_link(base_url, secret))
+    return _invite(s, case, party, base_url, mailing)
 
 
 def remove_party(s: Session, who: Principal, case_id: int, party_id: int) -> None:
@@ -583,7 +716,8 @@ def remove_party(s: Session, who: Principal, case_id: int, party_id: int) -> Non
     _check_agreement(s, case)  # the others may all have accepted already
 
 
-def replace_party(s: Session, who: Principal, case_id: int, party_id: int, name: str, base_url: str) -> Invitation:
+def replace_party(s: Session, who: Principal, case_id: int, party_id: int, name: str, base_url: str,
+                  email: str | None = None, mailing: bool = False) -> Invitation:
     """A new seat (new name, new invitation) in place of one that leaves before an agreement."""
     case, party = _seat(s, who, case_id, party_id)
     case = lock_case(s, case.id)
@@ -591,13 +725,12 @@ def replace_party(s: Session, who: Principal, case_id: int, party_id: int, name:
     if name in {p.name for p in _parties(s, case.id) if p.id != party.id}:
         raise ServiceError(422, f"name: another party is already called {name!r}")
     _vacate(s, party)
-    new = Party(case_id=case.id, name=name)
-    secret = identity.issue_invitation(s, new)
+    new = Party(case_id=case.id, name=name, email=email)
     s.add(new)
     s.flush()
     _audit(s, case.id, who.actor, "party_replaced", party_id=party.id, name=party.name, new_party_id=new.id,
            new_name=name)
-    return Invitation(party_id=new.id, name=new.name, invitation=secret, link=invitation_link(base_url, secret))
+    return _invite(s, case, new, base_url, mailing)
 
 
 def _vacate(s: Session, party: Party) -> None:
@@ -636,16 +769,22 @@ def sign_off(s: Session, who: Principal, case_id: int) -> None:
 
 
 def agreement(s: Session, who: Principal, case_id: int) -> dict:
+    """The agreed terms, who accepted them when, and the audit chain's head at this moment (so that an
+    exported copy can be checked against the log later)."""
     case = get_case(s, who, case_id)
     if case.status not in ("agreed", "signed"):
         raise ServiceError(409, "there is no agreement yet")
     pkg = s.get(Package, case.agreement_package_id)
-    responses = s.scalars(select(Response).where(Response.package_id == pkg.id).order_by(Response.at)).all()
+    same_terms = select(Package.id).where(Package.case_id == case.id, Package.terms_key == pkg.terms_key)
+    responses = s.scalars(select(Response).where(Response.package_id.in_(same_terms), Response.decision == "accept")
+                          .order_by(Response.id)).all()
     names = _names(s, case.id)
+    chain = audit.verify_case(s, case.id)
     return {"case_id": case.id, "title": case.title, "status": case.status, "issues": case.issues, "terms": pkg.terms,
-            "accepted": [{"party": names[r.party_id], "at": r.at.isoformat()} for r in responses],
-            "agreed_at": case.agreed_at.isoformat() if case.agreed_at else None,
-            "signed_at": case.signed_at.isoformat() if case.signed_at else None}
+            "accepted": [{"party": names[r.party_id], "at": iso(r.changed_at or r.at)} for r in responses],
+            "agreed_at": iso(case.agreed_at) if case.agreed_at else None,
+            "signed_at": iso(case.signed_at) if case.signed_at else None,
+            "audit": {"events": chain.events, "head_hash": chain.head, "intact": chain.broken is None}}
 
 
 def audit_log(s: Session, who: Principal, case_id: int) -> list[dict]:
@@ -653,8 +792,8 @@ def audit_log(s: Session, who: Principal, case_id: int) -> list[dict]:
     events = s.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))
     names = {f"party:{pid}": f"{name} (party {pid})" for pid, name in _names(s, case.id).items()}
     names[who.actor] = "mediator (you)"
-    return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "actor_name": names.get(e.actor, e.actor),
-             "action": e.action, "detail": e.detail} for e in events]
+    return [{"id": e.id, "seq": e.seq, "at": iso(e.at), "actor": e.actor, "actor_name": names.get(e.actor, e.actor),
+             "action": e.action, "detail": e.detail, "hash": e.hash} for e in events]
 
 
 def validation_message(errors: list[dict], skip: int = 0) -> str:

@@ -13,21 +13,24 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from parley.mediation import identity, service
+from parley.mediation import export, identity, mail, service
 from parley.mediation.api import Id, run
 from parley.mediation.drafting import draft_meso
 from parley.mediation.db import Case
-from parley.mediation.schemas import (ApproveIn, CaseCreate, Constraints, CounterIn, MesoRequest, MessageIn, RejectIn,
-                                      ReplaceIn, ResponseIn)
+from parley.mediation.schemas import (ApproveIn, CaseCreate, CloseIn, Constraints, CounterIn, DeadlineIn, MesoRequest,
+                                      MessageIn, RejectIn, ReplaceIn, ResponseIn, TimezoneIn)
 from parley.mediation.service import ServiceError
 
 router = APIRouter(include_in_schema=False)
 
+ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))) + ["UTC"]
 SESSION_COOKIE = "parley_session"
 PRE_COOKIE = "parley_csrf"  # before sign-in: what the log-in, sign-up and claim forms' tokens are bound to
 
@@ -50,8 +53,10 @@ def _render(request: Request, name: str, status: int = 200, **context) -> HTMLRe
     fresh = None
     if not base:
         fresh = base = secrets.token_urlsafe(32)
-    response = request.app.state.templates.TemplateResponse(request, name, {"csrf": _csrf(request, base), **context},
-                                                            status_code=status)
+    with mail.transaction(request.app.state, read=True) as s:  # times are shown in the viewer's own zone
+        zone = service.viewer_zone(s, identity.principal(s, _session(request)))
+    response = request.app.state.templates.TemplateResponse(
+        request, name, {"csrf": _csrf(request, base), "zone": zone, "zones": ZONES, **context}, status_code=status)
     if fresh:
         response.set_cookie(PRE_COOKIE, fresh, httponly=True, samesite="strict", secure=request.app.state.secure_cookies)
     return response
@@ -91,7 +96,7 @@ def _who(request: Request) -> identity.Principal | None:
     secret = _session(request)
     if not secret:
         return None
-    with request.app.state.readers.begin() as s:
+    with mail.transaction(request.app.state, read=True) as s:
         return identity.principal(s, secret)
 
 
@@ -141,6 +146,38 @@ def parse_issue_lines(text: str) -> list[dict]:
     return issues
 
 
+_PARTY = re.compile(r"(?P<name>[^<>,]+?)\s*(?:<\s*(?P<email>[^<>\s]+)\s*>|,\s*(?P<email2>\S+@\S+))?\s*")
+
+
+def parse_party_lines(text: str) -> list[dict]:
+    """'Tenant' or 'Tenant <tenant@example.org>' (or 'Tenant, tenant@example.org'): with an address and an SMTP
+    server, the invitation goes straight to the party."""
+    parties = []
+    for n, line in enumerate(l.strip() for l in text.splitlines()):
+        if not line:
+            continue
+        m = _PARTY.fullmatch(line)
+        if not m:
+            raise ServiceError(422, f"party line {n + 1} ({line!r}): write 'Name' or 'Name <name@example.org>'")
+        email = m.group("email") or m.group("email2")
+        parties.append({"name": m.group("name").strip(), **({"email": email} if email else {})})
+    return parties
+
+
+def _deadline(request: Request, form) -> str | None:
+    """A deadline typed in the viewer's own time zone (the page's date and time inputs), as ISO 8601."""
+    day, time = (form.get("deadline_date") or "").strip(), (form.get("deadline_time") or "").strip() or "18:00"
+    if not day:
+        return None
+    try:
+        local = datetime.fromisoformat(f"{day}T{time}")
+    except ValueError:
+        raise ServiceError(422, f"deadline: {day} {time} is not a date and time (write 2026-12-31 and 18:00)") from None
+    with mail.transaction(request.app.state, read=True) as s:
+        zone = service.viewer_zone(s, identity.principal(s, _session(request)))
+    return local.replace(tzinfo=ZoneInfo(zone)).isoformat()
+
+
 # ---------------------------------------------------------------- signing in
 
 
@@ -151,8 +188,10 @@ def home(request: Request):
         return _back("/p")
     if who is None:
         return _render(request, "home.html", signup=request.app.state.allow_signup)
-    cases = _as(request, service.list_cases, read=True)
-    return _render(request, "dashboard.html", cases=cases)
+    archived = request.query_params.get("archived") == "1"
+    cases = _as(request, service.list_cases, archived, read=True)
+    return _render(request, "dashboard.html", cases=cases, archived=archived,
+                   mailing=request.app.state.mailer.enabled)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -165,7 +204,7 @@ async def login(request: Request):
     form = await _form(request)
     email = str(form.get("email") or "")
     request.app.state.limits.check("login", request, email.strip().lower())
-    with request.app.state.sessions.begin() as s:
+    with mail.transaction(request.app.state) as s:
         _, secret = service.identity_call(identity.mediator_login, s, email, str(form.get("password") or ""))
     return _signed_in(_back("/"), request, secret, "mediator")
 
@@ -184,7 +223,7 @@ async def signup(request: Request):
     if not request.app.state.allow_signup:
         raise ServiceError(403, "sign-up is off on this server: ask its operator for an account")
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
-    with request.app.state.sessions.begin() as s:
+    with mail.transaction(request.app.state) as s:
         service.identity_call(identity.create_mediator, s, email, password)
         _, secret = service.identity_call(identity.mediator_login, s, email, password)
     return _signed_in(_back("/"), request, secret, "mediator")
@@ -193,7 +232,7 @@ async def signup(request: Request):
 @router.post("/logout")
 async def logout(request: Request):
     await _form(request)
-    with request.app.state.sessions.begin() as s:
+    with mail.transaction(request.app.state) as s:
         identity.end_session(s, _session(request))
     response = _back("/")
     response.delete_cookie(SESSION_COOKIE)
@@ -203,7 +242,7 @@ async def logout(request: Request):
 @router.get("/i/{invitation}", response_class=HTMLResponse)
 def invitation_page(request: Request, invitation: str):
     """Opening the link shows a button; the claim is its POST, so a mail scanner that fetches links claims nothing."""
-    with request.app.state.readers.begin() as s:
+    with mail.transaction(request.app.state, read=True) as s:
         party = identity.find_invitation(s, invitation)
         info = None
         if party is not None:
@@ -216,7 +255,7 @@ def invitation_page(request: Request, invitation: str):
 async def claim(request: Request):
     form = await _form(request)
     request.app.state.limits.check("claim", request)
-    with request.app.state.sessions.begin() as s:
+    with mail.transaction(request.app.state) as s:
         _, secret = service.claim_seat(s, str(form.get("invitation") or ""), _who(request))
     return _signed_in(_back("/p"), request, secret, "party")
 
@@ -234,7 +273,7 @@ async def seat_login(request: Request):
     except ValueError:
         raise ServiceError(422, "case and seat are the numbers on your party page (e.g. case 12, seat 34)") from None
     request.app.state.limits.check("passcode", request, f"seat:{party_id}")
-    with request.app.state.sessions.begin() as s:
+    with mail.transaction(request.app.state) as s:
         _, secret = service.passcode_login(s, case_id, party_id, str(form.get("passcode") or ""))
     return _signed_in(_back("/p"), request, secret, "party")
 
@@ -248,9 +287,10 @@ async def create_case(request: Request):
     request.app.state.limits.check("create_case", request)
     data = {"title": (form.get("title") or "").strip(),
             "issues": parse_issue_lines(form.get("issues") or ""),
-            "parties": [{"name": n.strip()} for n in (form.get("parties") or "").splitlines() if n.strip()]}
+            "parties": parse_party_lines(form.get("parties") or ""),
+            "deadline": _deadline(request, form)}
     body = _validated(CaseCreate, data)
-    created = _as(request, service.create_case, body, request.app.state.public_url)
+    created = _as(request, service.create_case, body, request.app.state.public_url, request.app.state.mailer.enabled)
     # The only time the invitations are shown: the server keeps only their hashes, and each works once.
     return _render(request, "created.html", 201, invitations=created.parties, title=body.title,
                    case_url=f"/cases/{created.case_id}")
@@ -319,7 +359,8 @@ async def mediator_sign_off(request: Request, case_id: Id):
 @router.post("/cases/{case_id}/parties/{party_id}/reissue", response_class=HTMLResponse)
 async def mediator_reissue(request: Request, case_id: Id, party_id: Id):
     await _form(request)
-    invitation = _as(request, service.reissue_invitation, case_id, party_id, request.app.state.public_url)
+    invitation = _as(request, service.reissue_invitation, case_id, party_id, request.app.state.public_url,
+                     request.app.state.mailer.enabled)
     return _render(request, "created.html", 201, invitations=[invitation], title="New invitation",
                    case_url=f"/cases/{case_id}", reissued=True)
 
@@ -334,8 +375,9 @@ async def mediator_remove(request: Request, case_id: Id, party_id: Id):
 @router.post("/cases/{case_id}/parties/{party_id}/replace", response_class=HTMLResponse)
 async def mediator_replace(request: Request, case_id: Id, party_id: Id):
     form = await _form(request)
-    name = _validated(ReplaceIn, {"name": str(form.get("name") or "").strip()}).name
-    invitation = _as(request, service.replace_party, case_id, party_id, name, request.app.state.public_url)
+    body = _validated(ReplaceIn, {"name": str(form.get("name") or "").strip(), "email": form.get("email") or None})
+    invitation = _as(request, service.replace_party, case_id, party_id, body.name, request.app.state.public_url,
+                     body.email, request.app.state.mailer.enabled)
     return _render(request, "created.html", 201, invitations=[invitation], title="Replacement party",
                    case_url=f"/cases/{case_id}", reissued=True)
 
@@ -343,6 +385,56 @@ async def mediator_replace(request: Request, case_id: Id, party_id: Id):
 @router.get("/cases/{case_id}/agreement", response_class=HTMLResponse)
 def mediator_agreement(request: Request, case_id: Id):
     return _render(request, "agreement.html", a=_as(request, service.agreement, case_id, read=True))
+
+
+@router.get("/cases/{case_id}/agreement.{ext}")
+def mediator_agreement_file(request: Request, case_id: Id, ext: str):
+    return _agreement_file(request, ext, lambda s, who: service.agreement(s, who, case_id))
+
+
+def _agreement_file(request: Request, ext: str, read) -> Response:
+    """The agreement as a download: PDF or JSON, both with the audit chain's head hash."""
+    if ext not in ("pdf", "json"):
+        raise ServiceError(404, "the agreement downloads as .pdf or .json")
+    data, zone = _as(request, lambda s, who: (read(s, who), service.viewer_zone(s, who)), read=True)
+    if ext == "pdf":
+        body, media = export.agreement_pdf(request.app.state.templates, data, zone), "application/pdf"
+    else:
+        body, media = export.agreement_json(data), "application/json"
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{export.filename(data, ext)}"'})
+
+
+@router.post("/cases/{case_id}/deadline")
+async def mediator_deadline(request: Request, case_id: Id):
+    form = await _form(request)
+    deadline = None if form.get("clear") else _deadline(request, form)
+    body = _validated(DeadlineIn, {"deadline": deadline})
+    _as(request, service.set_deadline, case_id, body.deadline)
+    return _back(f"/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/close")
+async def mediator_close(request: Request, case_id: Id):
+    form = await _form(request)
+    body = _validated(CloseIn, {"reason": str(form.get("reason") or "")[:4000]})
+    _as(request, service.close_case, case_id, body.reason)
+    return _back(f"/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/archive")
+async def mediator_archive(request: Request, case_id: Id):
+    form = await _form(request)
+    _as(request, service.archive_case, case_id, form.get("archived") != "0")
+    return _back("/")
+
+
+@router.post("/settings/timezone")
+async def settings_timezone(request: Request):
+    form = await _form(request)
+    body = _validated(TimezoneIn, {"timezone": str(form.get("timezone") or "")})
+    _as(request, service.set_timezone, body.timezone)
+    return _back(str(form.get("back") or "/") if str(form.get("back") or "/").startswith("/") else "/")
 
 
 # ---------------------------------------------------------------- party pages
@@ -367,6 +459,11 @@ def party_page(request: Request):
 def party_agreement(request: Request):
     data = _as(request, lambda s, who: service.agreement(s, who, _party_case(s, who)), read=True)
     return _render(request, "agreement.html", a=data)
+
+
+@router.get("/p/agreement.{ext}")
+def party_agreement_file(request: Request, ext: str):
+    return _agreement_file(request, ext, lambda s, who: service.agreement(s, who, _party_case(s, who)))
 
 
 async def _party_form(request: Request, parse, action) -> None:
