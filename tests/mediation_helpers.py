@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import socket
@@ -154,6 +156,30 @@ def post_form(browser, page_path: str, action: str, data: dict, **kw):
     page = browser.get(page_path)
     assert page.status_code == 200, page.text
     return browser.post(action, data={"csrf": csrf_of(page.text), **data}, **kw)
+
+
+class Inbox:
+    """A local SMTP server (aiosmtpd) that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        deadline = time.time() + timeout
+        while len(self.messages) < count and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(self.messages) >= count, [m["Subject"] for m in self.messages]
 
 
 def free_port() -> int:

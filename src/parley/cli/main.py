@@ -311,6 +311,9 @@ def serve(
     signup: bool = typer.Option(True, help="let anyone create a mediator account (--no-signup: only "
                                 "'parley mediator create')"),
     docs: bool = typer.Option(False, help="serve the interactive API docs at /docs (they load Swagger UI from a CDN)"),
+    smtp_url: str = typer.Option(None, help="send invitations and notices by e-mail: smtp://host:25, "
+                                 "smtp://user:password@host:587?starttls=1 or smtps://user:password@host:465"),
+    mail_from: str = typer.Option(None, help="the sender of those e-mails (default parley@<public host>)"),
     rate_limit: list[str] = typer.Option([], help="NAME=LIMITS to change a rate limit, e.g. meso=60/minute or "
                                          "login=5/minute;20/hour (names: login, passcode, claim, signup, create_case, meso)"),
 ) -> None:
@@ -333,9 +336,10 @@ def serve(
             limits[name.strip()] = spec.strip()
         application = create_app(database_url, build_writer(writer), public_url=base, allow_signup=signup, docs=docs,
                                  writer_timeout=writer_timeout, secret_key=os.environ.get("PARLEY_SECRET_KEY"),
-                                 rate_limits=limits)
+                                 rate_limits=limits, smtp_url=smtp_url, mail_from=mail_from)
+    mailing = f"e-mail via {safe_url(smtp_url)}" if smtp_url else "no e-mail (links are shown to the mediator)"
     console.print(f"Parley mediation on http://{host}:{port}/  (links: {application.state.public_url}; "
-                  f"database {safe_url(database_url)}; rationales: {writer})")
+                  f"database {safe_url(database_url)}; rationales: {writer}; {mailing})")
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 

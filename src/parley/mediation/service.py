@@ -45,6 +45,11 @@ def iso(at) -> str | None:
     return (at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)).isoformat()
 
 
+def utc(at):
+    """An aware time in UTC, as stored: SQLite keeps the wall-clock digits and drops the offset."""
+    return at.astimezone(timezone.utc) if at is not None else None
+
+
 def _audit(s: Session, case_id: int, actor: str, action: str, **detail) -> None:
     audit.append(s, case_id, actor, action, **detail)
 
@@ -154,7 +159,7 @@ def mask_email(address: str) -> str:
 def create_case(s: Session, who: Principal, body: CaseCreate, base_url: str, mailing: bool = False) -> CaseCreated:
     _require_mediator(who)
     case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_id=who.mediator_id,
-                deadline=body.deadline)
+                deadline=utc(body.deadline))
     s.add(case)
     s.flush()
     parties = []
@@ -195,7 +200,7 @@ def list_cases(s: Session, who: Principal, archived: bool = False) -> list[CaseS
 def set_deadline(s: Session, who: Principal, case_id: int, deadline) -> None:
     case = _mediator(s, who, case_id)
     _open(case)
-    case.deadline, case.reminded_at = deadline, None
+    case.deadline, case.reminded_at = utc(deadline), None
     _audit(s, case.id, who.actor, "deadline_set", deadline=iso(deadline) if deadline else None)
 
 
