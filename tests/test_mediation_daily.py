@@ -193,6 +193,10 @@ def test_pages_show_times_in_the_viewers_zone(plain):
     assert client.put("/api/timezone", headers=case.mediator, json={"timezone": "Mars/Olympus"}).status_code == 422
     browser = browser_mediator(app)
     assert post_form(browser, "/", "/settings/timezone", {"timezone": "Asia/Tokyo", "back": "/"}).status_code == 200
+    for elsewhere in ("//evil.example.com", "/\\evil.example.com", "https://evil.example.com"):  # no open redirect
+        r = post_form(browser, "/", "/settings/timezone", {"timezone": "Asia/Tokyo", "back": elsewhere},
+                      follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/", elsewhere
     page = browser.get(f"/cases/{case.case_id}").text
     assert "Times in Asia/Tokyo" in page and " JST" in page
     client.post(case.url("/messages"), headers=case.mediator, json={"text": "welcome"})

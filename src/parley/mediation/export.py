@@ -20,7 +20,13 @@ def agreement_pdf(templates, data: dict, zone: str) -> bytes:
                                 "install WeasyPrint's system libraries (Debian: apt-get install libpango-1.0-0 "
                                 "libpangoft2-1.0-0) or download the agreement as JSON") from None
     html = templates.get_template("agreement.html").render(a=data, zone=zone, pdf=True)
-    return HTML(string=html).write_pdf(stylesheets=[CSS(filename=str(_CSS))])
+    return HTML(string=html, url_fetcher=_no_fetch).write_pdf(stylesheets=[CSS(filename=str(_CSS))])
+
+
+def _no_fetch(url: str, *args, **kwargs):
+    # The document needs nothing from outside; a server-side renderer that fetched URLs would be an SSRF
+    # door if a party's text ever reached it as markup (it is escaped, but this does not rely on that).
+    raise ValueError(f"the agreement PDF fetches nothing ({url})")
 
 
 def agreement_json(data: dict) -> bytes:

@@ -434,7 +434,9 @@ async def settings_timezone(request: Request):
     form = await _form(request)
     body = _validated(TimezoneIn, {"timezone": str(form.get("timezone") or "")})
     _as(request, service.set_timezone, body.timezone)
-    return _back(str(form.get("back") or "/") if str(form.get("back") or "/").startswith("/") else "/")
+    back = str(form.get("back") or "/")
+    # Only a path on this site: '//host' or '/\\host' would send the browser elsewhere (an open redirect).
+    return _back(back if re.fullmatch(r"/(?![/\\])[\w\-/.?=&]*", back) else "/")
 
 
 # ---------------------------------------------------------------- party pages
