@@ -17,7 +17,7 @@ import statistics
 from parley.agents.judge import JudgeRequest
 from parley.agents.spec import BackendCache
 from parley.environments.dilemmas import load_dilemmas
-from parley.evaluation.deliberation_arena import build_judge
+from parley.agents.spec import build_judge
 
 
 def cases(d):

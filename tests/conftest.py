@@ -11,7 +11,7 @@ def tiny_model_dir(tmp_path_factory):
     """A 2-layer Llama with SmolLM2's real tokenizer and chat template, randomly initialised."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from parley.agents.models import smollm2_location
+    from parley.models.loading import smollm2_location
 
     folder, gguf = smollm2_location()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
@@ -30,8 +30,8 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_model_dir):
-    from parley.agents.backends import HFBackend
-    from parley.agents.models import load_causal_lm
+    from parley.models.backends import HFBackend
+    from parley.models.loading import load_causal_lm
 
     model, tokenizer = load_causal_lm(str(tiny_model_dir))
     return HFBackend(model, tokenizer, name="tiny")

@@ -129,7 +129,7 @@ def test_scripted_self_play_reaches_judged_agreements_deterministically():
 
 
 def test_llm_deliberator_prompts_carry_persona_proposals_and_notices(tiny_backend):
-    from parley.agents.base import GenerationSettings
+    from parley.models.generation import GenerationSettings
     from parley.agents.deliberator import DeliberationLLMAgent
     from parley.rollout.deliberation import run_deliberations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from parley.agents.backends import Completion
+from parley.models.backends import Completion
 from parley.environments.dilemma_generation import generate_dilemmas, write_dilemmas
 from parley.environments.dilemmas import load_dilemmas
 
@@ -47,4 +47,4 @@ def test_cli_reports_a_bad_model_spec(tmp_path):
     from parley.cli.main import app
 
     result = CliRunner().invoke(app, ["scenarios", "generate", "--model", "scripted:linear", "--out", str(tmp_path / "x.jsonl")])
-    assert result.exit_code == 2 and "--model must be" in result.output
+    assert result.exit_code == 2 and "--model must be smollm2" in result.output

@@ -2,7 +2,7 @@
 
 import torch
 
-from parley.agents.base import GenerationSettings
+from parley.models.generation import GenerationSettings
 from parley.agents.llm import LLMAgent
 from parley.agents.scripted import SCRIPTED
 from parley.environments.protocol import ProtocolConfig, Role

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from parley import ParleyError
-from parley.agents.backends import Completion
+from parley.models.backends import Completion
 from parley.evaluation.general import extract_answer, is_correct, load_problems, run_general_eval
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parley.agents.backends import Completion, GenerationStats
+from parley.models.backends import Completion, GenerationStats
 from parley.agents.judge import JudgeRequest, LLMJudge, RuleJudge, VerdictError, parse_verdict
 from parley.environments.dilemmas import load_dilemmas
 

@@ -1,4 +1,4 @@
-from parley.agents.backends import Completion, GenerationStats
+from parley.models.backends import Completion, GenerationStats
 from parley.agents.llm import LLMAgent, clean_turn
 from parley.environments.protocol import BargainEnv, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from parley import ParleyError
-from parley.agents.base import GenerationSettings
+from parley.models.generation import GenerationSettings
 from parley.agents.llm import LLMAgent
 from parley.environments.actions import Action, ActionKind
 from parley.environments.protocol import Outcome, ProtocolConfig, Role, TurnRecord
@@ -37,9 +37,10 @@ def test_shipped_configs_validate():
     (["grpo.learnin_rate=0.1"], "grpo.learnin_rate: unknown field"),
     (["grpo.num_generations=1"], "grpo.num_generations"),
     (["grpo.beta=-1"], "grpo.beta"),
-    (["model=openai:x@http://h/v1"], "the trainee must be a local model"),
+    (["model=openai:x@http://h/v1"], "the trainee must be smollm2 or hf:<id-or-path>, not openai"),
     (["opponent=scripted:nobody"], "unknown scripted strategy"),
-    (["opponent=human"], "a human cannot be a training opponent"),
+    (["opponent=human"], "the training opponent must be smollm2, hf:<id-or-path>, openai:<model>@<base_url>, "
+                         "scripted:<strategy>, self, scripted:deliberator or scripted:stance, not human"),
     (["role=referee"], "role"),
     (["grpo.max_steps=many"], "grpo.max_steps"),
     (["nonsense"], "is not KEY=VALUE"),
@@ -160,14 +161,14 @@ class ScriptedIdsBackend:
     """Returns fixed "sampled" ids: a non-canonical tokenisation that decode+encode would change."""
 
     def __init__(self, tokenizer, ids):
-        from parley.agents.backends import GenerationStats
+        from parley.models.backends import GenerationStats
 
         self.tokenizer, self.name, self.stats = tokenizer, "scripted-ids", GenerationStats()
         self.stop_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
         self.ids = ids
 
     def generate_ids(self, prompt_ids, settings, seed, keys=None):
-        from parley.agents.backends import Completion
+        from parley.models.backends import Completion
 
         return [Completion(self.tokenizer.decode(self.ids), list(p), self.ids + self.stop_ids) for p in prompt_ids]
 

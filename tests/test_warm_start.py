@@ -101,7 +101,7 @@ def test_deliberation_teachers_play_both_personas_and_are_judged():
         said = [x["completion"][0]["content"] for x in turns]
         assert said[0].endswith("PROPOSAL: " + stance.removeprefix("Your stance: "))  # under its own persona's prompt
         assert said[1:] == (["I can live with that. ACCEPT #2"] if key.endswith("/0") else [])
-    with pytest.raises(ParleyError, match="warm_start teacher"):
+    with pytest.raises(ParleyError, match="warm_start.teachers entry"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.enabled=true", "warm_start.teachers=[scripted:linear]"])
     with pytest.raises(ParleyError, match="unknown scripted strategy 'stance'"):
         load_config(None, ["warm_start.teachers=[scripted:stance]"])
@@ -117,7 +117,7 @@ class _Replay:
         self.stop_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
 
     def generate_ids(self, contexts, settings, seed, keys):
-        from parley.agents.backends import Completion
+        from parley.models.backends import Completion
 
         out = []
         for context, key in zip(contexts, keys):
@@ -169,7 +169,7 @@ def test_warm_start_trains_and_grpo_builds_on_it(tiny_model_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from parley.agents.models import load_causal_lm
+    from parley.models.loading import load_causal_lm
     from parley.training.trainer import prepare_run, train
 
     overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "grpo.max_steps=1", "warm_start.enabled=true",

@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from parley.agents import prompts
-from parley.agents.backends import Backend, Completion, Conversation
-from parley.agents.base import GenerationSettings
+from parley.models import prompts
+from parley.models.backends import Backend, Completion, Conversation
+from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationObservation
 
 PROMPT = "deliberator"

@@ -16,8 +16,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, Sequence
 
-from parley.agents import prompts
-from parley.agents.base import GenerationSettings
+from parley.models import prompts
+from parley.models.generation import GenerationSettings
 from parley.environments.dilemmas import Dilemma
 
 RUBRIC = "judge_collective_agency"

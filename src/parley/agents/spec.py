@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley import ParleyError
-from parley.agents.base import Agent, GenerationSettings
+from parley.agents.base import Agent
+from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
+from parley.models.generation import GenerationSettings
 from parley.agents.llm import BUYER_PERSONAS, SELLER_PERSONAS, LLMAgent
 from parley.agents.scripted import SCRIPTED
 from parley.environments.protocol import Role
@@ -40,7 +42,42 @@ def _bad(raw: str, why: str) -> ParleyError:
     return ParleyError(f"invalid agent spec {raw!r}: {why}. Expected one of: {EXPECTED}")
 
 
-def parse_spec(raw: str) -> AgentSpec:
+# What a spec may name where: every check of "which kinds are allowed here" goes through ``parse_spec``.
+LLM = ("smollm2", "hf", "openai")          # a language model on any backend
+LOCAL = ("smollm2", "hf")                  # a model whose weights are here (trainable)
+UNATTENDED = ("smollm2", "hf", "openai", "scripted")  # anything that runs without a person
+_KIND_NAMES = {"smollm2": "smollm2", "hf": "hf:<id-or-path>", "openai": "openai:<model>@<base_url>",
+               "scripted": "scripted:<strategy>", "human": "human"}
+
+
+def parse_spec(raw: str, allow: tuple[str, ...] | None = None, what: str = "agent", personas: bool = True,
+               extra: tuple[str, ...] = (), hint: str = "") -> AgentSpec | None:
+    """The parsed spec, or a ParleyError naming what is wrong and what ``what`` may be.
+
+    ``allow``: the kinds accepted here (default: all); ``personas``: whether ``#persona`` may be given;
+    ``extra``: other names accepted as they are (e.g. the scripted deliberators), for which None is returned;
+    ``hint``: what to do instead, added to the error when a kind is refused.
+    """
+    if raw in extra:
+        return None
+    names = [_KIND_NAMES[k] for k in (allow or _KIND_NAMES)] + list(extra)
+    expected = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+    try:
+        spec = _parse(raw)
+    except ParleyError as exc:
+        if what == "agent":
+            raise
+        why = str(exc).split(": ", 1)[1].split(". Expected", 1)[0]
+        raise ParleyError(f"invalid {what} {raw!r}: {why}; the {what} must be {expected}") from None
+    if allow is not None and spec.kind not in allow:
+        raise ParleyError(f"invalid {what} {raw!r}: the {what} must be {expected}, not {spec.kind}"
+                          + (f"; {hint}" if hint else ""))
+    if not personas and "#" in raw:
+        raise ParleyError(f"invalid {what} {raw!r}: it takes no #persona")
+    return spec
+
+
+def _parse(raw: str) -> AgentSpec:
     text = (raw or "").strip()
     if not text:
         raise _bad(raw, "it is empty")
@@ -87,11 +124,11 @@ class BackendCache:
 
 
 def _load_backend(spec: AgentSpec):
-    from parley.agents.backends import HFBackend, OpenAIBackend
+    from parley.models.backends import HFBackend, OpenAIBackend
 
     if spec.kind == "openai":
         return OpenAIBackend(spec.target, spec.base_url)
-    from parley.agents.models import load_causal_lm, load_smollm2
+    from parley.models.loading import load_causal_lm, load_smollm2
 
     model, tokenizer = load_smollm2() if spec.kind == "smollm2" else load_causal_lm(spec.target)
     return HFBackend(model, tokenizer, name=spec.kind if spec.kind == "smollm2" else f"hf:{spec.target}")
@@ -110,3 +147,25 @@ def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings |
         raise ParleyError(f"persona {spec.persona!r} is for sellers; a buyer takes {', '.join(BUYER_PERSONAS)}")
     backend = (cache or BackendCache()).get(spec)
     return LLMAgent(name=spec.raw, backend=backend, role=role, persona=spec.persona, settings=settings or GenerationSettings())
+
+
+# ---------------------------------------------------------------- deliberation: personas and judges
+
+SCRIPTED_DELIBERATORS = tuple(SCRIPTED_DELIBERATION)  # the spec names of the scripted deliberators
+RULE_JUDGE = "scripted:rules"
+
+
+def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
+    """A deliberation agent: a scripted stand-in by name, or any language model (no persona suffix)."""
+    spec = parse_spec(raw, allow=LLM, what="deliberation agent", personas=False, extra=SCRIPTED_DELIBERATORS)
+    if spec is None:
+        return SCRIPTED_DELIBERATION[raw]()
+    return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings)
+
+
+def build_judge(raw: str, cache: BackendCache):
+    """The Collective Agency judge: the rule judge, or any language model."""
+    from parley.agents.judge import LLMJudge, RuleJudge
+
+    spec = parse_spec(raw, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+    return RuleJudge() if spec is None else LLMJudge(cache.get(spec), name=raw)

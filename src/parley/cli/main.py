@@ -143,13 +143,12 @@ def play(
     with user_errors():
         from parley.agents import BackendCache, build_agent, parse_spec
         from parley.agents.human import HumanAgent
+        from parley.agents.spec import UNATTENDED
         from parley.environments.protocol import ProtocolConfig, Role
         from parley.environments.scenarios import sample_scenarios
         from parley.rollout.engine import run_episodes
 
-        spec = parse_spec(seller)
-        if spec.kind == "human":
-            raise ParleyError("the seller must be an agent, not `human`")
+        spec = parse_spec(seller, allow=UNATTENDED, what="seller")  # you are the buyer
         scenario = sample_scenarios(split, 1, seed)[0]
         seller_agent = build_agent(spec, Role.SELLER, _settings(max_new_tokens, 0.7, 0.9, False, 1), BackendCache())
         p = scenario.product
@@ -227,12 +226,9 @@ def report(run_dir: Path = typer.Argument(..., help="a training run directory"))
 
 def _llm_model(model: str):
     """The parsed spec of a language model for --model (no scripted agents, no humans)."""
-    from parley.agents.spec import parse_spec
+    from parley.agents.spec import LLM, parse_spec
 
-    spec = parse_spec(model)
-    if spec.kind not in ("smollm2", "hf", "openai"):
-        raise ParleyError(f"--model must be smollm2, hf:<id-or-path> or openai:<model>@<url>, got {model!r}")
-    return spec
+    return parse_spec(model, allow=LLM, what="--model")
 
 
 eval_app = typer.Typer(no_args_is_help=True, help="Capability evaluations outside negotiation.")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parley import ParleyError
-from parley.agents import prompts
-from parley.agents.base import GenerationSettings
+from parley.models import prompts
+from parley.models.generation import GenerationSettings
 from parley.environments.dilemmas import Dilemma, deduplicate, load_dilemmas, parse_dilemma
 
 PROMPT = "dilemma_generator"

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parley import ParleyError, __version__
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
+from parley.agents.spec import UNATTENDED
 from parley.environments.protocol import ProtocolConfig, Role
 from parley.environments.scenarios import ScenarioConfig, sample_scenarios
 from parley.evaluation.report import write_report
@@ -52,11 +53,9 @@ def output_folder(path) -> Path:
 
 def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCache | None = None) -> ArenaResult:
     # Validate everything cheap before loading any model.
-    buyer_spec, seller_spec = parse_spec(config.buyer), parse_spec(config.seller)
-    if seller_spec.kind == "human":
-        raise ParleyError("the arena runs unattended; use `parley play` to negotiate yourself")
-    if buyer_spec.kind == "human":
-        raise ParleyError("the arena runs unattended; use `parley play --seller SPEC` to play the buyer yourself")
+    hint = "the arena runs unattended: to negotiate yourself, use `parley play --seller SPEC`"
+    buyer_spec = parse_spec(config.buyer, allow=UNATTENDED, what="arena buyer", hint=hint)
+    seller_spec = parse_spec(config.seller, allow=UNATTENDED, what="arena seller", hint=hint)
     scenarios = sample_scenarios(config.split, config.episodes, config.seed, config.scenarios)
     out = output_folder(config.out)
 

@@ -11,19 +11,14 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import ParleyError, __version__
-from parley.agents.base import GenerationSettings
-from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED, DeliberationLLMAgent
-from parley.agents.spec import BackendCache, parse_spec
+from parley import __version__
+from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec
+from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import load_dilemmas
 from parley.evaluation.arena import output_folder
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
-
-SCRIPTED_DELIBERATORS = tuple(SCRIPTED)  # the spec names of the scripted deliberators
-RULE_JUDGE = "scripted:rules"
-
 
 @dataclass
 class DeliberationArenaConfig:
@@ -36,35 +31,6 @@ class DeliberationArenaConfig:
     out: Path = Path("runs/deliberation")
     protocol: DeliberationConfig = field(default_factory=DeliberationConfig)
     generation: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_new_tokens=96))
-
-
-def _llm_spec(raw: str, what: str, scripted: str | tuple[str, ...]):
-    """The parsed spec of an LLM, or None for a scripted stand-in; a clear error otherwise (nothing loaded)."""
-    scripted = (scripted,) if isinstance(scripted, str) else scripted
-    if raw in scripted:
-        return None
-    expected = f"smollm2, hf:<id-or-path>, openai:<model>@<url> or {' | '.join(scripted)}"
-    try:
-        spec = parse_spec(raw)
-    except ParleyError:
-        spec = None
-    if spec is None or spec.kind not in ("smollm2", "hf", "openai") or "#" in raw:
-        raise ParleyError(f"invalid {what} {raw!r}: expected {expected}")
-    return spec
-
-
-def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
-    spec = _llm_spec(raw, "deliberation agent", SCRIPTED_DELIBERATORS)
-    if spec is None:
-        return SCRIPTED[raw]()
-    return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings)
-
-
-def build_judge(raw: str, cache: BackendCache):
-    from parley.agents.judge import LLMJudge, RuleJudge
-
-    spec = _llm_spec(raw, "judge", RULE_JUDGE)
-    return RuleJudge() if spec is None else LLMJudge(cache.get(spec), name=raw)
 
 
 def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
@@ -97,10 +63,10 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
 def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool = True,
                            cache: BackendCache | None = None) -> dict:
     # Check every spec before loading any model.
-    _llm_spec(config.agent, "deliberation agent", SCRIPTED_DELIBERATORS)
+    parse_spec(config.agent, allow=LLM, what="deliberation agent", personas=False, extra=SCRIPTED_DELIBERATORS)
     if config.opponent:
-        _llm_spec(config.opponent, "deliberation opponent", SCRIPTED_DELIBERATORS)
-    _llm_spec(config.judge, "judge", RULE_JUDGE)
+        parse_spec(config.opponent, allow=LLM, what="deliberation opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
+    parse_spec(config.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
     pool = load_dilemmas(config.split)
     rng = random.Random(f"deliberation-arena/{config.split}/{config.seed}")
     order = pool[:]

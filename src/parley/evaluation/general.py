@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from parley import ParleyError
-from parley.agents.base import GenerationSettings
+from parley.models.generation import GenerationSettings
 from parley.evaluation.stats import bootstrap_ci
 
 INSTRUCTION = "Solve the problem. Think step by step, then end with a line 'Answer: <number>'.\n\n"

@@ -68,8 +68,8 @@ class LLMWriter:
         self.max_new_tokens = max_new_tokens
 
     def write(self, requests: list[RationaleRequest], seed: int = 0) -> list[str]:
-        from parley.agents import prompts
-        from parley.agents.base import GenerationSettings
+        from parley.models import prompts
+        from parley.models.generation import GenerationSettings
 
         _, template = prompts.load("mediator_rationale")
         conversations = [[{"role": "user", "content": template.render(

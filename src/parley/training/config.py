@@ -9,13 +9,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley import ParleyError
+from parley.agents.spec import LLM, LOCAL, RULE_JUDGE, SCRIPTED_DELIBERATORS, UNATTENDED, parse_spec
 
 
-def _spec(value: str):
-    from parley.agents.spec import parse_spec
-
+def _spec(value: str, **where):
     try:
-        return parse_spec(value)
+        return parse_spec(value, **where)
     except ParleyError as exc:  # pydantic collects ValueErrors into its per-field report
         raise ValueError(str(exc)) from None
 
@@ -117,18 +116,13 @@ class TrainConfig(_Section):
     @field_validator("model")
     @classmethod
     def _trainable(cls, value: str) -> str:
-        spec = _spec(value)
-        if spec.kind not in ("smollm2", "hf"):
-            raise ValueError(f"the trainee must be a local model (smollm2 or hf:<id-or-path>), not {spec.kind}")
+        _spec(value, allow=LOCAL, what="trainee")  # weights it can update: a local model
         return value
 
     @field_validator("opponent")
     @classmethod
     def _opponent(cls, value: str) -> str:
-        from parley.evaluation.deliberation_arena import SCRIPTED_DELIBERATORS
-
-        if value not in ("self", *SCRIPTED_DELIBERATORS) and _spec(value).kind == "human":
-            raise ValueError("a human cannot be a training opponent")
+        _spec(value, allow=UNATTENDED, what="training opponent", extra=("self", *SCRIPTED_DELIBERATORS))
         return value
 
     @model_validator(mode="after")
@@ -136,28 +130,18 @@ class TrainConfig(_Section):
         if self.warm_start.teachers is None:
             self.warm_start.teachers = ["scripted:stance" if self.env == "deliberation" else "scripted:linear"]
         if self.env == "deliberation":
-            from parley.evaluation.deliberation_arena import RULE_JUDGE, SCRIPTED_DELIBERATORS, _llm_spec
-
-            try:
-                _llm_spec(self.judge, "judge", RULE_JUDGE)
-                if self.opponent != "self":
-                    _llm_spec(self.opponent, "opponent", SCRIPTED_DELIBERATORS)
-                for teacher in self.warm_start.teachers:
-                    _llm_spec(teacher, "warm_start teacher", SCRIPTED_DELIBERATORS)
-            except ParleyError as exc:
-                raise ValueError(str(exc)) from None
+            _spec(self.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+            if self.opponent != "self":
+                _spec(self.opponent, allow=LLM, what="opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
+            for teacher in self.warm_start.teachers:
+                _spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
             if self.grpo.num_generations % 2:
                 raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
                                  "in half of every group")
         else:
             for teacher in self.warm_start.teachers:
-                try:
-                    kind = _spec(teacher).kind
-                except ValueError as exc:
-                    raise ValueError(f"warm_start.teachers: {exc}") from None
-                if kind == "human":
-                    raise ValueError(f"warm_start.teachers: a human cannot be a warm-start teacher ({teacher!r}): "
-                                     "its turns are not recorded ahead of time")
+                # a human's turns are not recorded ahead of time, so a person cannot teach
+                _spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from parley.agents.base import GenerationSettings
+from parley.models.generation import GenerationSettings
 from parley.agents.deliberator import DeliberationLLMAgent
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv
 from parley.environments.dilemmas import Dilemma
@@ -38,7 +38,7 @@ class DeliberationRollout(EpisodeRollout):
         return DeliberationLLMAgent(name=name, backend=backend, settings=self.settings)
 
     def _fixed_opponent(self):
-        from parley.evaluation.deliberation_arena import build_deliberator
+        from parley.agents.spec import build_deliberator
 
         return build_deliberator(self.opponent_spec, self.settings, self.backends)
 

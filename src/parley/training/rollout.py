@@ -13,8 +13,8 @@ import copy
 import dataclasses
 from typing import Sequence
 
-from parley.agents.backends import Completion, HFBackend
-from parley.agents.base import GenerationSettings
+from parley.models.backends import Completion, HFBackend
+from parley.models.generation import GenerationSettings
 from parley.agents.llm import LLMAgent
 from parley.agents.spec import BackendCache, build_agent
 from parley.environments.protocol import ProtocolConfig, Role

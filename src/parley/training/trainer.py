@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 from parley import ParleyError
-from parley.agents.base import GenerationSettings
+from parley.models.generation import GenerationSettings
 from parley.environments.protocol import ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
 from parley.training.config import TrainConfig, load_config
+from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 from parley.training.rewards import reward_functions
 from parley.training.rollout import BargainRollout
 
@@ -116,43 +117,13 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
 
 def _write_base(folder: Path, cfg: TrainConfig) -> None:
     if (folder / "adapter_config.json").is_file():
-        from parley.agents.models import BASE_FILE
+        from parley.models.loading import BASE_FILE
         from parley.training.warm_start import WARM_START_DIR
 
         # After a warm start the adapter sits on the warm-started weights, which live in the run
         # directory: name them relative to the adapter so the run directory can be moved.
         base = {"base": f"hf:../{WARM_START_DIR}", "relative": True} if cfg.warm_start.enabled else {"base": cfg.model}
         (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
-
-
-def precision(cfg: TrainConfig) -> tuple[bool, bool]:
-    """(GPU present, train in bf16 mixed precision): grpo.bf16 governs the warm start too."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    bf16 = (cuda and torch.cuda.is_bf16_supported()) if cfg.grpo.bf16 == "auto" else cfg.grpo.bf16
-    if bf16 and not cuda:
-        raise ParleyError("grpo.bf16 needs a GPU (bf16 matmul on this CPU is ~100x slower); set grpo.bf16=auto")
-    return cuda, bf16
-
-
-def lora_config(cfg: TrainConfig):
-    """PEFT's LoraConfig from the ``lora`` section, or None for full fine-tuning."""
-    if not cfg.lora.enabled:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
-
-
-def rich_progress(trainer) -> None:
-    """Show a trainer's progress as a Rich bar with ETA instead of tqdm's."""
-    from transformers.trainer_callback import ProgressCallback
-    from trl.trainer.callbacks import RichProgressCallback
-
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(RichProgressCallback)
 
 
 def _grpo_args(cfg: TrainConfig, run_dir: Path):
@@ -189,7 +160,7 @@ def _grpo_args(cfg: TrainConfig, run_dir: Path):
 
 
 def _load_policy(cfg: TrainConfig):
-    from parley.agents.models import load_model_spec, plain_copy
+    from parley.models.loading import load_model_spec, plain_copy
 
     model, tokenizer = load_model_spec(cfg.model)
     model = plain_copy(model)
@@ -202,7 +173,7 @@ def _warm_started(cfg: TrainConfig, run_dir: Path, model, tokenizer, progress: b
 
     A run killed during the warm start redoes it from the beginning: it takes minutes, not hours.
     """
-    from parley.agents.models import load_causal_lm
+    from parley.models.loading import load_causal_lm
     from parley.training.warm_start import DONE_FILE, completed, run_warm_start
 
     folder = completed(run_dir)
@@ -244,12 +215,6 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     return trainer, rollout
 
 
-def generation_settings(cfg: TrainConfig) -> GenerationSettings:
-    g = cfg.generation
-    return GenerationSettings(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                              batch_size=g.batch_size)
-
-
 def _scenarios(cfg: TrainConfig, split: str, n: int, seed: int) -> list:
     if cfg.env == "bargain":
         return sample_scenarios(split, n, seed=seed)
@@ -272,7 +237,7 @@ def _environment(cfg: TrainConfig, scenarios: list, settings: GenerationSettings
         return rollout, reward_functions(role, cfg.rewards.protocol_penalty)
     from parley.agents.spec import BackendCache
     from parley.environments.deliberation import DeliberationConfig
-    from parley.evaluation.deliberation_arena import build_judge
+    from parley.agents.spec import build_judge
     from parley.training.deliberation_rollout import DeliberationRollout, collective_agency
     from parley.training.rewards import EpisodeReward
 

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from parley.agents.backends import Completion
+from parley.models.backends import Completion
 
 _SENTINEL = "\u2063PARLEY-TURN-END\u2063"
 

@@ -89,11 +89,12 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
     """Deliberation teachers: with ``opponent`` "self" each teacher plays both personas and both sides'
     turns are recorded (one sequence per persona); otherwise it plays persona 0 in even episodes and
     persona 1 in odd ones against ``opponent``, as the trainee does in a GRPO group."""
-    from parley.agents.base import GenerationSettings
+    from parley.models.generation import GenerationSettings
     from parley.agents.deliberator import DeliberationLLMAgent
     from parley.agents.spec import BackendCache
     from parley.environments.dilemmas import load_dilemmas
-    from parley.evaluation.deliberation_arena import build_deliberator, build_judge, summarize_deliberations
+    from parley.agents.spec import build_deliberator, build_judge
+    from parley.evaluation.deliberation_arena import summarize_deliberations
     from parley.rollout.deliberation import run_deliberations, with_verdicts
 
     settings = settings or GenerationSettings()
@@ -175,7 +176,7 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from parley.training.trainer import generation_settings, lora_config, precision, rich_progress
+    from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 
     ws = cfg.warm_start
     if cfg.env == "deliberation":

@@ -16,7 +16,7 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newlin
 
 def available() -> dict[str, list[int]]:
     versions: dict[str, list[int]] = {}
-    for entry in resources.files("parley.agents.prompts").iterdir():
+    for entry in resources.files("parley.models.prompts").iterdir():
         m = re.fullmatch(r"(.+)\.v(\d+)\.md", entry.name)
         if m:
             versions.setdefault(m.group(1), []).append(int(m.group(2)))
@@ -33,5 +33,5 @@ def load(persona: str, version: int | None = None) -> tuple[str, jinja2.Template
     if version not in versions:
         raise ParleyError(f"prompt {persona!r} has no version {version}; available: {versions}")
     name = f"{persona}.v{version}"
-    text = resources.files("parley.agents.prompts").joinpath(f"{name}.md").read_text()
+    text = resources.files("parley.models.prompts").joinpath(f"{name}.md").read_text()
     return name, _ENV.from_string(text.strip())

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 from parley import ParleyError
-from parley.agents.base import GenerationSettings
+from parley.models.generation import GenerationSettings
 
 Conversation = list[dict]
 
