@@ -251,31 +251,40 @@ def _environment(cfg: TrainConfig, scenarios: list, settings: GenerationSettings
 def _time_phases(trainer, rollout: BargainRollout, files) -> None:
     """Split each step's wall time into rollout / reference forward / policy update.
 
-    TRL's own profiling only reports to wandb/trackio, so the two calls are timed here.
+    TRL's own profiling only reports to wandb/trackio. The rollout is ours to time. The reference (and
+    old-policy) forwards are timed with PyTorch's public module hooks: every forward of the policy (or of
+    a separate reference model) that runs without grad and outside the rollout is one of them. That
+    relies on no private TRL method, so a TRL upgrade cannot silently break it (tests/test_training.py
+    checks the figures stay plausible).
     """
     import torch
 
     play = rollout.play
+    state = {"in_rollout": False, "began": None}
 
     def timed_play(*a, **kw):
         began = time.perf_counter()
+        state["in_rollout"] = True
         try:
             return play(*a, **kw)
         finally:
+            state["in_rollout"] = False
             files.timings["rollout"] += time.perf_counter() - began
 
     rollout.play = timed_play
-    logps = trainer._get_per_token_logps_and_entropies
 
-    def timed_logps(model, *a, **kw):
-        began = time.perf_counter()
-        try:
-            return logps(model, *a, **kw)
-        finally:
-            if not torch.is_grad_enabled():  # reference (and old-policy) forwards run without grad
-                files.timings["reference"] += time.perf_counter() - began
+    def before(module, args):
+        if not torch.is_grad_enabled() and not state["in_rollout"] and state["began"] is None:
+            state["began"] = time.perf_counter()
 
-    trainer._get_per_token_logps_and_entropies = timed_logps
+    def after(module, args, output):
+        if state["began"] is not None:
+            files.timings["reference"] += time.perf_counter() - state["began"]
+            state["began"] = None
+
+    for model in {id(m): m for m in (trainer.model, getattr(trainer, "ref_model", None)) if m is not None}.values():
+        model.register_forward_pre_hook(before)
+        model.register_forward_hook(after)
 
 
 def prepare_run(config_path: str | None, overrides: list[str], resume: str | None) -> tuple[TrainConfig, Path, Path | None]:
