@@ -9,7 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley import ParleyError
-from parley.agents.spec import LLM, LOCAL, RULE_JUDGE, SCRIPTED_DELIBERATORS, UNATTENDED, parse_spec
+from parley.agents.spec import LOCAL, SCRIPTED_DELIBERATORS, UNATTENDED, parse_spec
+from parley.training.games import get_game
 
 
 def _spec(value: str, **where):
@@ -97,7 +98,7 @@ class EvaluationSection(_Section):
 
 
 class TrainConfig(_Section):
-    env: Literal["bargain", "deliberation"] = "bargain"
+    env: str = Field("bargain", description="the game (training/games.py): bargain | deliberation | any registered")
     model: str = Field("smollm2", description="trainee: smollm2 | hf:<id-or-path>")
     judge: str = Field("scripted:rules", description="deliberation: the Collective Agency judge (an LLM spec or scripted:rules)")
     role: Literal["buyer", "seller"] = "buyer"
@@ -125,23 +126,21 @@ class TrainConfig(_Section):
         _spec(value, allow=UNATTENDED, what="training opponent", extra=("self", *SCRIPTED_DELIBERATORS))
         return value
 
+    @field_validator("env")
+    @classmethod
+    def _known_game(cls, value: str) -> str:
+        try:
+            get_game(value)
+        except ParleyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
+        game = get_game(self.env)
         if self.warm_start.teachers is None:
-            self.warm_start.teachers = ["scripted:stance" if self.env == "deliberation" else "scripted:linear"]
-        if self.env == "deliberation":
-            _spec(self.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
-            if self.opponent != "self":
-                _spec(self.opponent, allow=LLM, what="opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
-            for teacher in self.warm_start.teachers:
-                _spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
-            if self.grpo.num_generations % 2:
-                raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
-                                 "in half of every group")
-        else:
-            for teacher in self.warm_start.teachers:
-                # a human's turns are not recorded ahead of time, so a person cannot teach
-                _spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
+            self.warm_start.teachers = list(game.default_teachers)
+        game.validate(self)
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self

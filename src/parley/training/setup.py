@@ -5,9 +5,13 @@ Its own module so that the trainer (which runs the warm start) and the warm star
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from parley import ParleyError
 from parley.models.generation import GenerationSettings
-from parley.training.config import TrainConfig
+
+if TYPE_CHECKING:  # only for annotations: the config (through the game registry) reaches the warm start, which uses this
+    from parley.training.config import TrainConfig
 
 
 def precision(cfg: TrainConfig) -> tuple[bool, bool]:

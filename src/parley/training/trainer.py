@@ -22,12 +22,9 @@ import time
 from pathlib import Path
 
 from parley import ParleyError
-from parley.models.generation import GenerationSettings
-from parley.environments.protocol import ProtocolConfig, Role
-from parley.environments.scenarios import sample_scenarios
 from parley.training.config import TrainConfig, load_config
+from parley.training.games import get_game
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
-from parley.training.rewards import reward_functions
 from parley.training.rollout import BargainRollout
 
 SELF_PLAY_FILE = "self_play_opponent.pt"
@@ -57,7 +54,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
     from transformers import TrainerCallback
 
-    eval_scenarios = _scenarios(cfg, cfg.evaluation.split, cfg.evaluation.scenarios, seed=cfg.seed + 1)
+    eval_scenarios = get_game(cfg.env).scenarios(cfg, cfg.evaluation.split, cfg.evaluation.scenarios, cfg.seed + 1)
 
     class RunFiles(TrainerCallback):
         """metrics.jsonl, per-step timings, evaluations, and the extra files each checkpoint needs."""
@@ -183,7 +180,8 @@ def _warm_started(cfg: TrainConfig, run_dir: Path, model, tokenizer, progress: b
         return model.train(), tokenizer
     if model is None:
         model, tokenizer = _load_policy(cfg)
-    model, _ = run_warm_start(cfg, run_dir, model, tokenizer, progress)
+    examples, summary = get_game(cfg.env).teacher_examples(cfg, generation_settings(cfg))
+    model, _ = run_warm_start(cfg, run_dir, model, tokenizer, examples, summary, progress)
     return model, tokenizer
 
 
@@ -195,9 +193,10 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
 
     if model is None:
         model, tokenizer = _load_policy(cfg)
-    scenarios = _scenarios(cfg, cfg.environment.split, cfg.environment.scenarios, seed=cfg.seed)
+    game = get_game(cfg.env)
+    scenarios = game.scenarios(cfg, cfg.environment.split, cfg.environment.scenarios, cfg.seed)
     settings = generation_settings(cfg)
-    rollout, rewards = _environment(cfg, scenarios, settings)
+    rollout, rewards = game.environment(cfg, scenarios, settings)
     # The prompt column carries the scenario id: rollout_func receives only prompts, and builds the
     # real chat prompt itself (the trainee's first prompt depends on who moves first).
     dataset = Dataset.from_list([{"prompt": s.id} for s in scenarios])
@@ -213,39 +212,6 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     rollout.attach(trainer)
     _time_phases(trainer, rollout, files)
     return trainer, rollout
-
-
-def _scenarios(cfg: TrainConfig, split: str, n: int, seed: int) -> list:
-    if cfg.env == "bargain":
-        return sample_scenarios(split, n, seed=seed)
-    import random
-
-    from parley.environments.dilemmas import load_dilemmas
-
-    pool = load_dilemmas(split)
-    random.Random(f"train/{split}/{seed}").shuffle(pool)
-    return pool[:n]
-
-
-def _environment(cfg: TrainConfig, scenarios: list, settings: GenerationSettings):
-    """(rollout_func, reward functions) for the configured environment."""
-    if cfg.env == "bargain":
-        role = Role(cfg.role)
-        protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
-        rollout = BargainRollout(scenarios, role, cfg.opponent, protocol, settings, seed=cfg.seed,
-                                 refresh_steps=cfg.self_play_refresh_steps)
-        return rollout, reward_functions(role, cfg.rewards.protocol_penalty)
-    from parley.agents.spec import BackendCache
-    from parley.environments.deliberation import DeliberationConfig
-    from parley.agents.spec import build_judge
-    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency
-    from parley.training.rewards import EpisodeReward
-
-    backends = BackendCache()
-    rollout = DeliberationRollout(scenarios, cfg.opponent, DeliberationConfig(max_turns=cfg.environment.max_turns),
-                                  settings, build_judge(cfg.judge, backends), seed=cfg.seed,
-                                  refresh_steps=cfg.self_play_refresh_steps, backends=backends)
-    return rollout, [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
 
 
 def _time_phases(trainer, rollout: BargainRollout, files) -> None:

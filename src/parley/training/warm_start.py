@@ -171,28 +171,15 @@ def completed(run_dir: Path) -> Path | None:
     return folder if (folder / DONE_FILE).is_file() else None
 
 
-def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False):
-    """Fine-tune ``model`` on teacher turns; save and return (merged model, folder)."""
+def run_warm_start(cfg, run_dir: Path, model, tokenizer, examples: list[dict], summary: dict, progress: bool = False):
+    """Fine-tune ``model`` on the teachers' turns (``examples``, from the game's ``teacher_examples`` hook);
+    save and return (merged model, folder)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from parley.training.setup import generation_settings, lora_config, precision, rich_progress
+    from parley.training.setup import lora_config, precision, rich_progress
 
     ws = cfg.warm_start
-    if cfg.env == "deliberation":
-        from parley.environments.deliberation import DeliberationConfig
-
-        opponent = cfg.opponent
-        settings = generation_settings(cfg)
-        examples, summary = deliberation_teacher_examples(
-            ws.teachers, opponent, cfg.judge, DeliberationConfig(max_turns=cfg.environment.max_turns), ws.episodes,
-            cfg.seed, cfg.environment.split, settings)
-    else:
-        role = Role(cfg.role)
-        protocol = ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
-        opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
-        examples, summary = teacher_examples(ws.teachers, opponent, role, protocol, ws.episodes, cfg.seed,
-                                             cfg.environment.split)
     folder = run_dir / WARM_START_DIR
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "examples.jsonl").open("w") as f:
@@ -225,7 +212,6 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, progress: bool = False)
     tokenizer.save_pretrained(str(folder))
     shutil.rmtree(folder / "trainer", ignore_errors=True)  # SFTTrainer's output_dir: nothing saved there
     summary.update(dtype=str(model.dtype).removeprefix("torch."), steps=trainer.state.global_step, first_loss=losses[0] if losses else None,
-                   last_loss=losses[-1] if losses else None, train_runtime_s=result.metrics.get("train_runtime"),
-                   opponent=opponent)
+                   last_loss=losses[-1] if losses else None, train_runtime_s=result.metrics.get("train_runtime"))
     (folder / DONE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return model.train(), folder

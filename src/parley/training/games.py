@@ -1,0 +1,161 @@
+"""The registry of games, as training sees them: the config, the warm start and the trainer take a game from
+here by the config's ``env`` and never branch on its name.
+
+A game supplies its training glue as hooks: what its config must satisfy, its default warm-start teachers,
+its training scenarios, its rollout function and reward functions, and its teachers' examples. Adding a
+game is one module that calls ``register_game`` (tests/test_games.py registers a toy game from the tests
+and builds its trainer). The hooks import their glue lazily, so reading a config loads no game's machinery.
+
+Not yet through the registry: ``parley arena`` and the reports (the evaluation floor) still have one entry
+point per game; see the issue notes.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from parley import ParleyError
+
+if TYPE_CHECKING:  # the config imports this module to validate ``env``
+    from parley.models.generation import GenerationSettings
+    from parley.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainingGame:
+    name: str
+    default_teachers: tuple[str, ...]
+    # Raise ValueError naming the field when a config does not fit this game (pydantic reports it per field).
+    validate: Callable[["TrainConfig"], None]
+    # (cfg, split, n, seed) -> scenarios, each with an ``id`` (the dataset's prompt column)
+    scenarios: Callable[["TrainConfig", str, int, int], list]
+    # (cfg, scenarios, settings) -> (rollout_func object, reward functions)
+    environment: Callable[["TrainConfig", list, "GenerationSettings"], tuple]
+    # (cfg, settings) -> (prompt-completion examples, summary) for the warm start
+    teacher_examples: Callable[["TrainConfig", "GenerationSettings"], tuple[list[dict], dict]]
+
+
+GAMES: dict[str, TrainingGame] = {}
+
+
+def register_game(game: TrainingGame) -> TrainingGame:
+    GAMES[game.name] = game
+    return game
+
+
+def get_game(name: str) -> TrainingGame:
+    if name not in GAMES:
+        raise ParleyError(f"unknown env {name!r}: expected one of {', '.join(sorted(GAMES))}")
+    return GAMES[name]
+
+
+# ---------------------------------------------------------------- bargaining
+
+
+def _spec(value: str, **where) -> None:
+    from parley.agents.spec import parse_spec
+
+    try:
+        parse_spec(value, **where)
+    except ParleyError as exc:  # pydantic collects ValueErrors into its per-field report
+        raise ValueError(str(exc)) from None
+
+
+def _bargain_validate(cfg) -> None:
+    from parley.agents.spec import UNATTENDED
+
+    for teacher in cfg.warm_start.teachers:
+        # a human's turns are not recorded ahead of time, so a person cannot teach
+        _spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
+
+
+def _bargain_scenarios(cfg, split: str, n: int, seed: int) -> list:
+    from parley.environments.scenarios import sample_scenarios
+
+    return sample_scenarios(split, n, seed=seed)
+
+
+def _bargain_protocol(cfg):
+    from parley.environments.protocol import ProtocolConfig, Role
+
+    return ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+
+
+def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
+    from parley.environments.protocol import Role
+    from parley.training.rewards import reward_functions
+    from parley.training.rollout import BargainRollout
+
+    role = Role(cfg.role)
+    rollout = BargainRollout(scenarios, role, cfg.opponent, _bargain_protocol(cfg), settings, seed=cfg.seed,
+                             refresh_steps=cfg.self_play_refresh_steps)
+    return rollout, reward_functions(role, cfg.rewards.protocol_penalty)
+
+
+def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
+    from parley.environments.protocol import Role
+    from parley.training.warm_start import teacher_examples
+
+    ws = cfg.warm_start
+    opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
+    examples, summary = teacher_examples(ws.teachers, opponent, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
+                                         cfg.seed, cfg.environment.split)
+    return examples, {**summary, "opponent": opponent}
+
+
+register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _bargain_scenarios,
+                           _bargain_environment, _bargain_teachers))
+
+
+# ---------------------------------------------------------------- deliberation
+
+
+def _deliberation_validate(cfg) -> None:
+    from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS
+
+    _spec(cfg.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+    if cfg.opponent != "self":
+        _spec(cfg.opponent, allow=LLM, what="opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
+    for teacher in cfg.warm_start.teachers:
+        _spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
+    if cfg.grpo.num_generations % 2:
+        raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
+                         "in half of every group")
+
+
+def _deliberation_scenarios(cfg, split: str, n: int, seed: int) -> list:
+    from parley.environments.dilemmas import load_dilemmas
+
+    pool = load_dilemmas(split)
+    random.Random(f"train/{split}/{seed}").shuffle(pool)
+    return pool[:n]
+
+
+def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
+    from parley.agents.spec import BackendCache, build_judge
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency
+    from parley.training.rewards import EpisodeReward
+
+    backends = BackendCache()
+    rollout = DeliberationRollout(scenarios, cfg.opponent, DeliberationConfig(max_turns=cfg.environment.max_turns),
+                                  settings, build_judge(cfg.judge, backends), seed=cfg.seed,
+                                  refresh_steps=cfg.self_play_refresh_steps, backends=backends)
+    return rollout, [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
+
+
+def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.training.warm_start import deliberation_teacher_examples
+
+    ws = cfg.warm_start
+    examples, summary = deliberation_teacher_examples(ws.teachers, cfg.opponent, cfg.judge,
+                                                      DeliberationConfig(max_turns=cfg.environment.max_turns),
+                                                      ws.episodes, cfg.seed, cfg.environment.split, settings)
+    return examples, {**summary, "opponent": cfg.opponent}
+
+
+register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_validate, _deliberation_scenarios,
+                           _deliberation_environment, _deliberation_teachers))
