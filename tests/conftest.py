@@ -56,3 +56,30 @@ def case(client):
     actors = Actors(client)
     actors.enter_constraints(Tenant=TENANT, Landlord=LANDLORD)
     return actors
+
+
+def _database_params():
+    from mediation_helpers import database_urls
+
+    return database_urls()
+
+
+@pytest.fixture(params=_database_params())
+def db_url(request, tmp_path):
+    """An empty database of each kind: SQLite, and PostgreSQL when PARLEY_TEST_DATABASE_URL is set."""
+    from mediation_helpers import fresh_database
+
+    url, cleanup = fresh_database(request.param, tmp_path)
+    yield url
+    cleanup()
+
+
+@pytest.fixture
+def inbox():
+    """A local SMTP server (aiosmtpd) that keeps what it receives."""
+    from mediation_helpers import Inbox
+
+    box = Inbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()

@@ -13,7 +13,7 @@ import pytest
 
 import re
 
-from mediation_helpers import Inbox, free_port, start_server
+from mediation_helpers import free_port, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -21,14 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIU
 ARTIFACTS = Path(os.environ.get("PARLEY_ARTIFACTS", "test-artifacts")) / "mediation"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
 
 
 @pytest.fixture

@@ -11,25 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from fastapi.testclient import TestClient
 
-from mediation_helpers import (CASE, LANDLORD, TENANT, Actors, Inbox, browser_mediator, browser_party, claim,
-                               database_urls, fresh_database, post_form)
+from mediation_helpers import CASE, LANDLORD, TENANT, Actors, browser_mediator, browser_party, claim, post_form
 from parley.mediation import audit
 from parley.mediation.app import create_app, send_reminders
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
-
-
-@pytest.fixture(params=database_urls())
-def db_url(request, tmp_path):
-    url, cleanup = fresh_database(request.param, tmp_path)
-    yield url
-    cleanup()
 
 
 @pytest.fixture

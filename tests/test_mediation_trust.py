@@ -12,19 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mediation_helpers import (CASE, LANDLORD, TENANT, Actors, browser_mediator, browser_party, claim, csrf_of,
-                               database_urls, fresh_database, mediator_session, post_form)
+                               mediator_session, post_form)
 from parley.mediation.app import create_app
 from parley.mediation.limits import RateLimits
 
 TENANT_SECRETS = ["1450", "1000"]  # the tenant's reservation and ideal on Rent; neither is a range bound below
 PRIVATE = re.compile(r"\b(1450|1230)\b")  # reservations nobody but their party (and the server) may see
-
-
-@pytest.fixture(params=database_urls())
-def db_url(request, tmp_path):
-    url, cleanup = fresh_database(request.param, tmp_path)
-    yield url
-    cleanup()
 
 
 @pytest.fixture
