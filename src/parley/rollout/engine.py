@@ -27,12 +27,17 @@ class Episode:
     prompts: dict[str, str] = field(default_factory=dict)  # role -> prompt id (LLM agents)
 
     @property
+    def id(self) -> str:
+        """The episode's id (its scenario's), as every game's episode has one."""
+        return self.scenario.id
+
+    @property
     def violations(self) -> list[str]:
         return [v for t in self.turns for v in t.violations]
 
     def to_dict(self) -> dict:
         return {
-            "id": self.scenario.id,
+            "id": self.id,
             "scenario": self.scenario.to_dict(),
             "agents": self.agents,
             "prompts": self.prompts,

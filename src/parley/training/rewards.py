@@ -55,7 +55,7 @@ class EpisodeReward:
             raise RewardError(f"reward {self.__name__}: the rollout returned no 'episode' field")
         values = []
         for ep in episode:
-            eid = ep.scenario.id if hasattr(ep, "scenario") else ep.id
+            eid = ep.id
             try:
                 value = self.fn(ep)
                 if value is None and self.allow_none:

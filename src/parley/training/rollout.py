@@ -145,7 +145,7 @@ class EpisodeRollout:
         finally:
             if training:
                 model.train()
-        trajectories = [trainee.trajectories.pop(_episode_id(e), None) or self._silent(trainee, e) for e in episodes]
+        trajectories = [trainee.trajectories.pop(e.id, None) or self._silent(trainee, e) for e in episodes]
         return episodes, trajectories
 
     def _unique(self, scenario, key: str, step: int, index: int):
@@ -174,10 +174,6 @@ class EpisodeRollout:
             "env_mask": [t.env_mask for t in trajectories],
             "episode": episodes,
         }
-
-
-def _episode_id(episode) -> str:
-    return episode.scenario.id if hasattr(episode, "scenario") else episode.id
 
 
 def silent_trajectory(trainee: TraineeAgent, observation) -> Trajectory:
