@@ -23,20 +23,9 @@ import httpx
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from mediation_helpers import CASE, LANDLORD, TENANT, claim, free_port, mediator_session  # noqa: E402
+from mediation_helpers import CASE, LANDLORD, TENANT, SlowWriter, claim, free_port, mediator_session  # noqa: E402
 
 from parley.mediation.app import create_app  # noqa: E402
-
-
-class SleepyWriter:
-    name = "sleepy"
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def write(self, requests, seed=0):
-        time.sleep(self.seconds)
-        return ["A rationale that took its time."] * len(requests)
 
 
 def serve(app, port: int) -> uvicorn.Server:
@@ -87,7 +76,7 @@ def main() -> None:
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = ap.parse_args()
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'isolation.db'}"
-    app = create_app(url, writer=SleepyWriter(args.writer_seconds), writer_timeout=args.writer_seconds + 30)
+    app = create_app(url, writer=SlowWriter(args.writer_seconds), writer_timeout=args.writer_seconds + 30)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = serve(app, port)

@@ -182,6 +182,19 @@ class Inbox:
         assert len(self.messages) >= count, [m["Subject"] for m in self.messages]
 
 
+class SlowWriter:
+    """A rationale writer that takes ``seconds``, like a slow or stuck LLM server."""
+
+    name = "slow"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def write(self, requests, seed=0):
+        time.sleep(self.seconds)
+        return ["A slow but fine rationale."] * len(requests)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

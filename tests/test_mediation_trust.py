@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mediation_helpers import (CASE, LANDLORD, TENANT, Actors, browser_mediator, browser_party, claim, csrf_of,
-                               mediator_session, post_form)
+                               SlowWriter, mediator_session, post_form)
 from parley.mediation.app import create_app
 from parley.mediation.limits import RateLimits
 
@@ -340,17 +340,6 @@ def test_a_draft_computed_before_a_constraints_change_cannot_be_approved(client,
     assert client.get(case.url(), headers=case.parties["Tenant"]).json()["packages"] == []
     assert client.post(case.url(f"/drafts/{draft['id']}/reject"), headers=case.mediator, json={}).status_code == 200
     assert case.meso("Tenant")["status"] == "pending"
-
-
-class SlowWriter:
-    name = "slow"
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def write(self, requests, seed=0):
-        time.sleep(self.seconds)
-        return ["A slow but fine rationale."] * len(requests)
 
 
 class BrokenWriter:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from parley import ParleyError
 from parley.mediation import api, mail, service, web
-from parley.mediation.db import DEFAULT_URL, open_database, readers
+from parley.mediation.db import DEFAULT_URL, as_utc, open_database, readers
 from parley.mediation.limits import RateLimits
 from parley.mediation.mail import build_mailer
 from parley.mediation.rationale import RationaleWriter, TemplateWriter
@@ -220,8 +220,7 @@ def when(value, zone: str = "UTC", fmt: str = "%d %b %Y, %H:%M") -> str:
     """A stored time (ISO string or datetime, UTC when naive) in the viewer's zone, with the zone's name."""
     if not value:
         return ""
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+    at = as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
     try:
         local = at.astimezone(ZoneInfo(zone or "UTC"))
     except (ZoneInfoNotFoundError, ValueError):

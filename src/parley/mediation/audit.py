@@ -17,20 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parley.mediation.db import AuditEvent, Case, now
+from parley.mediation.db import AuditEvent, Case, as_utc, now
 
 GENESIS = "0" * 64
 
 
 def _utc(at: datetime) -> str:
-    # SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones in the session's zone.
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
-    return at.isoformat(timespec="microseconds")
+    return as_utc(at).isoformat(timespec="microseconds")
 
 
 def row_hash(case_id: int, seq: int, at: datetime, actor: str, action: str, detail: dict, prev_hash: str) -> str:

@@ -24,6 +24,14 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(at: datetime | None) -> datetime | None:
+    """A stored time, aware and in UTC. Every time is stored in UTC, but SQLite hands it back naive (and PostgreSQL
+    in the session's zone)."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from pwdlib import PasswordHash
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from parley.mediation.db import Case, LoginSession, Mediator, Party, now, token_hash
+from parley.mediation.db import Case, LoginSession, Mediator, Party, as_utc, now, token_hash
 
 PASSWORDS = PasswordHash.recommended()  # argon2id with the library's current parameters
 # Verified when an e-mail is unknown, so that a wrong e-mail costs the same time as a wrong password.
@@ -55,10 +55,6 @@ class Principal:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
 
 
 # ---------------------------------------------------------------- mediators
@@ -119,7 +115,7 @@ def principal(s: Session, secret: str | None) -> Principal | None:
     if not secret:
         return None
     row = s.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(secret)))
-    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now():
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= now():
         return None
     if row.mediator_id is not None:
         return Principal("mediator", mediator_id=row.mediator_id)

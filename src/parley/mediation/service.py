@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from parley.mediation import audit, identity, mail, notices
 from parley.mediation import meso as meso_lib
 from parley.mediation import values
-from parley.mediation.db import AuditEvent, Case, Draft, Mediator, Message, Package, PackageOffer, Party, Response, now
+from parley.mediation.db import (AuditEvent, Case, Draft, Mediator, Message, Package, PackageOffer, Party, Response,
+                                 as_utc, now)
 from parley.mediation.identity import IdentityError, Principal
 from parley.mediation.milp import SolverError
 from parley.mediation.rationale import RationaleRequest, TemplateWriter, find_leaks
@@ -39,15 +40,8 @@ class ServiceError(Exception):
 
 
 def iso(at) -> str | None:
-    """A stored time as ISO 8601 in UTC with its offset (SQLite hands back naive datetimes stored as UTC)."""
-    if at is None:
-        return None
-    return (at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)).isoformat()
-
-
-def utc(at):
-    """An aware time in UTC, as stored: SQLite keeps the wall-clock digits and drops the offset."""
-    return at.astimezone(timezone.utc) if at is not None else None
+    """A stored time as ISO 8601 in UTC with its offset."""
+    return None if at is None else as_utc(at).isoformat()
 
 
 def _audit(s: Session, case_id: int, actor: str, action: str, **detail) -> None:
@@ -159,7 +153,7 @@ def mask_email(address: str) -> str:
 def create_case(s: Session, who: Principal, body: CaseCreate, base_url: str, mailing: bool = False) -> CaseCreated:
     _require_mediator(who)
     case = Case(title=body.title, issues=[i.model_dump() for i in body.issues], mediator_id=who.mediator_id,
-                deadline=utc(body.deadline))
+                deadline=as_utc(body.deadline))
     s.add(case)
     s.flush()
     parties = []
@@ -169,7 +163,7 @@ def create_case(s: Session, who: Principal, body: CaseCreate, base_url: str, mai
         parties.append(party)
     s.flush()
     _audit(s, case.id, who.actor, "case_created", title=body.title, parties=[p.name for p in body.parties],
-           issues=[i.name for i in body.issues], deadline=iso(body.deadline) if body.deadline else None)
+           issues=[i.name for i in body.issues], deadline=iso(body.deadline))
     invitations = [_invite(s, case, party, base_url, mailing) for party in parties]
     return CaseCreated(case_id=case.id, parties=invitations)
 
@@ -200,8 +194,9 @@ def list_cases(s: Session, who: Principal, archived: bool = False) -> list[CaseS
 def set_deadline(s: Session, who: Principal, case_id: int, deadline) -> None:
     case = _mediator(s, who, case_id)
     _open(case)
-    case.deadline, case.reminded_at = utc(deadline), None
-    _audit(s, case.id, who.actor, "deadline_set", deadline=iso(deadline) if deadline else None)
+    # SQLite would keep the wall-clock digits and drop the offset: store UTC.
+    case.deadline, case.reminded_at = as_utc(deadline), None
+    _audit(s, case.id, who.actor, "deadline_set", deadline=iso(deadline))
 
 
 def close_case(s: Session, who: Principal, case_id: int, reason: str) -> None:
@@ -253,7 +248,7 @@ def due_reminders(s: Session, base_url: str, at=None, ahead=timedelta(hours=24))
                       .with_for_update())
     sent = 0
     for case in cases:
-        deadline = case.deadline if case.deadline.tzinfo else case.deadline.replace(tzinfo=timezone.utc)
+        deadline = as_utc(case.deadline)
         if not at <= deadline <= at + ahead:
             continue
         mediator = s.get(Mediator, case.mediator_id) if case.mediator_id else None
@@ -306,8 +301,12 @@ def _parties(s: Session, case_id: int, removed: bool = False) -> list[Party]:
 
 
 def _names(s: Session, case_id: int) -> dict[int, str]:
+    return _names_of(_parties(s, case_id, removed=True))
+
+
+def _names_of(seats: list[Party]) -> dict[int, str]:
     """Every seat's name (a removed one marked), for showing what it did while it was in the case."""
-    return {p.id: p.name + (" (removed)" if p.removed_at else "") for p in _parties(s, case_id, removed=True)}
+    return {p.id: p.name + (" (removed)" if p.removed_at else "") for p in seats}
 
 
 def _packages(s: Session, case_id: int) -> list[Package]:
@@ -318,24 +317,23 @@ def _draft_out(d: Draft, names: dict[int, str]) -> dict:
     payload = dict(d.payload)
     return {"id": d.id, "kind": d.kind, "status": d.status, "party": names.get(d.party_id), "author": d.author,
             "leak_blocked": d.leak_blocked, "payload": payload, "review_note": d.review_note,
-            "created_at": iso(d.created_at), "reviewed_at": iso(d.reviewed_at) if d.reviewed_at else None}
+            "created_at": iso(d.created_at), "reviewed_at": iso(d.reviewed_at)}
 
 
 def mediator_view(s: Session, who: Principal, case_id: int) -> dict:
     case = _mediator(s, who, case_id)
-    parties = _parties(s, case.id)
-    names = _names(s, case.id)
+    seats = _parties(s, case.id, removed=True)
+    parties, names = [p for p in seats if p.removed_at is None], _names_of(seats)
     drafts = s.scalars(select(Draft).where(Draft.case_id == case.id).order_by(Draft.id)).all()
     responses, offers = _responses(s, case.id), _offers(s, case.id)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
-        "deadline": iso(case.deadline) if case.deadline else None,
+        "deadline": iso(case.deadline),
         "agreement_package_id": case.agreement_package_id,
         # Per seat the mediator sees invited / claimed / constraints entered: never the constraints themselves.
         "parties": [{"id": p.id, "name": p.name, "seat": identity.seat_state(p),
                      "constraints_entered": p.constraints is not None} for p in parties],
-        "removed_parties": [{"id": p.id, "name": p.name} for p in _parties(s, case.id, removed=True)
-                            if p.removed_at is not None],
+        "removed_parties": [{"id": p.id, "name": p.name} for p in seats if p.removed_at is not None],
         "drafts": [_draft_out(d, names) for d in drafts],
         "packages": [_package_out(s, pkg, names, responses, offers) for pkg in _packages(s, case.id)],
         "messages": _messages(s, case.id, None, names),
@@ -352,8 +350,8 @@ def _messages(s: Session, case_id: int, party_id: int | None, names: dict) -> li
 
 def party_view(s: Session, who: Principal, case_id: int) -> dict:
     case, party = _party(s, who, case_id)
-    parties = _parties(s, case.id)
-    names = _names(s, case.id)
+    seats = _parties(s, case.id, removed=True)
+    parties, names = [p for p in seats if p.removed_at is None], _names_of(seats)
     issues = issues_of(case)
     own = constraints_of(party)
     packages = []
@@ -370,7 +368,7 @@ def party_view(s: Session, who: Principal, case_id: int) -> dict:
         packages.append(out)
     return {
         "id": case.id, "title": case.title, "status": case.status, "issues": case.issues,
-        "deadline": iso(case.deadline) if case.deadline else None,
+        "deadline": iso(case.deadline),
         "you": {"id": party.id, "name": party.name, "constraints_entered": own is not None,
                 "passcode_set": party.passcode_hash is not None},
         "parties": [p.name for p in parties],
@@ -412,7 +410,7 @@ def get_constraints(s: Session, who: Principal, case_id: int) -> Constraints:
 def constraints_basis(parties: list[Party]) -> str:
     """A fingerprint of which seats are active and when each last changed its constraints (never the values):
     a MESO computed on one basis is stale once the basis changes."""
-    stamp = [[p.id, iso(p.constraints_at) if p.constraints_at else None] for p in parties]
+    stamp = [[p.id, iso(p.constraints_at)] for p in parties]
     return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
 
 
@@ -787,8 +785,8 @@ def agreement(s: Session, who: Principal, case_id: int) -> dict:
     chain = audit.verify_case(s, case.id)
     return {"case_id": case.id, "title": case.title, "status": case.status, "issues": case.issues, "terms": pkg.terms,
             "accepted": [{"party": names[r.party_id], "at": iso(r.changed_at or r.at)} for r in responses],
-            "agreed_at": iso(case.agreed_at) if case.agreed_at else None,
-            "signed_at": iso(case.signed_at) if case.signed_at else None,
+            "agreed_at": iso(case.agreed_at),
+            "signed_at": iso(case.signed_at),
             "audit": {"events": chain.events, "head_hash": chain.head, "intact": chain.broken is None}}
 
 

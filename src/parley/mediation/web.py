@@ -53,13 +53,18 @@ def _render(request: Request, name: str, status: int = 200, **context) -> HTMLRe
     fresh = None
     if not base:
         fresh = base = secrets.token_urlsafe(32)
-    with mail.transaction(request.app.state, read=True) as s:  # times are shown in the viewer's own zone
-        zone = service.viewer_zone(s, identity.principal(s, _session(request)))
     response = request.app.state.templates.TemplateResponse(
-        request, name, {"csrf": _csrf(request, base), "zone": zone, "zones": ZONES, **context}, status_code=status)
+        request, name, {"csrf": _csrf(request, base), "zone": _zone(request), "zones": ZONES, **context},
+        status_code=status)
     if fresh:
         response.set_cookie(PRE_COOKIE, fresh, httponly=True, samesite="strict", secure=request.app.state.secure_cookies)
     return response
+
+
+def _zone(request: Request) -> str:
+    """The time zone the viewer chose (UTC for anyone not signed in): pages show and read times in it."""
+    with mail.transaction(request.app.state, read=True) as s:
+        return service.viewer_zone(s, identity.principal(s, _session(request)))
 
 
 async def _form(request: Request):
@@ -173,9 +178,7 @@ def _deadline(request: Request, form) -> str | None:
         local = datetime.fromisoformat(f"{day}T{time}")
     except ValueError:
         raise ServiceError(422, f"deadline: {day} {time} is not a date and time (write 2026-12-31 and 18:00)") from None
-    with mail.transaction(request.app.state, read=True) as s:
-        zone = service.viewer_zone(s, identity.principal(s, _session(request)))
-    return local.replace(tzinfo=ZoneInfo(zone)).isoformat()
+    return local.replace(tzinfo=ZoneInfo(_zone(request))).isoformat()
 
 
 # ---------------------------------------------------------------- signing in

@@ -9,15 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley import ParleyError
-from parley.agents.spec import LOCAL, SCRIPTED_DELIBERATORS, UNATTENDED, parse_spec
-from parley.training.games import get_game
-
-
-def _spec(value: str, **where):
-    try:
-        return parse_spec(value, **where)
-    except ParleyError as exc:  # pydantic collects ValueErrors into its per-field report
-        raise ValueError(str(exc)) from None
+from parley.agents.spec import LOCAL, SCRIPTED_DELIBERATORS, UNATTENDED
+from parley.training.games import field_spec, get_game
 
 
 class _Section(BaseModel):
@@ -117,13 +110,13 @@ class TrainConfig(_Section):
     @field_validator("model")
     @classmethod
     def _trainable(cls, value: str) -> str:
-        _spec(value, allow=LOCAL, what="trainee")  # weights it can update: a local model
+        field_spec(value, allow=LOCAL, what="trainee")  # weights it can update: a local model
         return value
 
     @field_validator("opponent")
     @classmethod
     def _opponent(cls, value: str) -> str:
-        _spec(value, allow=UNATTENDED, what="training opponent", extra=("self", *SCRIPTED_DELIBERATORS))
+        field_spec(value, allow=UNATTENDED, what="training opponent", extra=("self", *SCRIPTED_DELIBERATORS))
         return value
 
     @field_validator("env")

@@ -54,12 +54,13 @@ def get_game(name: str) -> TrainingGame:
 # ---------------------------------------------------------------- bargaining
 
 
-def _spec(value: str, **where) -> None:
+def field_spec(value: str, **where):
+    """``parse_spec`` for a config field: its error as the ValueError pydantic reports per field."""
     from parley.agents.spec import parse_spec
 
     try:
-        parse_spec(value, **where)
-    except ParleyError as exc:  # pydantic collects ValueErrors into its per-field report
+        return parse_spec(value, **where)
+    except ParleyError as exc:
         raise ValueError(str(exc)) from None
 
 
@@ -68,7 +69,7 @@ def _bargain_validate(cfg) -> None:
 
     for teacher in cfg.warm_start.teachers:
         # a human's turns are not recorded ahead of time, so a person cannot teach
-        _spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
+        field_spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
 
 
 def _bargain_scenarios(cfg, split: str, n: int, seed: int) -> list:
@@ -115,11 +116,11 @@ register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _
 def _deliberation_validate(cfg) -> None:
     from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS
 
-    _spec(cfg.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+    field_spec(cfg.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
     if cfg.opponent != "self":
-        _spec(cfg.opponent, allow=LLM, what="opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
+        field_spec(cfg.opponent, allow=LLM, what="opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
     for teacher in cfg.warm_start.teachers:
-        _spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
+        field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
     if cfg.grpo.num_generations % 2:
         raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
                          "in half of every group")
