@@ -4,6 +4,7 @@
     hf:<id-or-path>[#persona]              any Hugging Face checkpoint (a trained run's checkpoint too)
     openai:<model>@<base_url>[#persona]    any OpenAI-compatible server (vLLM, Ollama, ...)
     scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat
+                                           (deliberation: deliberator | stance; CaSiNo: logroller | greedy | fair)
     human                                  a person at the terminal
 
 ``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from parley import ParleyError
 from parley.agents.base import Agent
+from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, CamperLLMAgent
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
 from parley.models.generation import GenerationSettings
 from parley.agents.llm import BUYER_PERSONAS, SELLER_PERSONAS, LLMAgent
@@ -169,3 +171,21 @@ def build_judge(raw: str, cache: BackendCache):
 
     spec = parse_spec(raw, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
     return RuleJudge() if spec is None else LLMJudge(cache.get(spec), name=raw)
+
+
+# ---------------------------------------------------------------- CaSiNo: campers
+
+SCRIPTED_CAMPERS = tuple(SCRIPTED_CAMPER_FACTORIES)  # the spec names of the scripted campers
+
+
+def check_camper(raw: str, what: str = "camper") -> AgentSpec | None:
+    """The parsed spec of a CaSiNo camper (None for a scripted one), or a ParleyError naming what it may be."""
+    return parse_spec(raw, allow=LLM, what=what, personas=False, extra=SCRIPTED_CAMPERS)
+
+
+def build_camper(raw: str, settings: GenerationSettings, cache: BackendCache):
+    """A CaSiNo camper: a scripted one by name, or any language model (no persona suffix)."""
+    spec = check_camper(raw)
+    if spec is None:
+        return SCRIPTED_CAMPER_FACTORIES[raw]()
+    return CamperLLMAgent(name=raw, backend=cache.get(spec), settings=settings)

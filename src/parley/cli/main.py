@@ -37,10 +37,6 @@ def user_errors():
         raise typer.Exit(130)
 
 
-def _fmt_ci(mean: float | None, ci: tuple[float, float]) -> str:
-    return "–" if mean is None else f"{mean:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-
-
 def _metric_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(title=title)
     table.add_column("metric")
@@ -48,33 +44,6 @@ def _metric_table(title: str, rows: list[tuple[str, str]]) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
-
-
-def _common_rows(summary: dict) -> list[tuple[str, str]]:
-    return [("episodes", str(summary["episodes"])),
-            ("agreement rate [95% CI]", _fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))]
-
-
-def results_table(summary: dict, title: str) -> Table:
-    return _metric_table(title, _common_rows(summary) + [
-        ("buyer surplus [95% CI]", _fmt_ci(summary["buyer_surplus_mean"], summary["buyer_surplus_ci95"])),
-        ("seller surplus [95% CI]", _fmt_ci(summary["seller_surplus_mean"], summary["seller_surplus_ci95"])),
-        ("over-budget rate", f"{summary['over_budget_rate']:.3f}"),
-        ("mean rounds", f"{summary['mean_rounds']:.2f}"),
-        ("outcomes", ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())),
-        ("buyer turns with an action", f"{summary['buyer_action_parse_rate'] or 0:.3f}"),
-        ("seller violations blocked", ", ".join(f"{k} {v}" for k, v in summary["seller_violations"].items()) or "none"),
-    ])
-
-
-def deliberation_table(summary: dict, title: str) -> Table:
-    turns = summary["mean_turns_to_agreement"]
-    return _metric_table(title, _common_rows(summary) + [
-        ("Collective Agency 0-10, no deal = 0 [95% CI]", _fmt_ci(summary["ca_score_mean"], summary["ca_score_ci95"])),
-        ("mean turns to agreement", "–" if turns is None else f"{turns:.2f}"),
-        ("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items())),
-        ("judge failures (recorded, not scored)", str(summary["judge_failures"])),
-    ])
 
 
 def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: bool, batch_size: int):
@@ -86,10 +55,15 @@ def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: boo
 
 @app.command()
 def arena(
-    env: str = typer.Option("bargain", help="bargain | deliberation"),
-    buyer: str = typer.Option("smollm2", help=AGENT_HELP),
-    seller: str = typer.Option("scripted:boulware", help=AGENT_HELP),
-    split: str = typer.Option("test", help="train | validation | test (splits never share products)"),
+    env: str = typer.Option("bargain", help="the game: bargain | deliberation | casino (any registered game)"),
+    buyer: str = typer.Option(None, help="bargain: the buyer (default smollm2); " + AGENT_HELP),
+    seller: str = typer.Option(None, help="bargain: the seller (default scripted:boulware); " + AGENT_HELP),
+    agent: str = typer.Option(None, help="deliberation, casino: the agent under test (default smollm2): smollm2 | hf:... | "
+                                         "openai:... | scripted:deliberator|stance (deliberation) | scripted:logroller|greedy|fair (casino)"),
+    opponent: str = typer.Option(None, help="deliberation: the other persona (default: the agent itself); "
+                                            "casino: the other camper (default scripted:logroller)"),
+    judge: str = typer.Option(None, help="deliberation: the judge (default scripted:rules): smollm2 | hf:... | openai:... | scripted:rules"),
+    split: str = typer.Option("test", help="train | validation | test (splits never share products, dilemmas or dialogues)"),
     episodes: int = typer.Option(16, min=1, help="number of negotiations"),
     seed: int = typer.Option(0, help="seed for scenarios and sampling"),
     out: Path = typer.Option(Path("runs/arena"), help="output folder"),
@@ -100,35 +74,23 @@ def arena(
     greedy: bool = typer.Option(False, help="greedy decoding instead of sampling"),
     batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
     report: bool = typer.Option(True, help="write report.html with plots"),
-    agent: str = typer.Option("smollm2", help="deliberation: the agent (smollm2 | hf:... | openai:... | scripted:deliberator | scripted:stance)"),
-    opponent: str = typer.Option(None, help="deliberation: the other persona's agent (default: the agent itself)"),
-    judge: str = typer.Option("scripted:rules", help="deliberation: smollm2 | hf:... | openai:... | scripted:rules"),
 ) -> None:
-    """Run N negotiations (or deliberations) and write episodes.jsonl, summary.json (and report.html)."""
+    """Run N episodes of a game and write episodes.jsonl, summary.json (and report.html)."""
     with user_errors():
-        if env == "deliberation":
-            from parley.environments.deliberation import DeliberationConfig
-            from parley.evaluation.deliberation_arena import DeliberationArenaConfig, run_deliberation_arena
+        from parley.evaluation.games import ArenaRequest, get_arena
 
-            summary = run_deliberation_arena(DeliberationArenaConfig(
-                agent=agent, opponent=opponent, judge=judge, split=split, episodes=episodes, seed=seed, out=out,
-                protocol=DeliberationConfig(max_turns=max_turns),
-                generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size)))
-            console.print(deliberation_table(summary, f"{agent} vs {opponent or 'itself'}, judged by {judge}, {split} split"))
-            console.print(f"wrote {out / 'episodes.jsonl'}, {out / 'summary.json'}")
-            return
-        if env != "bargain":
-            raise ParleyError(f"unknown --env {env!r}; expected bargain or deliberation")
-        from parley.environments.protocol import ProtocolConfig
-        from parley.evaluation.arena import ArenaConfig, run_arena
-
-        config = ArenaConfig(buyer=buyer, seller=seller, split=split, episodes=episodes, seed=seed, out=out,
-                             protocol=ProtocolConfig(max_turns=max_turns),
-                             generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size), report=report)
-        result = run_arena(config)
-        console.print(results_table(result.summary, f"{buyer} (buyer) vs {seller} (seller), {split} split"))
-        console.print(f"wrote {result.out / 'episodes.jsonl'}, {result.out / 'summary.json'}"
-                      + (f", {result.out / 'report.html'}" if report else ""))
+        game = get_arena(env)
+        given = {"buyer": buyer, "seller": seller, "agent": agent, "opponent": opponent, "judge": judge}
+        misplaced = [f"--{name}" for name, value in given.items() if value is not None and name not in game.options]
+        if misplaced:
+            raise ParleyError(f"{', '.join(misplaced)} does not apply to --env {env}; it takes "
+                              + ", ".join(f"--{o}" for o in game.options))
+        outcome = game.run(ArenaRequest(
+            agents={k: v for k, v in given.items() if k in game.options}, split=split, episodes=episodes, seed=seed,
+            out=out, max_turns=max_turns, generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size),
+            report=report), True)
+        console.print(_metric_table(outcome.title, outcome.rows))
+        console.print("wrote " + ", ".join(str(f) for f in outcome.files))
 
 
 @app.command()

@@ -116,6 +116,8 @@ class DeliberationObservation:
 
 
 class DeliberationEnv:
+    agents = (0, 1)  # persona indices
+
     def __init__(self, config: DeliberationConfig | None = None) -> None:
         self.config = config or DeliberationConfig()
         self.dilemma: Dilemma | None = None
@@ -163,6 +165,18 @@ class DeliberationEnv:
             self.outcome = DeliberationOutcome(False, None, "max_turns", len(self.turns))
         self.agent_selection = 1 - speaker
         return record
+
+    def rewards(self) -> dict[int, float | None]:
+        """No agreement scores 0 for both, by code; an agreement's Collective Agency needs the judge (None here)."""
+        if self.outcome is None:
+            raise RuntimeError("rewards() before the episode ended")
+        return {side: None if self.outcome.agreed else 0.0 for side in self.agents}
+
+    def record(self) -> dict:
+        if self.outcome is None or self.dilemma is None:
+            raise RuntimeError("record() before the episode ended")
+        return {"id": self.episode_id, "dilemma": self.dilemma.model_dump(mode="json"),
+                "turns": [t.to_dict() for t in self.turns], "outcome": self.outcome.to_dict()}
 
     def _accept(self, record: DeliberationTurn, speaker: int, number: int | None) -> None:
         target = next((p for p in self.proposals if p.number == number), None)

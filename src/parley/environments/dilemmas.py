@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -101,6 +102,15 @@ def load_dilemmas(split: str | None = None, path: str | Path | None = None) -> l
                     raise ParleyError(f"{path}:{i} is not valid JSON ({exc.msg})") from None
                 items.append(parse_dilemma(data, f"scenario at {path}:{i}"))
     return [d for d in items if split is None or d.split == split]
+
+
+def sample_dilemmas(split: str, n: int, seed: int = 0, stream: str = "") -> list[Dilemma]:
+    """``n`` dilemmas of ``split``, the one sampler of every command: a pure function of (split, seed, stream,
+    index), cycling when n exceeds the split. ``stream`` keeps draws apart that must not coincide (one per
+    warm-start teacher)."""
+    pool = load_dilemmas(split)
+    random.Random(f"dilemmas/{split}/{seed}/{stream}").shuffle(pool)
+    return [pool[i % len(pool)] for i in range(n)]
 
 
 def deduplicate(dilemmas: list[Dilemma], existing: list[Dilemma] = ()) -> list[Dilemma]:

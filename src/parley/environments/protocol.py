@@ -14,6 +14,7 @@ from enum import Enum
 
 from parley import ParleyError
 from parley.environments.actions import _PRICE, Action, ActionKind, _price_from_match, parse_action
+from parley.environments.rewards import buyer_reward, seller_reward
 from parley.environments.scenarios import Scenario
 
 REDACTED = "[redacted]"
@@ -109,13 +110,16 @@ class Observation:
 
 
 class BargainEnv:
+    agents = (Role.BUYER, Role.SELLER)
+
     def __init__(self, config: ProtocolConfig | None = None) -> None:
         self.config = config or ProtocolConfig()
         self.scenario: Scenario | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    def reset(self, scenario: Scenario) -> Role:
+    def reset(self, scenario: Scenario, episode_id: str | None = None) -> Role:
         self.scenario = scenario
+        self.episode_id = episode_id or scenario.id
         self.turns: list[TurnRecord] = []
         self.offers: dict[Role, float | None] = {Role.BUYER: None, Role.SELLER: None}
         if self.config.listing_is_offer:
@@ -133,7 +137,7 @@ class BargainEnv:
     def observe(self, role: Role) -> Observation:
         s = self._require_scenario()
         return Observation(
-            episode_id=s.id, role=role, title=s.product.title, category=s.product.category,
+            episode_id=self.episode_id, role=role, title=s.product.title, category=s.product.category,
             description=s.product.description, listing_price=s.listing_price,
             private_value=s.budget if role is Role.BUYER else s.floor,
             history=tuple((t.role, t.delivered) for t in self.turns),
@@ -161,6 +165,20 @@ class BargainEnv:
             self.outcome = Outcome(False, None, "max_turns", len(self.turns), None)
         self.agent_selection = role.other
         return record
+
+    def rewards(self) -> dict[Role, float]:
+        """Each side's surplus share, checked by code (environments/rewards.py); only once the episode is over."""
+        s = self._require_scenario()
+        if self.outcome is None:
+            raise RuntimeError("rewards() before the episode ended")
+        return {Role.BUYER: buyer_reward(s, self.outcome), Role.SELLER: seller_reward(s, self.outcome)}
+
+    def record(self) -> dict:
+        s = self._require_scenario()
+        rewards = self.rewards()
+        return {"id": self.episode_id, "scenario": s.to_dict(), "turns": [t.to_dict() for t in self.turns],
+                "outcome": self.outcome.to_dict(), "reward": {r.value: v for r, v in rewards.items()},
+                "violations": [v for t in self.turns for v in t.violations]}
 
     # -- rules -----------------------------------------------------------------------------
     def _enforce_seller_rules(self, record: TurnRecord, s: Scenario) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from parley.environments.protocol import Outcome
-from parley.environments.scenarios import Scenario
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the protocol computes its rewards with these functions
+    from parley.environments.protocol import Outcome
+    from parley.environments.scenarios import Scenario
 
 OVER_BUDGET_PENALTY = -1.0
 

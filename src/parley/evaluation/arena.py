@@ -15,6 +15,7 @@ from parley.agents import BackendCache, GenerationSettings, build_agent, parse_s
 from parley.agents.spec import UNATTENDED
 from parley.environments.protocol import ProtocolConfig, Role
 from parley.environments.scenarios import ScenarioConfig, sample_scenarios
+from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
 from parley.evaluation.report import write_report
 from parley.evaluation.stats import summarize
 from parley.rollout.engine import Episode, run_episodes
@@ -94,3 +95,31 @@ def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCac
     if config.report:
         write_report(out, episodes, summary, meta)
     return ArenaResult(episodes, summary, out)
+
+
+# ---------------------------------------------------------------- ``parley arena --env bargain``
+
+def result_rows(summary: dict) -> list[tuple[str, str]]:
+    return common_rows(summary) + [
+        ("buyer surplus [95% CI]", fmt_ci(summary["buyer_surplus_mean"], summary["buyer_surplus_ci95"])),
+        ("seller surplus [95% CI]", fmt_ci(summary["seller_surplus_mean"], summary["seller_surplus_ci95"])),
+        ("over-budget rate", f"{summary['over_budget_rate']:.3f}"),
+        ("mean rounds", f"{summary['mean_rounds']:.2f}"),
+        ("outcomes", ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())),
+        ("buyer turns with an action", f"{summary['buyer_action_parse_rate'] or 0:.3f}"),
+        ("seller violations blocked", ", ".join(f"{k} {v}" for k, v in summary["seller_violations"].items()) or "none"),
+    ]
+
+
+def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
+    options = ARENA.options
+    buyer, seller = request.agent("buyer", options), request.agent("seller", options)
+    result = run_arena(ArenaConfig(buyer=buyer, seller=seller, split=request.split, episodes=request.episodes,
+                                   seed=request.seed, out=request.out, protocol=ProtocolConfig(max_turns=request.max_turns),
+                                   generation=request.generation, report=request.report), show_progress)
+    files = [result.out / "episodes.jsonl", result.out / "summary.json"] + ([result.out / "report.html"] if request.report else [])
+    return ArenaOutcome(result.summary, f"{buyer} (buyer) vs {seller} (seller), {request.split} split",
+                        result_rows(result.summary), files)
+
+
+ARENA = register_arena(ArenaGame("bargain", {"buyer": "smollm2", "seller": "scripted:boulware"}, _arena))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -15,8 +14,9 @@ from parley import __version__
 from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec
 from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
-from parley.environments.dilemmas import load_dilemmas
+from parley.environments.dilemmas import sample_dilemmas
 from parley.evaluation.arena import output_folder
+from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
@@ -67,11 +67,7 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     if config.opponent:
         parse_spec(config.opponent, allow=LLM, what="deliberation opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
     parse_spec(config.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
-    pool = load_dilemmas(config.split)
-    rng = random.Random(f"deliberation-arena/{config.split}/{config.seed}")
-    order = pool[:]
-    rng.shuffle(order)
-    dilemmas = [order[i % len(order)] for i in range(config.episodes)]
+    dilemmas = sample_dilemmas(config.split, config.episodes, config.seed)
     out = output_folder(config.out)
     cache = cache or BackendCache()
     agent = build_deliberator(config.agent, config.generation, cache)
@@ -103,3 +99,29 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
             f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
     (out / "summary.json").write_text(json.dumps({"config": meta, **summary}, indent=2))
     return summary
+
+
+# ---------------------------------------------------------------- ``parley arena --env deliberation``
+
+def result_rows(summary: dict) -> list[tuple[str, str]]:
+    turns = summary["mean_turns_to_agreement"]
+    return common_rows(summary) + [
+        ("Collective Agency 0-10, no deal = 0 [95% CI]", fmt_ci(summary["ca_score_mean"], summary["ca_score_ci95"])),
+        ("mean turns to agreement", "–" if turns is None else f"{turns:.2f}"),
+        ("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items())),
+        ("judge failures (recorded, not scored)", str(summary["judge_failures"])),
+    ]
+
+
+def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
+    options = ARENA.options
+    agent, opponent, judge = (request.agent(o, options) for o in ("agent", "opponent", "judge"))
+    summary = run_deliberation_arena(DeliberationArenaConfig(
+        agent=agent, opponent=opponent, judge=judge, split=request.split, episodes=request.episodes, seed=request.seed,
+        out=request.out, protocol=DeliberationConfig(max_turns=request.max_turns), generation=request.generation),
+        show_progress)
+    return ArenaOutcome(summary, f"{agent} vs {opponent or 'itself'}, judged by {judge}, {request.split} split",
+                        result_rows(summary), [request.out / "episodes.jsonl", request.out / "summary.json"])
+
+
+ARENA = register_arena(ArenaGame("deliberation", {"agent": "smollm2", "opponent": None, "judge": RULE_JUDGE}, _arena))

@@ -12,7 +12,6 @@ point per game; see the issue notes.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -127,11 +126,9 @@ def _deliberation_validate(cfg) -> None:
 
 
 def _deliberation_scenarios(cfg, split: str, n: int, seed: int) -> list:
-    from parley.environments.dilemmas import load_dilemmas
+    from parley.environments.dilemmas import sample_dilemmas
 
-    pool = load_dilemmas(split)
-    random.Random(f"train/{split}/{seed}").shuffle(pool)
-    return pool[:n]
+    return sample_dilemmas(split, n, seed)
 
 
 def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:

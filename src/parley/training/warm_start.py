@@ -14,7 +14,6 @@ their base.
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import statistics
 from dataclasses import dataclass, field
@@ -92,7 +91,7 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
     from parley.models.generation import GenerationSettings
     from parley.agents.deliberator import DeliberationLLMAgent
     from parley.agents.spec import BackendCache
-    from parley.environments.dilemmas import load_dilemmas
+    from parley.environments.dilemmas import sample_dilemmas
     from parley.agents.spec import build_deliberator, build_judge
     from parley.evaluation.deliberation_arena import summarize_deliberations
     from parley.rollout.deliberation import run_deliberations, with_verdicts
@@ -101,15 +100,12 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
     cache = BackendCache()
     renderer = DeliberationLLMAgent("renderer", backend=None)  # only its prompt rendering is used
     grader = build_judge(judge, cache)
-    pool = load_dilemmas(split)
     examples: list[dict] = []
     summary: dict = {"prompt_id": renderer.prompt_id, "judge": judge, "teachers": {}}
     for index, spec in enumerate(teachers):
         recorder = RecordingTeacher(build_deliberator(spec, settings, cache), renderer)
         counterpart = recorder if opponent == "self" else build_deliberator(opponent, settings, cache)
-        order = pool[:]
-        random.Random(seed + 1_000 * (index + 1)).shuffle(order)
-        dilemmas = [order[i % len(order)] for i in range(episodes)]
+        dilemmas = sample_dilemmas(split, episodes, seed, stream=f"teacher-{index}")
         ids = [f"{d.id}#{i}" for i, d in enumerate(dilemmas)]
         played = []
         for side in (0, 1):

@@ -1,0 +1,91 @@
+"""The registry of games, as evaluation sees them: ``parley arena --env NAME`` takes a game from here and never
+branches on its name.
+
+A game's arena takes an ``ArenaRequest`` (what the command line collected, the same for every game) and returns
+an ``ArenaOutcome``: its summary, the rows of the results table and the files it wrote. A game names the agent
+options it takes (``--agent``, ``--opponent``, ``--judge``, or bargaining's ``--buyer`` and ``--seller``) with
+their defaults; the CLI refuses an option the game does not take. Built-in games register in their own modules,
+imported lazily by ``get_arena``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from parley import ParleyError
+from parley.models.generation import GenerationSettings
+
+AGENT_OPTIONS = ("buyer", "seller", "agent", "opponent", "judge")
+_BUILT_IN = ("parley.evaluation.arena", "parley.evaluation.deliberation_arena", "parley.evaluation.casino_arena")
+
+
+@dataclass(frozen=True)
+class ArenaRequest:
+    agents: dict[str, str | None]  # option name -> spec (None: the game's default)
+    split: str = "test"
+    episodes: int = 16
+    seed: int = 0
+    out: Path = Path("runs/arena")
+    max_turns: int = 10
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    report: bool = True
+
+    def agent(self, option: str, defaults: dict[str, str | None]) -> str | None:
+        value = self.agents.get(option)
+        return defaults.get(option) if value is None else value
+
+
+@dataclass
+class ArenaOutcome:
+    summary: dict
+    title: str
+    rows: list[tuple[str, str]]
+    files: list[Path]
+
+
+@dataclass(frozen=True)
+class ArenaGame:
+    name: str
+    # option -> default spec (None: none, e.g. deliberation's opponent defaults to the agent itself)
+    options: dict[str, str | None]
+    run: Callable[[ArenaRequest, bool], ArenaOutcome]  # (request, show_progress)
+
+
+ARENAS: dict[str, ArenaGame] = {}
+
+
+def register_arena(game: ArenaGame) -> ArenaGame:
+    unknown = set(game.options) - set(AGENT_OPTIONS)
+    if unknown:
+        raise ValueError(f"arena {game.name!r} names options the CLI does not have: {sorted(unknown)}")
+    ARENAS[game.name] = game
+    return game
+
+
+def _load_built_in() -> None:
+    for module in _BUILT_IN:
+        importlib.import_module(module)
+
+
+def get_arena(name: str) -> ArenaGame:
+    _load_built_in()
+    if name not in ARENAS:
+        raise ParleyError(f"unknown --env {name!r}; expected one of {', '.join(sorted(ARENAS))}")
+    return ARENAS[name]
+
+
+def arena_names() -> list[str]:
+    _load_built_in()
+    return sorted(ARENAS)
+
+
+def fmt_ci(mean: float | None, ci: tuple[float, float]) -> str:
+    return "–" if mean is None else f"{mean:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def common_rows(summary: dict) -> list[tuple[str, str]]:
+    return [("episodes", str(summary["episodes"])),
+            ("agreement rate [95% CI]", fmt_ci(summary["agreement_rate"], summary["agreement_rate_ci95"]))]

@@ -1,0 +1,64 @@
+"""Lockstep engine for CaSiNo negotiations: all unfinished episodes advance together, one batched call per camper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from parley.environments.casino import CasinoConfig, CasinoEnv, CasinoOutcome, CasinoScenario, CasinoTurn, pareto_optimal
+from parley.rollout.engine import play_lockstep
+
+
+@dataclass
+class CasinoEpisode:
+    id: str
+    scenario: CasinoScenario
+    turns: list[CasinoTurn]
+    outcome: CasinoOutcome
+    points: tuple[int, int]  # each camper's points (the walk-away points without a deal)
+    agents: list[str]  # agent name per camper index
+    prompts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pareto_optimal(self) -> bool | None:
+        """Whether the deal's split is Pareto-optimal; None without a deal."""
+        return pareto_optimal(self.scenario, self.outcome.shares[0]) if self.outcome.deal else None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "scenario": self.scenario.model_dump(mode="json"), "agents": self.agents,
+                "prompts": self.prompts, "turns": [t.to_dict() for t in self.turns], "outcome": self.outcome.to_dict(),
+                "points": list(self.points), "pareto_optimal": self.pareto_optimal}
+
+
+def run_casino(
+    scenarios: Sequence[CasinoScenario],
+    agents: tuple,  # (plays camper 0, plays camper 1)
+    config: CasinoConfig | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    on_turn: Callable[[int, int], None] | None = None,
+    episode_ids: Sequence[str] | None = None,
+) -> list[CasinoEpisode]:
+    config = config or CasinoConfig()
+    batch_size = batch_size or len(scenarios) or 1
+    ids = list(episode_ids) if episode_ids is not None else [f"{s.id}#{i}" for i, s in enumerate(scenarios)]
+    episodes: list[CasinoEpisode] = []
+    finished = 0
+    for chunk_index, start in enumerate(range(0, len(scenarios), batch_size)):
+        envs = []
+        for s, eid in zip(scenarios[start:start + batch_size], ids[start:start + batch_size]):
+            env = CasinoEnv(config)
+            env.reset(s, eid)
+            envs.append(env)
+        play_lockstep(envs, dict(enumerate(agents)), (config.first_speaker, 1 - config.first_speaker), seed,
+                      chunk_index, on_turn and (lambda done, f=finished: on_turn(f + done, len(scenarios))))
+        for agent in {id(a): a for a in agents}.values():
+            if hasattr(agent, "forget"):
+                agent.forget([env.episode_id for env in envs])
+        for env in envs:
+            episodes.append(CasinoEpisode(
+                id=env.episode_id, scenario=env.scenario, turns=env.turns, outcome=env.outcome, points=env.points(),
+                agents=[a.name for a in agents],
+                prompts={str(i): a.prompt_id for i, a in enumerate(agents) if hasattr(a, "prompt_id")}))
+        finished += len(envs)
+    return episodes
