@@ -3,6 +3,7 @@ Pareto efficiency, scripted and LLM campers, and `parley arena --env casino`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -221,3 +222,48 @@ def test_cli_arena_casino_writes_summary_report_and_reference(tmp_path):
     assert "points.png" in html and (out / "points.png").stat().st_size > 1000 and "CC BY 4.0" in html
     wrong = CliRunner().invoke(app, ["arena", "--env", "casino", "--buyer", "smollm2", "--out", str(out)])
     assert wrong.exit_code == 2 and "--buyer does not apply to --env casino" in wrong.output
+
+
+# ---------------------------------------------------------------- training (env: casino)
+
+def test_casino_config_loads_and_rejects_what_does_not_fit():
+    from parley.training.config import load_config
+
+    cfg = load_config("configs/casino-smollm2-cpu.yaml")
+    assert cfg.env == "casino" and cfg.opponent == "scripted:logroller" and cfg.grpo.num_generations % 2 == 0
+    assert load_config(None, ["env=casino"]).opponent == "scripted:logroller"  # the game's default
+    assert load_config(None, []).opponent == "scripted:boulware"  # bargaining's, as before
+    with pytest.raises(ParleyError, match="training opponent must be .*scripted:logroller.*not scripted"):
+        load_config(None, ["env=casino", "opponent=scripted:boulware"])
+    with pytest.raises(ParleyError, match="even grpo.num_generations"):
+        load_config(None, ["env=casino", "grpo.num_generations=3"])
+
+
+def test_casino_warm_starts_and_trains_with_points_as_reward(tiny_model_dir, tmp_path):
+    from training_helpers import tiny_overrides
+
+    from parley.training.trainer import prepare_run, train
+
+    overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "env=casino", "grpo.max_steps=1",
+                               "warm_start.enabled=true")
+    cfg, run_dir, _ = prepare_run(None, overrides, None)
+    train(cfg, run_dir)
+    warm = json.loads((run_dir / "warm_start" / "warm_start.json").read_text())
+    assert warm["teachers"]["scripted:logroller"]["episodes"] == 2 and warm["prompt_id"] == "camper.v1"
+    evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
+    for e in evals:  # the reward the trainer reports is the agent's points / 36
+        assert e["mean_reward"] == pytest.approx(e["agent_points_mean"] / 36)
+    samples = [json.loads(line) for path in (run_dir / "samples").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert samples and all(s["agent_side"] in (0, 1) and len(s["points"]) == 2 for s in samples)
+    assert {s["agents"][s["agent_side"]] for s in samples} == {"trainee"}
+    assert (run_dir / "final").is_dir()
+
+
+def test_points_reward_is_the_trainees_own_points():
+    from parley.training.casino_rollout import points_share, refused_move_share
+
+    episodes = run_casino(sample_casino("test", 2, 0), (SCRIPTED_CAMPERS["scripted:greedy"](), SCRIPTED_CAMPERS["scripted:fair"]()))
+    for e in episodes:
+        for side in (0, 1):
+            seated = dataclasses.replace(e, agent_side=side)
+            assert points_share(seated) == e.points[side] / 36 and refused_move_share(seated) == 0.0

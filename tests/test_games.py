@@ -43,7 +43,7 @@ def toy():
 
 
 def test_unknown_games_are_named_with_the_registered_ones():
-    with pytest.raises(ParleyError, match="unknown env 'chess': expected one of bargain, deliberation"):
+    with pytest.raises(ParleyError, match="unknown env 'chess': expected one of bargain, casino, deliberation"):
         load_config(None, ["env=chess"])
 
 

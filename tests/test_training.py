@@ -40,7 +40,7 @@ def test_shipped_configs_validate():
     (["model=openai:x@http://h/v1"], "the trainee must be smollm2 or hf:<id-or-path>, not openai"),
     (["opponent=scripted:nobody"], "unknown scripted strategy"),
     (["opponent=human"], "the training opponent must be smollm2, hf:<id-or-path>, openai:<model>@<base_url>, "
-                         "scripted:<strategy>, self, scripted:deliberator or scripted:stance, not human"),
+                         "scripted:<strategy> or self, not human"),
     (["role=referee"], "role"),
     (["grpo.max_steps=many"], "grpo.max_steps"),
     (["nonsense"], "is not KEY=VALUE"),

@@ -3,6 +3,7 @@ of the corpus on the same scenarios as the reference row."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import time
@@ -68,7 +69,7 @@ def summarize_casino(episodes: Sequence[CasinoEpisode], agent_sides: Sequence[in
         # joint points over the most any split of the scenario gives (1 = nothing left on the table)
         "joint_efficiency": _mean([j / b for j, b in zip(joint, best)]),
         "pareto_rate": _mean(pareto),  # share of deals no other split dominates
-        "pareto_rate_ci95": bootstrap_ci(pareto, seed=seed),
+        "pareto_rate_ci95": bootstrap_ci(pareto, seed=seed) if pareto else None,  # no deals: no rate, no NaN
         "mean_turns": _mean([float(e.outcome.turns) for e in episodes]),
         "outcomes": {r: sum(e.outcome.reason == r for e in episodes) for r in ("accepted", "walked_away", "max_turns")},
         # turns whose move line the environment refused (malformed, several moves, nothing to accept)
@@ -108,8 +109,8 @@ def run_casino_arena(config: CasinoArenaConfig, show_progress: bool = True, cach
         second = run_casino(scenarios[half:], (opponent, agent), config.protocol, seed=config.seed + 1,
                             batch_size=config.generation.batch_size, episode_ids=ids[half:],
                             on_turn=lambda d, t: progress.update(task, completed=half + d))
-    episodes = first + second
-    sides = [0] * len(first) + [1] * len(second)
+    episodes = [dataclasses.replace(e, agent_side=0) for e in first] + [dataclasses.replace(e, agent_side=1) for e in second]
+    sides = [e.agent_side for e in episodes]
     summary = summarize_casino(episodes, sides, seed=config.seed)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     meta = {"env": "casino", "agent": config.agent, "opponent": config.opponent, "split": config.split,
@@ -118,8 +119,8 @@ def run_casino_arena(config: CasinoArenaConfig, show_progress: bool = True, cach
             "data": "CaSiNo (Chawla et al., NAACL 2021), CC BY 4.0",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with (out / "episodes.jsonl").open("w") as f:
-        for e, side in zip(episodes, sides):
-            f.write(json.dumps({**e.to_dict(), "agent_side": side}, ensure_ascii=False) + "\n")
+        for e in episodes:
+            f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
     (out / "summary.json").write_text(json.dumps({"config": meta, **summary}, indent=2))
     if config.report:
         write_casino_report(out, episodes, sides, summary, meta)
@@ -160,7 +161,7 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
         ("agent points (of 36) [95% CI]", fmt_ci(summary["agent_points_mean"], summary["agent_points_ci95"])),
         ("opponent points [95% CI]", fmt_ci(summary["opponent_points_mean"], summary["opponent_points_ci95"])),
         ("joint points [95% CI]", fmt_ci(summary["joint_points_mean"], summary["joint_points_ci95"])),
-        ("Pareto-optimal deals [95% CI]", fmt_ci(summary["pareto_rate"], summary["pareto_rate_ci95"])),
+        ("Pareto-optimal deals [95% CI]", fmt_ci(summary["pareto_rate"], summary["pareto_rate_ci95"] or (0, 0))),
         ("outcomes", ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())),
         ("agent moves refused (format errors)", f"{summary['agent_refused_move_rate'] or 0:.3f}"),
         ("people, same scenarios: agreement / joint / Pareto",

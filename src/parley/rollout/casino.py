@@ -18,6 +18,7 @@ class CasinoEpisode:
     points: tuple[int, int]  # each camper's points (the walk-away points without a deal)
     agents: list[str]  # agent name per camper index
     prompts: dict[str, str] = field(default_factory=dict)
+    agent_side: int | None = None  # the camper played by the agent under evaluation or training, where there is one
 
     @property
     def pareto_optimal(self) -> bool | None:
@@ -27,7 +28,7 @@ class CasinoEpisode:
     def to_dict(self) -> dict:
         return {"id": self.id, "scenario": self.scenario.model_dump(mode="json"), "agents": self.agents,
                 "prompts": self.prompts, "turns": [t.to_dict() for t in self.turns], "outcome": self.outcome.to_dict(),
-                "points": list(self.points), "pareto_optimal": self.pareto_optimal}
+                "points": list(self.points), "pareto_optimal": self.pareto_optimal, "agent_side": self.agent_side}
 
 
 def run_casino(

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley import ParleyError
-from parley.agents.spec import LOCAL, SCRIPTED_DELIBERATORS, UNATTENDED
+from parley.agents.spec import LOCAL
 from parley.training.games import field_spec, get_game
 
 
@@ -91,11 +91,13 @@ class EvaluationSection(_Section):
 
 
 class TrainConfig(_Section):
-    env: str = Field("bargain", description="the game (training/games.py): bargain | deliberation | any registered")
+    env: str = Field("bargain", description="the game (training/games.py): bargain | deliberation | casino | any registered")
     model: str = Field("smollm2", description="trainee: smollm2 | hf:<id-or-path>")
     judge: str = Field("scripted:rules", description="deliberation: the Collective Agency judge (an LLM spec or scripted:rules)")
     role: Literal["buyer", "seller"] = "buyer"
-    opponent: str = Field("scripted:boulware", description="an agent spec, or 'self' for a frozen copy of the trainee")
+    opponent: str | None = Field(None, description="an agent spec, or 'self' for a frozen copy of the trainee; "
+                                                   "default: the game's (bargain scripted:boulware, deliberation self, "
+                                                   "casino scripted:logroller)")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
     seed: int = 0
     output_dir: str = "runs/train"
@@ -113,12 +115,6 @@ class TrainConfig(_Section):
         field_spec(value, allow=LOCAL, what="trainee")  # weights it can update: a local model
         return value
 
-    @field_validator("opponent")
-    @classmethod
-    def _opponent(cls, value: str) -> str:
-        field_spec(value, allow=UNATTENDED, what="training opponent", extra=("self", *SCRIPTED_DELIBERATORS))
-        return value
-
     @field_validator("env")
     @classmethod
     def _known_game(cls, value: str) -> str:
@@ -133,6 +129,8 @@ class TrainConfig(_Section):
         game = get_game(self.env)
         if self.warm_start.teachers is None:
             self.warm_start.teachers = list(game.default_teachers)
+        if self.opponent is None:
+            self.opponent = game.default_opponent
         game.validate(self)
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")

@@ -34,6 +34,8 @@ class TrainingGame:
     environment: Callable[["TrainConfig", list, "GenerationSettings"], tuple]
     # (cfg, settings) -> (prompt-completion examples, summary) for the warm start
     teacher_examples: Callable[["TrainConfig", "GenerationSettings"], tuple[list[dict], dict]]
+    # the opponent when the config names none
+    default_opponent: str = "self"
 
 
 GAMES: dict[str, TrainingGame] = {}
@@ -66,6 +68,7 @@ def field_spec(value: str, **where):
 def _bargain_validate(cfg) -> None:
     from parley.agents.spec import UNATTENDED
 
+    field_spec(cfg.opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
     for teacher in cfg.warm_start.teachers:
         # a human's turns are not recorded ahead of time, so a person cannot teach
         field_spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
@@ -106,7 +109,7 @@ def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
 
 
 register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _bargain_scenarios,
-                           _bargain_environment, _bargain_teachers))
+                           _bargain_environment, _bargain_teachers, default_opponent="scripted:boulware"))
 
 
 # ---------------------------------------------------------------- deliberation
@@ -116,8 +119,7 @@ def _deliberation_validate(cfg) -> None:
     from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS
 
     field_spec(cfg.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
-    if cfg.opponent != "self":
-        field_spec(cfg.opponent, allow=LLM, what="opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
+    field_spec(cfg.opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
     for teacher in cfg.warm_start.teachers:
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
     if cfg.grpo.num_generations % 2:
@@ -157,3 +159,48 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
 
 register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_validate, _deliberation_scenarios,
                            _deliberation_environment, _deliberation_teachers))
+
+
+# ---------------------------------------------------------------- CaSiNo
+
+
+def _casino_validate(cfg) -> None:
+    from parley.agents.spec import LLM, SCRIPTED_CAMPERS
+
+    field_spec(cfg.opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
+    for teacher in cfg.warm_start.teachers:
+        field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_CAMPERS)
+    if cfg.grpo.num_generations % 2:
+        raise ValueError("casino needs an even grpo.num_generations: the trainee plays each camper in half of every group")
+
+
+def _casino_scenarios(cfg, split: str, n: int, seed: int) -> list:
+    from parley.environments.casino import sample_casino
+
+    return sample_casino(split, n, seed)
+
+
+def _casino_environment(cfg, scenarios: list, settings) -> tuple:
+    from parley.environments.casino import CasinoConfig
+    from parley.training.casino_rollout import CasinoRollout, points_share, refused_move_share
+    from parley.training.rewards import EpisodeReward
+
+    rollout = CasinoRollout(scenarios, cfg.opponent, CasinoConfig(max_turns=cfg.environment.max_turns), settings,
+                            seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps)
+    penalty = cfg.rewards.protocol_penalty
+    return rollout, [EpisodeReward("points", points_share),
+                     EpisodeReward("protocol", lambda episode: -penalty * refused_move_share(episode))]
+
+
+def _casino_teachers(cfg, settings) -> tuple[list[dict], dict]:
+    from parley.environments.casino import CasinoConfig
+    from parley.training.warm_start import casino_teacher_examples
+
+    ws = cfg.warm_start
+    examples, summary = casino_teacher_examples(ws.teachers, cfg.opponent, CasinoConfig(max_turns=cfg.environment.max_turns),
+                                                ws.episodes, cfg.seed, cfg.environment.split, settings)
+    return examples, {**summary, "opponent": cfg.opponent}
+
+
+register_game(TrainingGame("casino", ("scripted:logroller",), _casino_validate, _casino_scenarios,
+                           _casino_environment, _casino_teachers, default_opponent="scripted:logroller"))

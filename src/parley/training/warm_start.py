@@ -83,41 +83,84 @@ def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protoco
     return examples, summary
 
 
+def two_seat_teacher_examples(teachers: Sequence[str], opponent: str, renderer, build, scenarios_for, play,
+                              describe) -> tuple[list[dict], dict]:
+    """Teachers of a game with two symmetric seats (deliberation, CaSiNo). With ``opponent`` "self" each teacher
+    plays both seats and both sides' turns are recorded (one sequence per seat); otherwise it plays seat 0 in
+    even episodes and seat 1 in odd ones against ``opponent``, as the trainee does in a GRPO group.
+
+    ``build(spec)`` makes an agent; ``scenarios_for(index)`` draws teacher ``index``'s scenarios; ``play(scenarios,
+    agents, side, ids)`` plays them with ``agents`` in seat order; ``describe(played)`` summarises a teacher's episodes.
+    """
+    examples: list[dict] = []
+    summary: dict = {"prompt_id": renderer.prompt_id, "teachers": {}}
+    for index, spec in enumerate(teachers):
+        recorder = RecordingTeacher(build(spec), renderer)
+        counterpart = recorder if opponent == "self" else build(opponent)
+        scenarios = scenarios_for(index)
+        ids = [f"{s.id}#{i}" for i, s in enumerate(scenarios)]
+        played = []
+        for side in (0, 1):
+            agents = (recorder, counterpart) if side == 0 else (counterpart, recorder)
+            played += play(scenarios[side::2], agents, side, ids[side::2])
+        summary["teachers"][spec] = {"episodes": len(played), "turns": len(recorder.records), **describe(played)}
+        examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+    summary["examples"] = len(examples)
+    return examples, summary
+
+
 def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge: str, protocol,
                                   episodes: int, seed: int, split: str = "train", settings=None) -> tuple[list[dict], dict]:
-    """Deliberation teachers: with ``opponent`` "self" each teacher plays both personas and both sides'
-    turns are recorded (one sequence per persona); otherwise it plays persona 0 in even episodes and
-    persona 1 in odd ones against ``opponent``, as the trainee does in a GRPO group."""
+    """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``."""
     from parley.models.generation import GenerationSettings
     from parley.agents.deliberator import DeliberationLLMAgent
-    from parley.agents.spec import BackendCache
+    from parley.agents.spec import BackendCache, build_deliberator, build_judge
     from parley.environments.dilemmas import sample_dilemmas
-    from parley.agents.spec import build_deliberator, build_judge
     from parley.evaluation.deliberation_arena import summarize_deliberations
     from parley.rollout.deliberation import run_deliberations, with_verdicts
 
     settings = settings or GenerationSettings()
     cache = BackendCache()
-    renderer = DeliberationLLMAgent("renderer", backend=None)  # only its prompt rendering is used
     grader = build_judge(judge, cache)
-    examples: list[dict] = []
-    summary: dict = {"prompt_id": renderer.prompt_id, "judge": judge, "teachers": {}}
-    for index, spec in enumerate(teachers):
-        recorder = RecordingTeacher(build_deliberator(spec, settings, cache), renderer)
-        counterpart = recorder if opponent == "self" else build_deliberator(opponent, settings, cache)
-        dilemmas = sample_dilemmas(split, episodes, seed, stream=f"teacher-{index}")
-        ids = [f"{d.id}#{i}" for i, d in enumerate(dilemmas)]
-        played = []
-        for side in (0, 1):
-            agents = (recorder, counterpart) if side == 0 else (counterpart, recorder)
-            played += run_deliberations(dilemmas[side::2], agents, protocol, seed=seed + side, episode_ids=ids[side::2])
+
+    def describe(played) -> dict:
         result = summarize_deliberations(with_verdicts(played, grader, seed=seed), seed=seed)
-        summary["teachers"][spec] = {"episodes": len(played), "turns": len(recorder.records),
-                                     "agreement_rate": result["agreement_rate"], "ca_score_mean": result["ca_score_mean"],
-                                     "red_line_violations": result["red_line_violations"]}
-        examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
-    summary["examples"] = len(examples)
-    return examples, summary
+        return {"agreement_rate": result["agreement_rate"], "ca_score_mean": result["ca_score_mean"],
+                "red_line_violations": result["red_line_violations"]}
+
+    examples, summary = two_seat_teacher_examples(
+        teachers, opponent, DeliberationLLMAgent("renderer", backend=None),  # only its prompt rendering is used
+        lambda spec: build_deliberator(spec, settings, cache),
+        lambda index: sample_dilemmas(split, episodes, seed, stream=f"teacher-{index}"),
+        lambda dilemmas, agents, side, ids: run_deliberations(dilemmas, agents, protocol, seed=seed + side, episode_ids=ids),
+        describe)
+    return examples, {**summary, "judge": judge}
+
+
+def casino_teacher_examples(teachers: Sequence[str], opponent: str, protocol, episodes: int, seed: int,
+                            split: str = "train", settings=None) -> tuple[list[dict], dict]:
+    """CaSiNo teachers (see ``two_seat_teacher_examples``), summarised by the teacher's points."""
+    from parley.agents.camper import CamperLLMAgent
+    from parley.agents.spec import BackendCache, build_camper
+    from parley.environments.casino import sample_casino
+    from parley.models.generation import GenerationSettings
+    from parley.rollout.casino import run_casino
+
+    settings = settings or GenerationSettings()
+    cache = BackendCache()
+    seats: dict[str, int] = {}
+
+    def play(scenarios, agents, side, ids):
+        seats.update({i: side for i in ids})
+        return run_casino(scenarios, agents, protocol, seed=seed + side, episode_ids=ids)
+
+    def describe(played) -> dict:
+        return {"agreement_rate": sum(e.outcome.deal for e in played) / len(played),
+                "mean_points": statistics.fmean(e.points[seats[e.id]] for e in played)}
+
+    return two_seat_teacher_examples(
+        teachers, opponent, CamperLLMAgent("renderer", backend=None), lambda spec: build_camper(spec, settings, cache),
+        lambda index: sample_casino(split, episodes, seed + 1_000 * (index + 1)), play, describe)
 
 
 def episode_sequences(examples: Sequence[dict], tokenizer) -> list[dict]:
