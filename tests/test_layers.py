@@ -11,7 +11,7 @@ import parley
 
 ROOT = Path(parley.__file__).parent
 # Bottom to top. A module may import its own floor and the floors below it.
-FLOORS = ["(root)", "data", "models", "environments", "agents", "rollout", "mediation", "evaluation", "training", "cli"]
+FLOORS = ["(root)", "data", "models", "environments", "agents", "rollout", "mediation", "evaluation", "adapters", "training", "cli"]
 
 
 def _module(path: Path) -> str:
