@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 
 def make_app(model: str, reply: str, requests: list) -> FastAPI:
@@ -26,17 +27,37 @@ def make_app(model: str, reply: str, requests: list) -> FastAPI:
             return JSONResponse(status_code=404, content={"error": {
                 "message": f"The model `{body.get('model')}` does not exist.", "type": "NotFoundError",
                 "param": None, "code": 404}})
+        text = reply(body) if callable(reply) else reply
+        usage = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}
+        if body.get("stream"):  # server-sent events, as clients that stream (verifiers' chat agent) expect
+            return StreamingResponse(_events(f"chatcmpl-{len(requests)}", model, text, usage, body),
+                                     media_type="text/event-stream")
         return {
             "id": f"chatcmpl-{len(requests)}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage,
         }
 
     return app
 
 
+def _events(cid: str, model: str, text: str, usage: dict, body: dict):
+    def chunk(delta: dict, finish=None, **extra) -> str:
+        payload = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(payload)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    yield chunk({"content": text})
+    yield chunk({}, "stop")
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield f"data: {json.dumps({'id': cid, 'object': 'chat.completion.chunk', 'created': int(time.time()), 'model': model, 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 class FakeOpenAIServer:
-    def __init__(self, model: str = "fake-model", reply: str = "I can pay $12.00. OFFER: $12.00") -> None:
+    def __init__(self, model: str = "fake-model", reply="I can pay $12.00. OFFER: $12.00") -> None:
+        """``reply``: the assistant's text, or a function of the request body that returns it."""
         self.requests: list = []
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
