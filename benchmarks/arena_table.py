@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 
 from parley.agents import BackendCache, GenerationSettings
-from parley.agents.scripted import SCRIPTED
-from parley.environments.protocol import ProtocolConfig
-from parley.evaluation import ArenaConfig, run_arena
+from parley.agents.bargainer import SCRIPTED
+from parley.environments.bargain import ProtocolConfig
+from parley.evaluation import BargainArenaConfig, run_bargain_arena
 
 
 def main() -> None:
@@ -31,11 +31,11 @@ def main() -> None:
     cache = BackendCache()
     rows = []
     for seller in args.sellers:
-        config = ArenaConfig(buyer=args.buyer, seller=seller, split="test", episodes=args.episodes, seed=args.seed,
+        config = BargainArenaConfig(buyer=args.buyer, seller=seller, split="test", episodes=args.episodes, seed=args.seed,
                              out=args.out / seller.replace(":", "-").replace("#", "-"),
                              protocol=ProtocolConfig(max_turns=args.max_turns),
                              generation=GenerationSettings(max_new_tokens=args.max_new_tokens))
-        s = run_arena(config, cache=cache).summary
+        s = run_bargain_arena(config, cache=cache).summary
         rows.append(
             f"| {seller} | {s['episodes']} | {s['agreement_rate']:.3f} [{s['agreement_rate_ci95'][0]:.3f}, {s['agreement_rate_ci95'][1]:.3f}] "
             f"| {s['buyer_surplus_mean']:+.3f} [{s['buyer_surplus_ci95'][0]:+.3f}, {s['buyer_surplus_ci95'][1]:+.3f}] "

@@ -24,8 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from parley.agents import BackendCache, GenerationSettings  # noqa: E402
-from parley.environments.protocol import ProtocolConfig, Role  # noqa: E402
-from parley.evaluation import ArenaConfig, run_arena  # noqa: E402
+from parley.environments.bargain import ProtocolConfig, Role  # noqa: E402
+from parley.evaluation import BargainArenaConfig, run_bargain_arena  # noqa: E402
 from parley.training.config import load_config  # noqa: E402
 from parley.training.warm_start import completed  # noqa: E402
 
@@ -60,7 +60,7 @@ def main() -> None:
     for seller in sellers:
         for label, buyer in buyers.items():
             out = args.out / f"{label.replace(' ', '_')}-vs-{seller.replace(':', '_').replace('#', '_')}"
-            r = run_arena(ArenaConfig(buyer=buyer, seller=seller, split="test", episodes=args.episodes, seed=args.seed,
+            r = run_bargain_arena(BargainArenaConfig(buyer=buyer, seller=seller, split="test", episodes=args.episodes, seed=args.seed,
                                       out=out, protocol=protocol, generation=settings), cache=cache)
             results.append({"seller": seller, "buyer": label, "spec": buyer, "trained_against": seller == cfg.opponent,
                             "summary": r.summary, "out": str(out)})

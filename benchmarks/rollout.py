@@ -16,9 +16,9 @@ import time
 import torch
 
 from parley.agents import BackendCache, GenerationSettings, build_agent
-from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
-from parley.rollout import run_episodes
+from parley.rollout import run_bargains
 
 GFLOP_PER_TOKEN = 0.27
 
@@ -38,7 +38,7 @@ def measure(buyer, scenarios, protocol, batch_size: int, seed: int) -> tuple[flo
     """(generated tok/s, generated tokens, prompt tokens run through the model, seconds)."""
     stats = buyer.backend.stats
     tokens0, prompt0, began = stats.new_tokens, stats.prompt_tokens, time.perf_counter()
-    run_episodes(scenarios, buyer, build_agent("scripted:boulware", Role.SELLER), protocol, seed=seed, batch_size=batch_size)
+    run_bargains(scenarios, buyer, build_agent("scripted:boulware", Role.SELLER), protocol, seed=seed, batch_size=batch_size)
     seconds = time.perf_counter() - began
     tokens, prompt = stats.new_tokens - tokens0, stats.prompt_tokens - prompt0
     return tokens / seconds, tokens, prompt, seconds

@@ -26,17 +26,17 @@ def record(model_dir: str) -> dict:
     from parley.agents.judge import RuleJudge
     from parley.environments.deliberation import DeliberationConfig
     from parley.environments.dilemmas import load_dilemmas
-    from parley.environments.protocol import ProtocolConfig, Role
+    from parley.environments.bargain import ProtocolConfig, Role
     from parley.environments.scenarios import sample_scenarios
     from parley.rollout.deliberation import run_deliberations, with_verdicts
-    from parley.rollout.engine import run_episodes
+    from parley.rollout.bargain import run_bargains
 
     cache = BackendCache()
     scenarios = sample_scenarios("test", 4, 0)
-    scripted = run_episodes(scenarios, build_agent("scripted:linear", Role.BUYER),
+    scripted = run_bargains(scenarios, build_agent("scripted:linear", Role.BUYER),
                             build_agent("scripted:boulware", Role.SELLER), seed=0)
     settings = GenerationSettings(max_new_tokens=24, batch_size=2)
-    llm = run_episodes(scenarios[:2], build_agent(f"hf:{model_dir}", Role.BUYER, settings, cache),
+    llm = run_bargains(scenarios[:2], build_agent(f"hf:{model_dir}", Role.BUYER, settings, cache),
                        build_agent("scripted:conceder", Role.SELLER), ProtocolConfig(max_turns=4), seed=3)
     dilemmas = load_dilemmas("test")[:3]
     pair = (_deliberator("scripted:stance", settings, cache), _deliberator("scripted:deliberator", settings, cache))

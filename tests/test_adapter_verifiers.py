@@ -91,7 +91,7 @@ def test_bargaining_reward_is_the_buyers_surplus_with_the_seller_inside():
     assert record["scenario"]["id"] == scenario.id and task.data.info["seat"] == 0  # the player is the buyer
     sellers = [t for t in record["turns"] if t["role"] == "seller"]
     assert sellers and all(t["action"]["price"] is None or t["action"]["price"] >= scenario.floor for t in sellers)
-    from parley.environments.protocol import Outcome
+    from parley.environments.bargain import Outcome
 
     o = record["outcome"]
     assert o["deal"] and o["closed_by"] == "buyer" and o["price"] == sellers[-1]["action"]["price"]

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 
 from parley.environments.actions import Action, ActionKind
-from parley.environments.protocol import Outcome, Role, TurnRecord
+from parley.environments.bargain import Outcome, Role, TurnRecord
 from parley.environments.scenarios import sample_scenarios
 from parley.evaluation.behaviour import PhaseRule, behaviour_metrics, detect_phases, persuasion_tactics
-from parley.rollout.engine import Episode
+from parley.rollout.bargain import BargainEpisode
 
 
 def _ep(buyer_offers, outcome, texts=None):
@@ -22,7 +22,7 @@ def _ep(buyer_offers, outcome, texts=None):
         turns.append(TurnRecord(2 * i + 1, Role.SELLER, "no", "no", Action(), "message"))
     from parley.environments.rewards import buyer_reward
 
-    return Episode(s, turns, outcome, buyer_reward(s, outcome), 0.0)
+    return BargainEpisode(s, turns, outcome, buyer_reward(s, outcome), 0.0)
 
 
 def test_metrics_by_hand():

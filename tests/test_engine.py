@@ -3,18 +3,18 @@
 import torch
 
 from parley.models.generation import GenerationSettings
-from parley.agents.llm import LLMAgent
-from parley.agents.scripted import SCRIPTED
-from parley.environments.protocol import ProtocolConfig, Role
+from parley.agents.bargainer import BargainLLMAgent
+from parley.agents.bargainer import SCRIPTED
+from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
-from parley.rollout import run_episodes
+from parley.rollout import run_bargains
 
 SCENARIOS = sample_scenarios("test", 6, seed=0)
 PROTOCOL = ProtocolConfig(max_turns=4)
 
 
 def agent(backend, role, **kw):
-    return LLMAgent(name="tiny", backend=backend, role=role, settings=GenerationSettings(max_new_tokens=12, **kw))
+    return BargainLLMAgent(name="tiny", backend=backend, role=role, settings=GenerationSettings(max_new_tokens=12, **kw))
 
 
 def transcripts(episodes):
@@ -24,8 +24,8 @@ def transcripts(episodes):
 def test_batched_equals_sequential_under_greedy(tiny_backend):
     buyer = agent(tiny_backend, Role.BUYER, do_sample=False)
     seller = agent(tiny_backend, Role.SELLER, do_sample=False)
-    batched = run_episodes(SCENARIOS, buyer, seller, PROTOCOL, batch_size=6)
-    sequential = run_episodes(SCENARIOS, buyer, seller, PROTOCOL, batch_size=1)
+    batched = run_bargains(SCENARIOS, buyer, seller, PROTOCOL, batch_size=6)
+    sequential = run_bargains(SCENARIOS, buyer, seller, PROTOCOL, batch_size=1)
     assert transcripts(batched) == transcripts(sequential)
     assert any(t for tr in transcripts(batched) for t in tr)  # the model did say something
 
@@ -33,7 +33,7 @@ def test_batched_equals_sequential_under_greedy(tiny_backend):
 def test_one_generate_call_per_turn_for_the_whole_batch(tiny_backend):
     buyer = agent(tiny_backend, Role.BUYER, do_sample=False)
     before = tiny_backend.stats.calls
-    episodes = run_episodes(SCENARIOS, buyer, SCRIPTED["boulware"](), PROTOCOL)
+    episodes = run_bargains(SCENARIOS, buyer, SCRIPTED["boulware"](), PROTOCOL)
     buyer_turns = max(sum(t.role is Role.BUYER for t in e.turns) for e in episodes)
     assert tiny_backend.stats.calls - before == buyer_turns
 
@@ -41,16 +41,16 @@ def test_one_generate_call_per_turn_for_the_whole_batch(tiny_backend):
 def test_same_seed_same_transcripts_when_sampling(tiny_backend):
     buyer = agent(tiny_backend, Role.BUYER, temperature=1.0)
     seller = SCRIPTED["linear"]()
-    a = run_episodes(SCENARIOS, buyer, seller, PROTOCOL, seed=7)
-    b = run_episodes(SCENARIOS, buyer, seller, PROTOCOL, seed=7)
-    c = run_episodes(SCENARIOS, buyer, seller, PROTOCOL, seed=8)
+    a = run_bargains(SCENARIOS, buyer, seller, PROTOCOL, seed=7)
+    b = run_bargains(SCENARIOS, buyer, seller, PROTOCOL, seed=7)
+    c = run_bargains(SCENARIOS, buyer, seller, PROTOCOL, seed=8)
     assert transcripts(a) == transcripts(b)
     assert transcripts(a) != transcripts(c)
 
 
 def test_completion_ids_are_the_sampled_ids_and_decode_to_the_turn(tiny_backend):
     buyer = agent(tiny_backend, Role.BUYER, temperature=1.0)
-    obs = [__import__("parley.environments.protocol", fromlist=["BargainEnv"]).BargainEnv(PROTOCOL)]
+    obs = [__import__("parley.environments.bargain", fromlist=["BargainEnv"]).BargainEnv(PROTOCOL)]
     obs[0].reset(SCENARIOS[0])
     buyer.act([obs[0].observe(Role.BUYER)], seed=1)
     comp = buyer.last_completions[0]
@@ -83,10 +83,10 @@ def test_prefix_cache_reuse_gives_the_same_greedy_transcripts_with_less_prefill(
         a.reuse_cache = False
     protocol = ProtocolConfig(max_turns=6)
     before = tiny_backend.stats.prompt_tokens
-    expected = run_episodes(SCENARIOS, *plain, protocol)
+    expected = run_bargains(SCENARIOS, *plain, protocol)
     plain_prefill = tiny_backend.stats.prompt_tokens - before
     before = tiny_backend.stats.prompt_tokens
-    got = run_episodes(SCENARIOS, *cached, protocol)
+    got = run_bargains(SCENARIOS, *cached, protocol)
     cached_prefill = tiny_backend.stats.prompt_tokens - before
     assert transcripts(got) == transcripts(expected)
     assert cached_prefill < 0.6 * plain_prefill

@@ -1,6 +1,6 @@
 from parley.models.backends import Completion, GenerationStats
-from parley.agents.llm import LLMAgent, clean_turn
-from parley.environments.protocol import BargainEnv, ProtocolConfig, Role
+from parley.agents.bargainer import BargainLLMAgent, clean_turn
+from parley.environments.bargain import BargainEnv, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
 
 S = sample_scenarios("test", 1, seed=2)[0]
@@ -22,8 +22,8 @@ class Recorder:
 def test_each_side_sees_only_its_own_private_value():
     env = BargainEnv(ProtocolConfig())
     env.reset(S)
-    buyer = LLMAgent("b", Recorder(), Role.BUYER)
-    seller = LLMAgent("s", Recorder(), Role.SELLER, persona="hostile")
+    buyer = BargainLLMAgent("b", Recorder(), Role.BUYER)
+    seller = BargainLLMAgent("s", Recorder(), Role.SELLER, persona="hostile")
     env.step(buyer.act([env.observe(Role.BUYER)], seed=0)[0])
     env.step(seller.act([env.observe(Role.SELLER)], seed=0)[0])
     buyer.act([env.observe(Role.BUYER)], seed=0)
@@ -38,7 +38,7 @@ def test_each_side_sees_only_its_own_private_value():
 def test_messages_alternate_user_and_assistant():
     env = BargainEnv(ProtocolConfig(first_mover=Role.SELLER))
     env.reset(S)
-    agent = LLMAgent("s", Recorder(), Role.SELLER)
+    agent = BargainLLMAgent("s", Recorder(), Role.SELLER)
     for text in ("OFFER: $500", "OFFER: $100", "OFFER: $450", "OFFER: $150"):
         env.step(text)
     msgs = agent.messages(env.observe(Role.SELLER))
@@ -57,7 +57,7 @@ def test_past_messages_render_identically_in_later_turns():
     """The K/V cache reuse depends on each turn's prompt extending the previous one unchanged."""
     env = BargainEnv(ProtocolConfig())
     env.reset(S)
-    agent = LLMAgent("b", Recorder(), Role.BUYER)
+    agent = BargainLLMAgent("b", Recorder(), Role.BUYER)
     previous = None
     a, b = S.listing_price - 1, S.listing_price - 2
     for text in ("OFFER: $5", f"OFFER: ${a:.2f}", "hello", f"OFFER: ${b:.2f}", "OFFER: $7", "ok"):
@@ -72,6 +72,6 @@ def test_past_messages_render_identically_in_later_turns():
     msgs = agent.messages(env.observe(Role.BUYER))
     assert msgs[3]["content"].startswith("Seller: OFFER") and f"Seller's current offer: ${a:,.2f}" in msgs[3]["content"]
     assert f"Seller's current offer: ${b:,.2f}. Your current offer: $7.00. Your budget: ${S.budget:,.2f}.]" in msgs[-1]["content"]
-    seller = LLMAgent("s", Recorder(), Role.SELLER).messages(env.observe(Role.SELLER))
+    seller = BargainLLMAgent("s", Recorder(), Role.SELLER).messages(env.observe(Role.SELLER))
     assert seller[-1]["content"].endswith(f"Your floor: ${S.floor:,.2f}.]")  # each side sees only its own limit
     assert f"{S.budget:,.2f}" not in str(seller) and f"{S.floor:,.2f}" not in str(msgs)

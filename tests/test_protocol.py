@@ -1,6 +1,6 @@
 import pytest
 
-from parley.environments.protocol import REDACTED, BargainEnv, ProtocolConfig, Role
+from parley.environments.bargain import REDACTED, BargainEnv, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
 
 S = sample_scenarios("train", 1, seed=1)[0]

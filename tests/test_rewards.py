@@ -1,6 +1,6 @@
 import pytest
 
-from parley.environments.protocol import Outcome, Role
+from parley.environments.bargain import Outcome, Role
 from parley.environments.rewards import buyer_reward, seller_reward
 from parley.environments.scenarios import sample_scenarios
 

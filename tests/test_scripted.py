@@ -2,11 +2,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley.agents.scripted import SCRIPTED, HardlinerAgent, TimeDependentAgent, TitForTatAgent
+from parley.agents.bargainer import SCRIPTED, HardlinerAgent, TimeDependentAgent, TitForTatAgent
 from parley.environments.actions import ActionKind, parse_action
-from parley.environments.protocol import BargainEnv, ProtocolConfig, Role
+from parley.environments.bargain import BargainEnv, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
-from parley.rollout import run_episodes
+from parley.rollout import run_bargains
 
 SCENARIOS = sample_scenarios("validation", 30, seed=0)
 
@@ -74,7 +74,7 @@ def test_tit_for_tat_mirrors_the_opponent_concession():
 @pytest.mark.parametrize("buyer", sorted(SCRIPTED))
 @pytest.mark.parametrize("seller", sorted(SCRIPTED))
 def test_scripted_pairs_play_clean_episodes(buyer, seller):
-    episodes = run_episodes(SCENARIOS[:8], SCRIPTED[buyer](), SCRIPTED[seller]())
+    episodes = run_bargains(SCENARIOS[:8], SCRIPTED[buyer](), SCRIPTED[seller]())
     for e in episodes:
         assert not e.violations
         assert all(t.action.kind is not ActionKind.NONE for t in e.turns)

@@ -2,8 +2,8 @@ import pytest
 
 from parley import ParleyError
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
-from parley.agents.llm import LLMAgent
-from parley.environments.protocol import Role
+from parley.agents.bargainer import BargainLLMAgent
+from parley.environments.bargain import Role
 
 
 @pytest.mark.parametrize("raw,kind,target,persona", [
@@ -37,7 +37,7 @@ def test_hf_spec_loads_a_local_checkpoint_and_shares_it(tiny_model_dir):
     cache = BackendCache()
     buyer = build_agent(f"hf:{tiny_model_dir}", Role.BUYER, GenerationSettings(), cache)
     seller = build_agent(f"hf:{tiny_model_dir}#hostile", Role.SELLER, GenerationSettings(), cache)
-    assert isinstance(buyer, LLMAgent) and buyer.backend is seller.backend
+    assert isinstance(buyer, BargainLLMAgent) and buyer.backend is seller.backend
     assert seller.prompt_id == "seller_hostile.v1"
 
 

@@ -10,12 +10,12 @@ import torch
 
 from parley import ParleyError
 from parley.models.generation import GenerationSettings
-from parley.agents.llm import LLMAgent
+from parley.agents.bargainer import BargainLLMAgent
 from parley.environments.actions import Action, ActionKind
-from parley.environments.protocol import Outcome, ProtocolConfig, Role, TurnRecord
+from parley.environments.bargain import Outcome, ProtocolConfig, Role, TurnRecord
 from parley.environments.scenarios import sample_scenarios
-from parley.rollout.engine import Episode, run_episodes
-from parley.agents.scripted import SCRIPTED
+from parley.rollout.bargain import BargainEpisode, run_bargains
+from parley.agents.bargainer import SCRIPTED
 from parley.training.config import load_config
 from parley.training.rewards import EpisodeReward, RewardError, protocol_penalty, protocol_share, surplus
 from parley.training.trajectory import TraineeAgent
@@ -75,7 +75,7 @@ def _episode(turns, outcome, budget=100.0, floor=60.0):
     import dataclasses
 
     scenario = dataclasses.replace(scenario, listing_price=150.0, budget=budget, floor=floor)
-    return Episode(scenario, turns, outcome, 0.0, 0.0)
+    return BargainEpisode(scenario, turns, outcome, 0.0, 0.0)
 
 
 def _turn(i, role, kind, price=None, effect="offer", violations=()):
@@ -130,9 +130,9 @@ class SpyBackend:
 def test_trajectory_holds_exactly_the_sampled_ids_and_masks_the_rest(tiny_backend):
     spy = SpyBackend(tiny_backend)
     settings = GenerationSettings(max_new_tokens=12, batch_size=8)
-    trainee = TraineeAgent(LLMAgent("trainee", spy, Role.BUYER, settings=settings))
+    trainee = TraineeAgent(BargainLLMAgent("trainee", spy, Role.BUYER, settings=settings))
     scenarios = sample_scenarios("train", 3, seed=1)
-    run_episodes(scenarios, trainee, SCRIPTED["linear"](), ProtocolConfig(max_turns=6), seed=3)
+    run_bargains(scenarios, trainee, SCRIPTED["linear"](), ProtocolConfig(max_turns=6), seed=3)
     tok = tiny_backend.tokenizer
     for s in scenarios:
         t = trainee.trajectories[s.id]
@@ -181,9 +181,9 @@ def test_non_canonical_sampled_ids_survive_verbatim(tiny_backend):
     pieces = [tok(w, add_special_tokens=False)["input_ids"] for w in ("hel", "lo", " wal", "k", "ing")]
     ids = [i for p in pieces for i in p]
     assert tok(tok.decode(ids), add_special_tokens=False)["input_ids"] != ids  # re-encoding would drift
-    trainee = TraineeAgent(LLMAgent("trainee", ScriptedIdsBackend(tok, ids), Role.BUYER))
+    trainee = TraineeAgent(BargainLLMAgent("trainee", ScriptedIdsBackend(tok, ids), Role.BUYER))
     scenario = sample_scenarios("train", 1, seed=2)[0]
-    episode = run_episodes([scenario], trainee, SCRIPTED["hardliner"](), ProtocolConfig(max_turns=4), seed=0)[0]
+    episode = run_bargains([scenario], trainee, SCRIPTED["hardliner"](), ProtocolConfig(max_turns=4), seed=0)[0]
     assert [t.role for t in episode.turns] == [Role.BUYER, Role.SELLER] * 2
     t = trainee.trajectories[scenario.id]
     stop = tok.convert_tokens_to_ids("<|im_end|>")

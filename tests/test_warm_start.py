@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from parley import ParleyError
-from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
 from parley.training.config import load_config
 from parley.training.warm_start import deliberation_teacher_examples, episode_sequences, teacher_examples
@@ -25,11 +25,11 @@ def tokenizer(tiny_model_dir):
 
 def test_teacher_examples_are_the_teachers_turns_under_the_trainees_prompts():
     from parley.agents.spec import build_agent
-    from parley.rollout.engine import run_episodes
+    from parley.rollout.bargain import run_bargains
 
     examples, summary = teacher_examples(["scripted:linear"], "scripted:boulware", Role.BUYER, PROTOCOL, episodes=6, seed=3)
     # The same episodes, replayed: the recorded completions are exactly the buyer's turns, in order.
-    replay = run_episodes(sample_scenarios("train", 6, seed=3 + 1_000), build_agent("scripted:linear", Role.BUYER),
+    replay = run_bargains(sample_scenarios("train", 6, seed=3 + 1_000), build_agent("scripted:linear", Role.BUYER),
                           build_agent("scripted:boulware", Role.SELLER), PROTOCOL, seed=3)
     expected = [(e.scenario.id, t.text) for e in replay for t in e.turns if t.role is Role.BUYER]
     assert [(x["episode"], x["completion"][0]["content"]) for x in examples] == expected

@@ -44,15 +44,15 @@ def get_players(name: str) -> GamePlayers:
 # ---------------------------------------------------------------- bargaining: seat 0 buyer, seat 1 seller
 
 def _bargain_renderer(seat: int):
-    from parley.agents.llm import LLMAgent
-    from parley.environments.protocol import BargainEnv
+    from parley.agents.bargainer import BargainLLMAgent
+    from parley.environments.bargain import BargainEnv
 
-    return LLMAgent("renderer", backend=None, role=BargainEnv.agents[seat])
+    return BargainLLMAgent("renderer", backend=None, role=BargainEnv.agents[seat])
 
 
 def _bargain_build(spec: str, seat: int, settings, cache):
     from parley.agents.spec import UNATTENDED, build_agent, parse_spec
-    from parley.environments.protocol import BargainEnv
+    from parley.environments.bargain import BargainEnv
 
     role = BargainEnv.agents[seat]
     return build_agent(parse_spec(spec, allow=UNATTENDED, what=role.value), role, settings, cache)

@@ -8,8 +8,8 @@ from typing import Callable, Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from parley.agents.llm import _money
-from parley.environments.protocol import Observation
+from parley.agents.bargainer import _money
+from parley.environments.bargain import BargainObservation
 
 
 @dataclass
@@ -18,7 +18,7 @@ class HumanAgent:
     console: Console = field(default_factory=Console)
     read: Callable[[str], str] | None = None
 
-    def act(self, observations: Sequence[Observation], seed: int = 0) -> list[str]:
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
         read = self.read or (lambda prompt: self.console.input(prompt))
         texts = []
         for obs in observations:

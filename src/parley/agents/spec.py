@@ -19,9 +19,9 @@ from parley.agents.base import Agent
 from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, CamperLLMAgent
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
 from parley.models.generation import GenerationSettings
-from parley.agents.llm import BUYER_PERSONAS, SELLER_PERSONAS, LLMAgent
-from parley.agents.scripted import SCRIPTED
-from parley.environments.protocol import Role
+from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent
+from parley.agents.bargainer import SCRIPTED
+from parley.environments.bargain import Role
 
 EXPECTED = ("smollm2, hf:<id-or-path>, openai:<model>@<base_url> (each optionally #standard|#hostile|#manipulative), "
             f"scripted:{{{','.join(SCRIPTED)}}}, human")
@@ -148,7 +148,7 @@ def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings |
     if role is Role.BUYER and spec.persona not in BUYER_PERSONAS:
         raise ParleyError(f"persona {spec.persona!r} is for sellers; a buyer takes {', '.join(BUYER_PERSONAS)}")
     backend = (cache or BackendCache()).get(spec)
-    return LLMAgent(name=spec.raw, backend=backend, role=role, persona=spec.persona, settings=settings or GenerationSettings())
+    return BargainLLMAgent(name=spec.raw, backend=backend, role=role, persona=spec.persona, settings=settings or GenerationSettings())
 
 
 # ---------------------------------------------------------------- deliberation: personas and judges

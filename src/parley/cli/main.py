@@ -106,9 +106,9 @@ def play(
         from parley.agents import BackendCache, build_agent, parse_spec
         from parley.agents.human import HumanAgent
         from parley.agents.spec import UNATTENDED
-        from parley.environments.protocol import ProtocolConfig, Role
+        from parley.environments.bargain import ProtocolConfig, Role
         from parley.environments.scenarios import sample_scenarios
-        from parley.rollout.engine import run_episodes
+        from parley.rollout.bargain import run_bargains
 
         spec = parse_spec(seller, allow=UNATTENDED, what="seller")  # you are the buyer
         scenario = sample_scenarios(split, 1, seed)[0]
@@ -119,7 +119,7 @@ def play(
             f"   your private budget [bold green]${scenario.budget:,.2f}[/]\n"
             "End each message with [bold]OFFER: $X[/], [bold]ACCEPT[/] (the seller's offer) or [bold]WALK AWAY[/].",
             title=f"you are the buyer ({p.category})"))
-        episode = run_episodes([scenario], HumanAgent(console=console), seller_agent, ProtocolConfig(max_turns=max_turns), seed=seed)[0]
+        episode = run_bargains([scenario], HumanAgent(console=console), seller_agent, ProtocolConfig(max_turns=max_turns), seed=seed)[0]
         last = episode.turns[-1]
         if last.role is Role.SELLER:
             console.print(f"[bold magenta]seller[/]: {escape(last.delivered)}")

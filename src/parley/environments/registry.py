@@ -41,7 +41,7 @@ def get_environment(name: str) -> GameEnvironment:
 
 
 def _bargain_env(max_turns: int):
-    from parley.environments.protocol import BargainEnv, ProtocolConfig
+    from parley.environments.bargain import BargainEnv, ProtocolConfig
 
     return BargainEnv(ProtocolConfig(max_turns=max_turns))
 

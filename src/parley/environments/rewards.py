@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the protocol computes its rewards with these functions
-    from parley.environments.protocol import Outcome
+    from parley.environments.bargain import Outcome
     from parley.environments.scenarios import Scenario
 
 OVER_BUDGET_PENALTY = -1.0

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from parley.environments.protocol import Role
-from parley.rollout.engine import Episode
+from parley.environments.bargain import Role
+from parley.rollout.bargain import BargainEpisode
 
 PERSUASION_LEXICON: dict[str, str] = {
     "budget": r"\b(my|our) (budget|limit|max(imum)?)\b|\bcan(no|')?t afford\b|\bmore than I can\b",
@@ -36,7 +36,7 @@ def _mean(values) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def behaviour_metrics(episodes: Sequence[Episode], role: Role = Role.BUYER) -> dict:
+def behaviour_metrics(episodes: Sequence[BargainEpisode], role: Role = Role.BUYER) -> dict:
     """Strategy fingerprint of ``role``: how it opens, concedes, closes and argues."""
     n = len(episodes)
     if not n:

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from parley import __version__
 from parley.agents.spec import BackendCache, build_camper, check_camper
 from parley.environments.casino import CasinoConfig, max_joint_points, pareto_optimal, sample_casino
-from parley.evaluation.arena import output_folder
+from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
 from parley.evaluation.stats import bootstrap_ci
 from parley.models.generation import GenerationSettings

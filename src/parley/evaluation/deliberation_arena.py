@@ -15,7 +15,7 @@ from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCa
 from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import sample_dilemmas
-from parley.evaluation.arena import output_folder
+from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts

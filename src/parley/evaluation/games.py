@@ -19,7 +19,7 @@ from parley import ParleyError
 from parley.models.generation import GenerationSettings
 
 AGENT_OPTIONS = ("buyer", "seller", "agent", "opponent", "judge")
-_BUILT_IN = ("parley.evaluation.arena", "parley.evaluation.deliberation_arena", "parley.evaluation.casino_arena")
+_BUILT_IN = ("parley.evaluation.bargain_arena", "parley.evaluation.deliberation_arena", "parley.evaluation.casino_arena")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,16 @@ def get_arena(name: str) -> ArenaGame:
 def arena_names() -> list[str]:
     _load_built_in()
     return sorted(ARENAS)
+
+
+def output_folder(path) -> Path:
+    """The folder, created if needed; a clear error when it cannot be."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    return out
 
 
 def fmt_ci(mean: float | None, ci: tuple[float, float]) -> str:

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on servers or CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from parley.rollout.engine import Episode  # noqa: E402
+from parley.rollout.bargain import BargainEpisode  # noqa: E402
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("parley.evaluation", "templates"), autoescape=jinja2.select_autoescape(["html"])
@@ -27,7 +27,7 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def plot_prices(episodes: Sequence[Episode], path: Path) -> str:
+def plot_prices(episodes: Sequence[BargainEpisode], path: Path) -> str:
     """Each deal's price on the scale floor=0, budget=1, ordered by episode; no-deals marked."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     xs, ys, colors = [], [], []
@@ -52,7 +52,7 @@ def plot_prices(episodes: Sequence[Episode], path: Path) -> str:
     return _save(fig, path)
 
 
-def plot_surplus(episodes: Sequence[Episode], path: Path) -> str:
+def plot_surplus(episodes: Sequence[BargainEpisode], path: Path) -> str:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist([e.buyer_reward for e in episodes], bins=[-1.05 + 0.1 * i for i in range(22)], color="tab:blue", alpha=0.8, label="buyer")
     ax.hist([e.seller_reward for e in episodes], bins=[-1.05 + 0.1 * i for i in range(22)], color="tab:orange", alpha=0.5, label="seller")
@@ -63,7 +63,7 @@ def plot_surplus(episodes: Sequence[Episode], path: Path) -> str:
     return _save(fig, path)
 
 
-def plot_rounds(episodes: Sequence[Episode], path: Path, max_turns: int) -> str:
+def plot_rounds(episodes: Sequence[BargainEpisode], path: Path, max_turns: int) -> str:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     bins = [b + 0.5 for b in range(max_turns + 1)]
     ax.hist([e.outcome.turns for e in episodes if e.outcome.deal], bins=bins, color="tab:green", label="deal")
@@ -88,7 +88,7 @@ def plot_categories(summary: dict, path: Path) -> str:
     return _save(fig, path)
 
 
-def write_report(out: Path, episodes: Sequence[Episode], summary: dict, meta: dict) -> Path:
+def write_report(out: Path, episodes: Sequence[BargainEpisode], summary: dict, meta: dict) -> Path:
     plots = {
         "prices": plot_prices(episodes, out / "price_vs_budget_floor.png"),
         "surplus": plot_surplus(episodes, out / "surplus.png"),

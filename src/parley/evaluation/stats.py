@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from parley.rollout.engine import Episode
+from parley.rollout.bargain import BargainEpisode
 
 
 def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -27,7 +27,7 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def summarize(episodes: Sequence[Episode], seed: int = 0) -> dict:
+def summarize(episodes: Sequence[BargainEpisode], seed: int = 0) -> dict:
     n = len(episodes)
     deals = [e for e in episodes if e.outcome.deal]
     buyer = [e.buyer_reward for e in episodes]

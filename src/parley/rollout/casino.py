@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from parley.environments.casino import CasinoConfig, CasinoEnv, CasinoOutcome, CasinoScenario, CasinoTurn, pareto_optimal
-from parley.rollout.engine import play_lockstep
+from parley.rollout.lockstep import play_lockstep
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, DeliberationOutcome, DeliberationTurn
 from parley.environments.dilemmas import Dilemma
-from parley.rollout.engine import play_lockstep
+from parley.rollout.lockstep import play_lockstep
 
 
 @dataclass

@@ -14,7 +14,7 @@ from parley.agents.camper import CamperLLMAgent
 from parley.environments.casino import MAX_POINTS, CasinoConfig, CasinoEnv, CasinoScenario
 from parley.models.generation import GenerationSettings
 from parley.rollout.casino import CasinoEpisode, run_casino
-from parley.training.rollout import EpisodeRollout, silent_trajectory
+from parley.training.episode_rollout import EpisodeRollout, silent_trajectory
 from parley.training.trajectory import TraineeAgent, Trajectory
 
 

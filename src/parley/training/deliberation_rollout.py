@@ -15,7 +15,7 @@ from parley.agents.deliberator import DeliberationLLMAgent
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv
 from parley.environments.dilemmas import Dilemma
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
-from parley.training.rollout import EpisodeRollout, silent_trajectory
+from parley.training.episode_rollout import EpisodeRollout, silent_trajectory
 from parley.training.trajectory import TraineeAgent, Trajectory
 
 

@@ -81,15 +81,15 @@ def _bargain_scenarios(cfg, split: str, n: int, seed: int) -> list:
 
 
 def _bargain_protocol(cfg):
-    from parley.environments.protocol import ProtocolConfig, Role
+    from parley.environments.bargain import ProtocolConfig, Role
 
     return ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
 
 
 def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
-    from parley.environments.protocol import Role
+    from parley.environments.bargain import Role
     from parley.training.rewards import reward_functions
-    from parley.training.rollout import BargainRollout
+    from parley.training.bargain_rollout import BargainRollout
 
     role = Role(cfg.role)
     rollout = BargainRollout(scenarios, role, cfg.opponent, _bargain_protocol(cfg), settings, seed=cfg.seed,
@@ -98,7 +98,7 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
 
 
 def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
-    from parley.environments.protocol import Role
+    from parley.environments.bargain import Role
     from parley.training.warm_start import teacher_examples
 
     ws = cfg.warm_start

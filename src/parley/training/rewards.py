@@ -1,7 +1,7 @@
 """Reward functions for training: plain functions of a finished episode, wrapped for TRL.
 
 TRL calls reward functions with the rollout's extra fields as keyword lists; ``rollout_func``
-returns the finished :class:`Episode` objects under ``episode``, so every reward here is computed
+returns the finished :class:`BargainEpisode` objects under ``episode``, so every reward here is computed
 by code from the scenario and the outcome. A reward that fails names the episode and stops
 training: a silent zero would look like a real outcome and bias the group baseline.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from parley.environments.protocol import Role
+from parley.environments.bargain import Role
 from parley.environments.rewards import buyer_reward, seller_reward
-from parley.rollout.engine import Episode
+from parley.rollout.bargain import BargainEpisode
 
 # Turn effects that count as breaking the protocol: no parseable action, or a rule the env enforced.
 PROTOCOL_FAILURES = ("invalid", "blocked")
@@ -23,13 +23,13 @@ class RewardError(RuntimeError):
     pass
 
 
-def surplus(episode: Episode, role: Role) -> float:
+def surplus(episode: BargainEpisode, role: Role) -> float:
     """The verifiable economic reward of ``role`` (see parley.environments.rewards)."""
     fn = buyer_reward if role is Role.BUYER else seller_reward
     return fn(episode.scenario, episode.outcome)
 
 
-def protocol_share(episode: Episode, role: Role) -> float:
+def protocol_share(episode: BargainEpisode, role: Role) -> float:
     """Share of ``role``'s turns with no parseable action or whose action the environment refused."""
     turns = [t for t in episode.turns if t.role is role]
     if not turns:
@@ -38,14 +38,14 @@ def protocol_share(episode: Episode, role: Role) -> float:
     return bad / len(turns)
 
 
-def protocol_penalty(episode: Episode, role: Role, penalty: float) -> float:
+def protocol_penalty(episode: BargainEpisode, role: Role, penalty: float) -> float:
     return -penalty * protocol_share(episode, role)
 
 
 class EpisodeReward:
     """A TRL reward function over the ``episode`` extra field; its ``__name__`` names the logged metric."""
 
-    def __init__(self, name: str, fn: Callable[[Episode], float | None], allow_none: bool = False) -> None:
+    def __init__(self, name: str, fn: Callable[[BargainEpisode], float | None], allow_none: bool = False) -> None:
         self.__name__ = name
         self.fn = fn
         self.allow_none = allow_none  # None = unscorable (e.g. a judge failure): TRL gives it no advantage

@@ -25,7 +25,7 @@ from parley import ParleyError
 from parley.training.config import TrainConfig, load_config
 from parley.training.games import get_game
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
-from parley.training.rollout import BargainRollout
+from parley.training.episode_rollout import EpisodeRollout
 
 SELF_PLAY_FILE = "self_play_opponent.pt"
 
@@ -51,7 +51,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: BargainRollout):
+def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
     from transformers import TrainerCallback
 
     eval_scenarios = get_game(cfg.env).scenarios(cfg, cfg.evaluation.split, cfg.evaluation.scenarios, cfg.seed + 1)
@@ -214,7 +214,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     return trainer, rollout
 
 
-def _time_phases(trainer, rollout: BargainRollout, files) -> None:
+def _time_phases(trainer, rollout: EpisodeRollout, files) -> None:
     """Split each step's wall time into rollout / reference forward / policy update.
 
     TRL's own profiling only reports to wandb/trackio. The rollout is ours to time. The reference (and

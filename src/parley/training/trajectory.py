@@ -51,7 +51,7 @@ class TraineeAgent:
     """An LLM agent whose model context is kept as token ids, so training sees what was sampled.
 
     ``llm`` is any agent with ``messages(observation)``, ``backend``, ``settings``, ``name`` and
-    ``prompt_id`` (the bargaining ``LLMAgent`` or the ``DeliberationLLMAgent``); ``clean`` turns the
+    ``prompt_id`` (the bargaining ``BargainLLMAgent`` or the ``DeliberationLLMAgent``); ``clean`` turns the
     sampled text into what the environment receives. The backend must offer
     ``generate_ids(prompt_ids, settings, seed, keys)`` (HFBackend does; so does the vLLM backend
     that generates through TRL's engine).
@@ -61,7 +61,7 @@ class TraineeAgent:
         if not hasattr(llm.backend, "generate_ids"):
             raise TypeError(f"backend {llm.backend.name} cannot generate from token ids; train with a local model")
         if clean is None and hasattr(llm, "role"):
-            from parley.agents.llm import clean_turn
+            from parley.agents.bargainer import clean_turn
 
             clean = lambda text: clean_turn(text, llm.role)  # noqa: E731
         self.clean = clean or str.strip

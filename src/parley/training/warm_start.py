@@ -5,7 +5,7 @@ model has nothing to reinforce (docs/benchmarks.md, "GRPO variants on an H100": 
 stopped writing moves or closed every deal over budget); in deliberation it never writes a
 ``PROPOSAL:`` at all, so every reward is 0. The warm start plays teacher agents against the training
 opponent on training scenarios, records each teacher turn under exactly the prompt the trainee would
-see at rollout time (``LLMAgent.messages`` / ``DeliberationLLMAgent.messages``), and fine-tunes on the
+see at rollout time (``BargainLLMAgent.messages`` / ``DeliberationLLMAgent.messages``), and fine-tunes on the
 teacher's text with TRL's ``SFTTrainer`` (loss on the completion only). The model is merged and saved
 with full weights in ``RUN_DIR/warm_start``; GRPO starts from it, and LoRA checkpoints name it as
 their base.
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from parley.agents.llm import LLMAgent
-from parley.environments.protocol import Observation, ProtocolConfig, Role
+from parley.agents.bargainer import BargainLLMAgent
+from parley.environments.bargain import BargainObservation, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
 
 WARM_START_DIR = "warm_start"
@@ -37,14 +37,14 @@ class RecordingTeacher:
     """
 
     teacher: Any  # a bargaining Agent or a deliberator: anything with act(observations, seed)
-    renderer: Any  # LLMAgent or DeliberationLLMAgent: only its messages() is used
+    renderer: Any  # BargainLLMAgent or DeliberationLLMAgent: only its messages() is used
     records: list[dict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.teacher.name
 
-    def act(self, observations: Sequence[Observation], seed: int) -> list[str]:
+    def act(self, observations: Sequence[BargainObservation], seed: int) -> list[str]:
         texts = self.teacher.act(observations, seed)
         for obs, text in zip(observations, texts):
             speaker = getattr(obs, "speaker", None)
@@ -58,10 +58,10 @@ def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protoco
                      episodes: int, seed: int, split: str = "train") -> tuple[list[dict], dict]:
     """Prompt-completion chat examples from teacher episodes, and a summary of what the teachers did."""
     from parley.agents.spec import BackendCache, build_agent
-    from parley.rollout.engine import run_episodes
+    from parley.rollout.bargain import run_bargains
 
     cache = BackendCache()
-    renderer = LLMAgent("renderer", backend=None, role=role)  # only its prompt rendering is used
+    renderer = BargainLLMAgent("renderer", backend=None, role=role)  # only its prompt rendering is used
     examples: list[dict] = []
     summary: dict = {"prompt_id": renderer.prompt_id, "teachers": {}}
     counterpart = build_agent(opponent, role.other, cache=cache)
@@ -69,7 +69,7 @@ def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protoco
         recorder = RecordingTeacher(build_agent(spec, role, cache=cache), renderer)
         scenarios = sample_scenarios(split, episodes, seed=seed + 1_000 * (index + 1))
         sides = {role: recorder, role.other: counterpart}
-        played = run_episodes(scenarios, sides[Role.BUYER], sides[Role.SELLER], protocol, seed=seed)
+        played = run_bargains(scenarios, sides[Role.BUYER], sides[Role.SELLER], protocol, seed=seed)
         rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in played]
         summary["teachers"][spec] = {
             "episodes": len(played), "turns": len(recorder.records),

@@ -1,4 +1,4 @@
-"""TRL ``rollout_func``: play whole bargaining episodes and hand TRL the trainee's token sequences.
+"""TRL ``rollout_func`` for every game: play whole episodes and hand TRL the trainee's token sequences.
 
 TRL samples the dataset's prompts (here: scenario ids, already repeated ``num_generations`` times
 per group) and calls ``rollout(prompts, trainer)``. We play every episode to the end with the
@@ -15,11 +15,7 @@ from typing import Sequence
 
 from parley.models.backends import Completion, HFBackend
 from parley.models.generation import GenerationSettings
-from parley.agents.llm import LLMAgent
-from parley.agents.spec import BackendCache, build_agent
-from parley.environments.protocol import ProtocolConfig, Role
-from parley.environments.scenarios import Scenario
-from parley.rollout.engine import Episode, run_episodes
+from parley.agents.spec import BackendCache
 from parley.training.trajectory import TraineeAgent, Trajectory
 
 
@@ -182,41 +178,3 @@ def silent_trajectory(trainee: TraineeAgent, observation) -> Trajectory:
     t = Trajectory(prompt_ids=trainee._encode(trainee._render(messages, generation_prompt=True)))
     t.append_env([trainee.llm.backend.stop_ids[0]])
     return t
-
-
-class BargainRollout(EpisodeRollout):
-    """Bargaining: the trainee plays ``role`` against a scripted, LLM-persona or self-play opponent."""
-
-    def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
-                 settings: GenerationSettings, seed: int, refresh_steps: int = 10,
-                 backends: BackendCache | None = None) -> None:
-        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
-        self.role, self.protocol = role, protocol
-
-    def _llm(self, backend, name: str):
-        role = self.role if name == "trainee" else self.role.other
-        return LLMAgent(name=name, backend=backend, role=role, settings=self.settings)
-
-    def _fixed_opponent(self):
-        return build_agent(self.opponent_spec, self.role.other, self.settings, self.backends)
-
-    def _play(self, trainee, opponent, scenarios, seed) -> list[Episode]:
-        buyer, seller = (trainee, opponent) if self.role is Role.BUYER else (opponent, trainee)
-        return run_episodes(scenarios, buyer, seller, self.protocol, seed=seed, batch_size=self.settings.batch_size)
-
-    def _silent(self, trainee: TraineeAgent, episode: Episode) -> Trajectory:
-        from parley.environments.protocol import BargainEnv
-
-        env = BargainEnv(self.protocol)
-        env.reset(episode.scenario)
-        return silent_trajectory(trainee, env.observe(self.role))
-
-    def evaluate(self, scenarios: Sequence[Scenario], seed: int) -> tuple[dict, list[dict]]:
-        from parley.evaluation.behaviour import behaviour_metrics
-        from parley.evaluation.stats import bootstrap_ci
-
-        episodes, _ = self.play(scenarios, seed)
-        metrics = behaviour_metrics(episodes, self.role)
-        rewards = [e.buyer_reward if self.role is Role.BUYER else e.seller_reward for e in episodes]
-        metrics["mean_reward_ci95"] = bootstrap_ci(rewards, seed=self.seed)
-        return metrics, [e.to_dict() for e in episodes]

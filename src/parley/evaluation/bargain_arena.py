@@ -10,19 +10,19 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import ParleyError, __version__
+from parley import __version__
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.spec import UNATTENDED
-from parley.environments.protocol import ProtocolConfig, Role
+from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import ScenarioConfig, sample_scenarios
-from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
+from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, output_folder, register_arena
 from parley.evaluation.report import write_report
 from parley.evaluation.stats import summarize
-from parley.rollout.engine import Episode, run_episodes
+from parley.rollout.bargain import BargainEpisode, run_bargains
 
 
 @dataclass
-class ArenaConfig:
+class BargainArenaConfig:
     buyer: str = "smollm2"
     seller: str = "scripted:boulware"
     split: str = "test"
@@ -36,23 +36,13 @@ class ArenaConfig:
 
 
 @dataclass
-class ArenaResult:
-    episodes: list[Episode]
+class BargainArenaResult:
+    episodes: list[BargainEpisode]
     summary: dict
     out: Path
 
 
-def output_folder(path) -> Path:
-    """The folder, created if needed; a clear error when it cannot be."""
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParleyError(f"cannot create output folder {out}: {exc.strerror}") from exc
-    return out
-
-
-def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCache | None = None) -> ArenaResult:
+def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, cache: BackendCache | None = None) -> BargainArenaResult:
     # Validate everything cheap before loading any model.
     hint = "the arena runs unattended: to negotiate yourself, use `parley play --seller SPEC`"
     buyer_spec = parse_spec(config.buyer, allow=UNATTENDED, what="arena buyer", hint=hint)
@@ -68,7 +58,7 @@ def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCac
     with Progress(TextColumn("[bold]arena[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
         task = progress.add_task(f"{config.buyer} vs {config.seller}", total=len(scenarios))
-        episodes = run_episodes(
+        episodes = run_bargains(
             scenarios, buyer, seller, config.protocol, seed=config.seed,
             batch_size=config.generation.batch_size,
             on_turn=lambda done, total: progress.update(task, completed=done),
@@ -94,7 +84,7 @@ def run_arena(config: ArenaConfig, show_progress: bool = True, cache: BackendCac
     (out / "summary.json").write_text(json.dumps({"config": meta, **summary}, indent=2))
     if config.report:
         write_report(out, episodes, summary, meta)
-    return ArenaResult(episodes, summary, out)
+    return BargainArenaResult(episodes, summary, out)
 
 
 # ---------------------------------------------------------------- ``parley arena --env bargain``
@@ -114,7 +104,7 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
 def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
     options = ARENA.options
     buyer, seller = request.agent("buyer", options), request.agent("seller", options)
-    result = run_arena(ArenaConfig(buyer=buyer, seller=seller, split=request.split, episodes=request.episodes,
+    result = run_bargain_arena(BargainArenaConfig(buyer=buyer, seller=seller, split=request.split, episodes=request.episodes,
                                    seed=request.seed, out=request.out, protocol=ProtocolConfig(max_turns=request.max_turns),
                                    generation=request.generation, report=request.report), show_progress)
     files = [result.out / "episodes.jsonl", result.out / "summary.json"] + ([result.out / "report.html"] if request.report else [])

@@ -1,23 +1,21 @@
-"""Batched dialogue engine: all unfinished episodes advance in lockstep.
-
-At every tick, the episodes whose mover is the buyer go to the buyer agent in one call, then
-those whose mover is the seller go to the seller agent, so an LLM sees one batched ``generate``
-per turn instead of one per episode.
-"""
+"""Bargaining episodes played in lockstep (rollout/lockstep.py): at every tick, the episodes whose mover is the
+buyer go to the buyer agent in one call, then those whose mover is the seller go to the seller agent, so an LLM
+sees one batched ``generate`` per turn instead of one per episode."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from parley.agents.base import Agent
-from parley.environments.protocol import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
+from parley.environments.bargain import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
 from parley.environments.rewards import buyer_reward, seller_reward
 from parley.environments.scenarios import Scenario
+from parley.rollout.lockstep import play_lockstep
 
 
 @dataclass
-class Episode:
+class BargainEpisode:
     scenario: Scenario
     turns: list[TurnRecord]
     outcome: Outcome
@@ -48,32 +46,7 @@ class Episode:
         }
 
 
-def _tick_seed(seed: int, chunk: int, tick: int) -> int:
-    return (seed * 1_000_003 + chunk * 10_007 + tick) % (2**31)
-
-
-def play_lockstep(envs: Sequence, agents: Mapping, order: Sequence, seed: int, chunk_index: int,
-                  on_tick: Callable[[int], None] | None = None) -> None:
-    """Advance AEC-style environments (``done``, ``agent_selection``, ``observe``, ``step``) to the end:
-    each tick, every side in ``order`` takes one batched turn in all episodes where it is to move.
-    ``agents`` maps a side to its agent; ``on_tick(finished)`` reports progress."""
-    tick = 0
-    while not all(env.done for env in envs):
-        for side in order:
-            active = [env for env in envs if not env.done and env.agent_selection == side]
-            if not active:
-                continue
-            texts = agents[side].act([env.observe(side) for env in active], seed=_tick_seed(seed, chunk_index, tick))
-            if len(texts) != len(active):
-                raise RuntimeError(f"agent {agents[side].name} returned {len(texts)} turns for {len(active)} episodes")
-            for env, text in zip(active, texts):
-                env.step(text)
-            tick += 1
-        if on_tick:
-            on_tick(sum(env.done for env in envs))
-
-
-def run_episodes(
+def run_bargains(
     scenarios: Sequence[Scenario],
     buyer: Agent,
     seller: Agent,
@@ -81,13 +54,13 @@ def run_episodes(
     seed: int = 0,
     batch_size: int | None = None,
     on_turn: Callable[[int, int], None] | None = None,
-) -> list[Episode]:
+) -> list[BargainEpisode]:
     """Play every scenario to the end. ``batch_size`` caps how many episodes run at once
     (1 = one episode at a time); ``on_turn(finished, total)`` reports progress."""
     protocol = protocol or ProtocolConfig()
     agents = {Role.BUYER: buyer, Role.SELLER: seller}
     batch_size = batch_size or len(scenarios)
-    episodes: list[Episode] = []
+    episodes: list[BargainEpisode] = []
     finished = 0
     for chunk_index, start in enumerate(range(0, len(scenarios), batch_size)):
         chunk = scenarios[start:start + batch_size]
@@ -100,7 +73,7 @@ def run_episodes(
             if hasattr(agent, "forget"):
                 agent.forget([env.scenario.id for env in envs])
         for env in envs:
-            episodes.append(Episode(
+            episodes.append(BargainEpisode(
                 scenario=env.scenario, turns=env.turns, outcome=env.outcome,
                 buyer_reward=buyer_reward(env.scenario, env.outcome),
                 seller_reward=seller_reward(env.scenario, env.outcome),

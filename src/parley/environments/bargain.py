@@ -76,7 +76,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Observation:
+class BargainObservation:
     """One side's view: public listing, its own private value, and what it has been shown."""
 
     episode_id: str
@@ -134,9 +134,9 @@ class BargainEnv:
     def done(self) -> bool:
         return self.outcome is not None
 
-    def observe(self, role: Role) -> Observation:
+    def observe(self, role: Role) -> BargainObservation:
         s = self._require_scenario()
-        return Observation(
+        return BargainObservation(
             episode_id=self.episode_id, role=role, title=s.product.title, category=s.product.category,
             description=s.product.description, listing_price=s.listing_price,
             private_value=s.budget if role is Role.BUYER else s.floor,

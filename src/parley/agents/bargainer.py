@@ -1,0 +1,213 @@
+"""Bargaining agents: LLM negotiators (a persona prompt, the dialogue as chat messages, any generation backend)
+and scripted counterparts.
+
+Scripted counterparts: Faratin-style time-dependent concession, hardliner, tit-for-tat.
+
+Written here rather than taken from NegMAS (AGPL). Each works for either role: the seller concedes
+from the listing price down to its floor, the buyer from an opening bid up to its budget. They are
+stateless: everything they need is in the observation, so one agent serves a whole batch.
+
+Reference: P. Faratin, C. Sierra, N. R. Jennings, "Negotiation decision functions for autonomous
+agents", Robotics and Autonomous Systems 24 (1998).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from parley.environments.actions import Action, ActionKind, format_action
+from parley.models import prompts
+from parley.models.backends import Backend, Completion, Conversation
+from parley.models.generation import GenerationSettings
+from parley.environments.bargain import BargainObservation, Role
+
+SELLER_PERSONAS = ("standard", "hostile", "manipulative")
+BUYER_PERSONAS = ("standard",)
+
+
+def prompt_name(role: Role, persona: str) -> str:
+    return "buyer" if role is Role.BUYER else f"seller_{persona}"
+
+
+def _money(value: float | None) -> str:
+    return "none" if value is None else f"${value:,.2f}"
+
+
+@dataclass
+class BargainLLMAgent:
+    name: str
+    backend: Backend
+    role: Role
+    persona: str = "standard"
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    reuse_cache: bool = True  # keep each dialogue's K/V between turns (local models)
+    last_completions: list[Completion] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        # Not id(self): ids of collected objects are reused, and a stale cache entry would be found.
+        self._session_ns = uuid.uuid4().hex
+        self.prompt_id, self._template = prompts.load(prompt_name(self.role, self.persona))
+
+    def messages(self, obs: BargainObservation) -> Conversation:
+        """System prompt, then the dialogue; each user message ends with the status at that point.
+
+        Past messages render exactly as they did when they were new, so consecutive turns share
+        their token prefix and the backend's K/V cache covers all but the newest messages.
+        """
+        system = self._template.render(
+            title=obs.title, category=obs.category, description=obs.description,
+            listing_price=obs.listing_price, private_value=obs.private_value, max_turns=obs.max_turns,
+        )
+        other = obs.role.other.value.capitalize()
+        # The private value is repeated next to the offers: a small model compares the numbers it sees
+        # together far more reliably than one it must recall from the system prompt (docs/benchmarks.md:
+        # the trained 135M buyer's over-budget deals were mostly bids a few cents to dollars over budget).
+        limit = f"Your {'budget' if obs.role is Role.BUYER else 'floor'}: {_money(obs.private_value)}."
+
+        def status(after_turns: int) -> str:
+            own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
+            return (f"[Turn {after_turns + 1} of {obs.max_turns}. {other}'s current offer: {_money(theirs)}. "
+                    f"Your current offer: {_money(own)}. {limit}]")
+
+        messages: Conversation = [{"role": "system", "content": system}]
+        opening = "The negotiation starts. Make your opening move."
+        for index, (speaker, text) in enumerate(obs.history):
+            if speaker is obs.role:
+                if len(messages) == 1:  # chat templates expect a user turn first
+                    messages.append({"role": "user", "content": f"{opening}\n{status(index)}"})
+                messages.append({"role": "assistant", "content": text})
+            else:
+                messages.append({"role": "user", "content": f"{other}: {text}\n{status(index + 1)}"})
+        if messages[-1]["role"] != "user":
+            messages.append({"role": "user", "content": (f"{opening}\n" if len(messages) == 1 else "") + status(obs.turn)})
+        if obs.notices:
+            messages[-1]["content"] += " " + " ".join(obs.notices)
+        return messages
+
+    def act(self, observations: Sequence[BargainObservation], seed: int) -> list[str]:
+        conversations = [self.messages(o) for o in observations]
+        keys = [self.session_key(o.episode_id) for o in observations] if self.reuse_cache else None
+        self.last_completions = self.backend.generate(conversations, self.settings, seed, keys=keys)
+        return [clean_turn(c.text, self.role) for c in self.last_completions]
+
+    def session_key(self, episode_id: str) -> str:
+        return f"{self._session_ns}/{episode_id}/{self.role.value}"
+
+    def forget(self, episode_ids: Sequence[str]) -> None:
+        """Drop the cached dialogue state of finished episodes."""
+        forget = getattr(self.backend, "forget", None)
+        if forget:
+            forget([self.session_key(e) for e in episode_ids])
+
+
+def clean_turn(text: str, role: Role) -> str:
+    """Drop a leading speaker label and anything after the model starts writing the other side's turn."""
+    text = text.strip()
+    text = re.sub(rf"^\s*{role.value}\s*:\s*", "", text, flags=re.IGNORECASE)
+    cut = re.search(rf"\n\s*{role.other.value}\s*:", text, flags=re.IGNORECASE)
+    return (text[: cut.start()] if cut else text).strip()
+
+
+# ---------------------------------------------------------------- scripted counterparts
+BUYER_OPENING_FRACTION = 0.5  # scripted buyers open at half the listing price (capped at the budget)
+
+
+def _bounds(obs: BargainObservation) -> tuple[float, float]:
+    """(initial, reservation) price for this side."""
+    if obs.role is Role.SELLER:
+        return obs.listing_price, obs.private_value
+    return min(obs.private_value, round(BUYER_OPENING_FRACTION * obs.listing_price, 2)), obs.private_value
+
+
+def _round_safe(price: float, obs: BargainObservation) -> float:
+    # Round towards the side's own interest so rounding never crosses its reservation value.
+    cents = price * 100
+    return (math.ceil(cents - 1e-6) if obs.role is Role.SELLER else math.floor(cents + 1e-6)) / 100
+
+
+def _acceptable(obs: BargainObservation, target: float) -> bool:
+    if obs.other_offer is None:
+        return False
+    if obs.role is Role.SELLER:
+        return obs.other_offer >= target
+    return obs.other_offer <= target
+
+
+def _turn_text(obs: BargainObservation, target: float) -> str:
+    if _acceptable(obs, target):
+        return f"That works for me. {format_action(Action(ActionKind.ACCEPT))}"
+    offer = format_action(Action(ActionKind.OFFER, target))
+    if obs.role is Role.SELLER:
+        return f"The best I can do right now is ${target:,.2f}. {offer}"
+    return f"I can pay ${target:,.2f}. {offer}"
+
+
+@dataclass(frozen=True)
+class TimeDependentAgent:
+    """Offer(t) = initial + alpha(t) * (reservation - initial), alpha(t) = k + (1-k) t^(1/beta).
+
+    beta < 1 is Boulware (holds firm, concedes late), beta = 1 linear, beta > 1 Conceder.
+    """
+
+    name: str
+    beta: float
+    k: float = 0.0
+
+    def target(self, obs: BargainObservation) -> float:
+        initial, reservation = _bounds(obs)
+        t = min(1.0, obs.turn / max(1, obs.max_turns - 1))
+        alpha = self.k + (1 - self.k) * t ** (1 / self.beta)
+        return _round_safe(initial + alpha * (reservation - initial), obs)
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        return [_turn_text(o, self.target(o)) for o in observations]
+
+
+@dataclass(frozen=True)
+class HardlinerAgent:
+    """Never concedes: repeats its initial price and accepts only that price or better."""
+
+    name: str = "scripted:hardliner"
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        return [_turn_text(o, _round_safe(_bounds(o)[0], o)) for o in observations]
+
+
+@dataclass(frozen=True)
+class TitForTatAgent:
+    """Relative tit-for-tat: concedes as much as the opponent conceded in its last move.
+
+    Starts at its initial price; never passes its reservation value.
+    """
+
+    name: str = "scripted:tit-for-tat"
+
+    def target(self, obs: BargainObservation) -> float:
+        initial, reservation = _bounds(obs)
+        mine = obs.offers_by(obs.role)
+        theirs = obs.offers_by(obs.role.other)
+        if not mine:
+            return _round_safe(initial, obs)
+        concession = 0.0
+        if len(theirs) >= 2:
+            moved = theirs[-1] - theirs[-2]  # buyer conceding = raising its bid
+            concession = max(0.0, moved if obs.role is Role.SELLER else -moved)
+        if obs.role is Role.SELLER:
+            return _round_safe(max(reservation, mine[-1] - concession), obs)
+        return _round_safe(min(reservation, mine[-1] + concession), obs)
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        return [_turn_text(o, self.target(o)) for o in observations]
+
+
+SCRIPTED = {
+    "boulware": lambda: TimeDependentAgent("scripted:boulware", beta=0.2),
+    "linear": lambda: TimeDependentAgent("scripted:linear", beta=1.0),
+    "conceder": lambda: TimeDependentAgent("scripted:conceder", beta=5.0),
+    "hardliner": HardlinerAgent,
+    "tit-for-tat": TitForTatAgent,
+}
