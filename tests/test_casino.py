@@ -242,7 +242,8 @@ def test_casino_config_loads_and_rejects_what_does_not_fit():
 def test_casino_warm_starts_and_trains_with_points_as_reward(tiny_model_dir, tmp_path):
     from training_helpers import tiny_overrides
 
-    from parley.training.trainer import prepare_run, train
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
 
     overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "env=casino", "grpo.max_steps=1",
                                "warm_start.enabled=true")

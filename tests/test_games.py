@@ -55,7 +55,8 @@ def test_a_registered_game_is_validated_by_its_own_rules(toy):
 
 
 def test_a_registered_game_warm_starts_and_trains_through_the_registry(toy, tiny_model_dir, tmp_path):
-    from parley.training.trainer import prepare_run, train
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
 
     overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "env=toy", "grpo.max_steps=1", "warm_start.enabled=true")
     cfg, run_dir, _ = prepare_run(None, overrides, None)

@@ -194,7 +194,8 @@ def test_non_canonical_sampled_ids_survive_verbatim(tiny_backend):
 # -- the trainer (tiny model, seconds) ---------------------------------------------------------
 @pytest.fixture
 def tiny_trainer(tiny_model_dir, tmp_path):
-    from parley.training.trainer import build_trainer, prepare_run
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import build_trainer
 
     def make(*extra):
         cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "run", *extra), None)
@@ -286,7 +287,8 @@ def test_clipping_and_kl_terms_match_a_hand_computed_loss(tiny_trainer):
 
 @pytest.mark.parametrize("warm", [[], ["warm_start.enabled=true"]], ids=["raw", "warm-start"])
 def test_resume_continues_bit_for_bit(tiny_model_dir, tmp_path, warm):
-    from parley.training.trainer import latest_checkpoint, prepare_run, train
+    from parley.training.run_dir import latest_checkpoint, prepare_run
+    from parley.training.trainer import train
 
     def weights(folder):
         from safetensors.torch import load_file
@@ -321,7 +323,8 @@ def test_resume_continues_bit_for_bit(tiny_model_dir, tmp_path, warm):
 
 
 def test_a_new_run_refuses_to_overwrite_and_resume_refuses_overrides(tiny_model_dir, tmp_path):
-    from parley.training.trainer import prepare_run, train
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
 
     cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "r", "grpo.max_steps=1"), None)
     train(cfg, run_dir)
@@ -372,7 +375,8 @@ def test_trainee_as_seller_including_episodes_where_it_never_speaks(tiny_trainer
 
 @pytest.mark.parametrize("warm", [False, True], ids=["raw", "warm-start"])
 def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path, warm):
-    from parley.training.trainer import prepare_run, train
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
 
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",

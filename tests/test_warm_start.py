@@ -170,7 +170,8 @@ def test_warm_start_trains_and_grpo_builds_on_it(tiny_model_dir, tmp_path):
     from safetensors.torch import load_file
 
     from parley.models.loading import load_causal_lm
-    from parley.training.trainer import prepare_run, train
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
 
     overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "grpo.max_steps=1", "warm_start.enabled=true",
                                "warm_start.episodes=3", "warm_start.epochs=4", "warm_start.learning_rate=0.01",

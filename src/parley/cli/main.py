@@ -158,7 +158,8 @@ def train(
 ) -> None:
     """Train a negotiator with GRPO against a scripted, LLM or self-play opponent."""
     with user_errors():
-        from parley.training.trainer import prepare_run, train as run_training
+        from parley.training.run_dir import prepare_run
+        from parley.training.trainer import train as run_training
 
         if config is None and resume is None:
             raise ParleyError("give a config file (e.g. configs/bargain-smollm2-cpu.yaml) or --resume RUN_DIR")

@@ -1,54 +1,24 @@
-"""`parley train`: TRL's GRPOTrainer with our multi-turn rollouts, evaluations and run directory.
+"""`parley train`: TRL's GRPOTrainer with our multi-turn rollouts and evaluations, for any registered game.
 
-Run directory layout::
-
-    config.yaml          the resolved config (what ran; --resume reads it back)
-    metrics.jsonl        one line per logged step (TRL's metrics + our timings)
-    evals.jsonl          one line per evaluation: behaviour metrics of the trainee
-    samples/step-N.jsonl transcripts from that evaluation
-    warm_start/          with warm_start.enabled: the SFT'd model GRPO starts from, its teacher examples
-    checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)
-    final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`
-    runs/                TensorBoard events (report_to)
-    report.html          `parley report RUN_DIR`
+The run directory (its layout, resume, the files each checkpoint needs) is training/run_dir.py; the TRL and PEFT
+settings are training/setup.py; the game's rollout, rewards and scenarios come from training/games.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 from parley import ParleyError
-from parley.training.config import TrainConfig, load_config
+from parley.training.config import TrainConfig
 from parley.training.games import get_game
+from parley.training.run_dir import jsonl_append, truncate_jsonl, write_base
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 from parley.training.episode_rollout import EpisodeRollout
 
 SELF_PLAY_FILE = "self_play_opponent.pt"
-
-
-def _jsonl_append(path: Path, record: dict) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _truncate_jsonl(path: Path, after_step: int) -> None:
-    """Drop lines logged after ``after_step`` (a killed run logged steps its checkpoint does not have)."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= after_step]
-    path.write_text("".join(line + "\n" for line in keep))
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    checkpoints = [p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-                   and (p / "trainer_state.json").is_file()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
@@ -86,12 +56,12 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
 
         def on_log(self, args, state, control, logs=None, **kw):
             record = {"step": state.global_step, **(logs or {}), **self.last_timing}
-            _jsonl_append(run_dir / "metrics.jsonl", record)
+            jsonl_append(run_dir / "metrics.jsonl", record)
 
         def on_save(self, args, state, control, **kw):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if checkpoint.is_dir():
-                _write_base(checkpoint, cfg)
+                write_base(checkpoint, cfg)
                 if rollout.self_play is not None:
                     import torch
 
@@ -102,7 +72,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
             spent = dict(self.timings)
             metrics, samples = rollout.evaluate(eval_scenarios, seed)
             self.timings = spent  # evaluation time is not training-step time
-            _jsonl_append(run_dir / "evals.jsonl", {"step": step, **metrics})
+            jsonl_append(run_dir / "evals.jsonl", {"step": step, **metrics})
             if cfg.evaluation.samples:
                 folder = run_dir / "samples"
                 folder.mkdir(exist_ok=True)
@@ -110,17 +80,6 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
                     "".join(json.dumps(e) + "\n" for e in samples[: cfg.evaluation.samples]))
 
     return RunFiles()
-
-
-def _write_base(folder: Path, cfg: TrainConfig) -> None:
-    if (folder / "adapter_config.json").is_file():
-        from parley.models.loading import BASE_FILE
-        from parley.training.warm_start import WARM_START_DIR
-
-        # After a warm start the adapter sits on the warm-started weights, which live in the run
-        # directory: name them relative to the adapter so the run directory can be moved.
-        base = {"base": f"hf:../{WARM_START_DIR}", "relative": True} if cfg.warm_start.enabled else {"base": cfg.model}
-        (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
 
 
 def _grpo_args(cfg: TrainConfig, run_dir: Path):
@@ -253,31 +212,6 @@ def _time_phases(trainer, rollout: EpisodeRollout, files) -> None:
         model.register_forward_hook(after)
 
 
-def prepare_run(config_path: str | None, overrides: list[str], resume: str | None) -> tuple[TrainConfig, Path, Path | None]:
-    if resume:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ParleyError(f"{run_dir} is not a training run directory (no config.yaml); start one with parley train CONFIG")
-        if config_path or overrides:
-            raise ParleyError("--resume continues a run exactly as configured; do not pass a config or --set with it")
-        cfg = load_config(run_dir / "config.yaml")
-        checkpoint = latest_checkpoint(run_dir)
-        return cfg, run_dir, checkpoint
-    cfg = load_config(config_path, overrides)
-    run_dir = Path(cfg.output_dir)
-    if latest_checkpoint(run_dir) is not None:
-        raise ParleyError(f"{run_dir} already holds a training run; continue it with `parley train --resume {run_dir}` "
-                          f"or choose another output_dir (--set output_dir=...)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("metrics.jsonl", "evals.jsonl"):
-        (run_dir / stale).unlink(missing_ok=True)
-    from parley.training.warm_start import WARM_START_DIR
-
-    shutil.rmtree(run_dir / WARM_START_DIR, ignore_errors=True)  # made under another config
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    return cfg, run_dir, None
-
-
 def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model=None, tokenizer=None,
           progress: bool = False) -> Path:
     """Train (or continue from ``checkpoint``); returns the folder of the final model."""
@@ -287,7 +221,7 @@ def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model
     if checkpoint is not None:
         step = int(checkpoint.name.split("-")[-1])
         for name in ("metrics.jsonl", "evals.jsonl"):
-            _truncate_jsonl(run_dir / name, step)
+            truncate_jsonl(run_dir / name, step)
         if rollout.self_play is not None and (checkpoint / SELF_PLAY_FILE).is_file():
             import torch
 
@@ -295,5 +229,5 @@ def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = run_dir / "final"
     trainer.save_model(str(final))
-    _write_base(final, cfg)
+    write_base(final, cfg)
     return final

@@ -1,0 +1,81 @@
+"""A training run's directory: what it holds, how a run starts in it or resumes from it.
+
+Layout::
+
+    config.yaml          the resolved config (what ran; --resume reads it back)
+    metrics.jsonl        one line per logged step (TRL's metrics + our timings)
+    evals.jsonl          one line per evaluation: behaviour metrics of the trainee
+    samples/step-N.jsonl transcripts from that evaluation
+    warm_start/          with warm_start.enabled: the SFT'd model GRPO starts from, its teacher examples
+    checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)
+    final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`
+    runs/                TensorBoard events (report_to)
+    report.html          `parley report RUN_DIR`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from parley import ParleyError
+from parley.training.config import TrainConfig, load_config
+
+
+def jsonl_append(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def truncate_jsonl(path: Path, after_step: int) -> None:
+    """Drop lines logged after ``after_step`` (a killed run logged steps its checkpoint does not have)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    checkpoints = [p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+                   and (p / "trainer_state.json").is_file()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def write_base(folder: Path, cfg: TrainConfig) -> None:
+    if (folder / "adapter_config.json").is_file():
+        from parley.models.loading import BASE_FILE
+        from parley.training.warm_start import WARM_START_DIR
+
+        # After a warm start the adapter sits on the warm-started weights, which live in the run
+        # directory: name them relative to the adapter so the run directory can be moved.
+        base = {"base": f"hf:../{WARM_START_DIR}", "relative": True} if cfg.warm_start.enabled else {"base": cfg.model}
+        (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
+
+
+def prepare_run(config_path: str | None, overrides: list[str], resume: str | None) -> tuple[TrainConfig, Path, Path | None]:
+    if resume:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ParleyError(f"{run_dir} is not a training run directory (no config.yaml); start one with parley train CONFIG")
+        if config_path or overrides:
+            raise ParleyError("--resume continues a run exactly as configured; do not pass a config or --set with it")
+        cfg = load_config(run_dir / "config.yaml")
+        checkpoint = latest_checkpoint(run_dir)
+        return cfg, run_dir, checkpoint
+    cfg = load_config(config_path, overrides)
+    run_dir = Path(cfg.output_dir)
+    if latest_checkpoint(run_dir) is not None:
+        raise ParleyError(f"{run_dir} already holds a training run; continue it with `parley train --resume {run_dir}` "
+                          f"or choose another output_dir (--set output_dir=...)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.jsonl", "evals.jsonl"):
+        (run_dir / stale).unlink(missing_ok=True)
+    from parley.training.warm_start import WARM_START_DIR
+
+    shutil.rmtree(run_dir / WARM_START_DIR, ignore_errors=True)  # made under another config
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    return cfg, run_dir, None
