@@ -111,3 +111,16 @@ def test_same_seed_same_scenarios_and_clear_errors():
         parley_env("chess")
     with pytest.raises(ParleyError, match="render_mode"):
         parley_env("casino", render_mode="rgb_array")
+
+
+def test_the_readme_snippet_runs(capsys):
+    """The README's "Use Parley's games in your trainer" PettingZoo snippet, as written."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Use Parley's games in your trainer", 1)[1]
+    snippet = re.search(r"```python\n(from parley\.adapters\.pettingzoo.*?)```", section, re.DOTALL).group(1)
+    exec(compile(snippet, "README.md", "exec"), {})
+    rewards = dict(line.split(" reward ") for line in capsys.readouterr().out.splitlines())
+    assert set(rewards) == {"camper_0", "camper_1"} and all(float(v) > 5 for v in rewards.values())  # a deal
