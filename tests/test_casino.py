@@ -258,6 +258,11 @@ def test_casino_warm_starts_and_trains_with_points_as_reward(tiny_model_dir, tmp
     assert samples and all(s["agent_side"] in (0, 1) and len(s["points"]) == 2 for s in samples)
     assert {s["agents"][s["agent_side"]] for s in samples} == {"trainee"}
     assert (run_dir / "final").is_dir()
+    from parley.evaluation.training_report import write_training_report
+
+    page = write_training_report(run_dir).read_text()  # the report takes the game's panels from the registry
+    assert "joint points mean" in page and "behaviour.png" in page and "opening offer ratio" not in page
+    assert json.loads((run_dir / "phases.json").read_text())["phases"] == []  # price-strategy phases: bargaining only
 
 
 def test_points_reward_is_the_trainees_own_points():

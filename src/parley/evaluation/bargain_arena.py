@@ -15,7 +15,7 @@ from parley.agents import BackendCache, GenerationSettings, build_agent, parse_s
 from parley.agents.spec import UNATTENDED
 from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import ScenarioConfig, sample_scenarios
-from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, output_folder, register_arena
+from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, output_folder, register_arena
 from parley.evaluation.report import write_report
 from parley.evaluation.stats import summarize
 from parley.rollout.bargain import BargainEpisode, run_bargains
@@ -112,4 +112,22 @@ def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
                         result_rows(result.summary), files)
 
 
-ARENA = register_arena(ArenaGame("bargain", {"buyer": "smollm2", "seller": "scripted:boulware"}, _arena))
+def _sample(e: dict) -> dict:
+    s, o = e["scenario"], e["outcome"]
+    result = f"deal at ${o['price']:,.2f}" if o["deal"] else f"no deal ({o['reason']})"
+    return {"summary": f"{s['product']['title'][:90]}: listing ${s['listing_price']:,.2f}, budget ${s['budget']:,.2f}, "
+                       f"floor ${s['floor']:,.2f} → {result}, buyer reward {e['reward']['buyer']:+.3f}",
+            "turns": [(t["role"], 0 if t["role"] == "buyer" else 1, t["effect"], t["text"]) for t in e["turns"]], "note": ""}
+
+
+REPORT = TrainingReport(
+    panels=(("mean_reward", "mean reward (surplus)"), ("agreement_rate", "agreement rate"),
+            ("opening_offer_ratio", "opening offer / listing"), ("mean_concession", "mean concession per turn (/ listing)"),
+            ("deadlock_rate", "deadlock rate (no deal at max turns)"), ("walk_away_rate", "walk-away rate"),
+            ("over_budget_rate", "over-budget rate"), ("mean_turns", "mean turns"),
+            ("mean_message_words", "mean message length (words)"), ("persuasion_rate", "persuasion-tactic rate"),
+            ("action_rate", "turns with a parseable action")),
+    columns=("agreement_rate", "opening_offer_ratio", "mean_concession", "deadlock_rate", "walk_away_rate",
+             "over_budget_rate", "mean_turns", "mean_message_words", "persuasion_rate", "action_rate"),
+    phases=True, sample=_sample)
+ARENA = register_arena(ArenaGame("bargain", {"buyer": "smollm2", "seller": "scripted:boulware"}, _arena, REPORT))

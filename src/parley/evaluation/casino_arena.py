@@ -18,7 +18,7 @@ from parley import __version__
 from parley.agents.spec import BackendCache, build_camper, check_camper
 from parley.environments.casino import CasinoConfig, max_joint_points, pareto_optimal, sample_casino
 from parley.evaluation.games import output_folder
-from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
+from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
 from parley.evaluation.stats import bootstrap_ci
 from parley.models.generation import GenerationSettings
 from parley.rollout.casino import CasinoEpisode, run_casino
@@ -180,4 +180,24 @@ def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
     return ArenaOutcome(summary, f"{agent} vs {opponent}, CaSiNo {request.split} split", result_rows(summary), files)
 
 
-ARENA = register_arena(ArenaGame("casino", {"agent": "smollm2", "opponent": "scripted:logroller"}, _arena))
+def _sample(e: dict) -> dict:
+    o, side = e["outcome"], e.get("agent_side") or 0
+    who = {side: "trainee", 1 - side: "opponent"}
+    result = f"deal {o['shares'][0]} / {o['shares'][1]}" if o["deal"] else f"no deal ({o['reason']})"
+    ranks = " vs ".join("/".join(c["priorities"][i] for i in ("food", "water", "firewood")) for c in e["scenario"]["campers"])
+    return {"summary": f"{e['id']}: priorities (food/water/firewood) {ranks} → {result}, points {e['points'][side]} : "
+                       f"{e['points'][1 - side]}",
+            "turns": [(who[t["speaker"]], t["speaker"], t["effect"], t["text"]) for t in e["turns"]],
+            "note": f"the trainee was camper {side}"}
+
+
+REPORT = TrainingReport(
+    panels=(("mean_reward", "mean reward (own points / 36)"), ("agreement_rate", "agreement rate"),
+            ("agent_points_mean", "trainee points"), ("opponent_points_mean", "opponent points"),
+            ("joint_points_mean", "joint points"), ("pareto_rate", "Pareto-optimal deals"),
+            ("agent_refused_move_rate", "trainee moves refused"), ("agent_turns_with_a_move", "trainee turns with a move"),
+            ("mean_turns", "mean turns")),
+    columns=("agreement_rate", "agent_points_mean", "opponent_points_mean", "joint_points_mean", "pareto_rate",
+             "agent_refused_move_rate", "mean_turns"),
+    sample=_sample)
+ARENA = register_arena(ArenaGame("casino", {"agent": "smollm2", "opponent": "scripted:logroller"}, _arena, REPORT))

@@ -16,7 +16,7 @@ from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import sample_dilemmas
 from parley.evaluation.games import output_folder
-from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, common_rows, fmt_ci, register_arena
+from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
@@ -124,4 +124,22 @@ def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
                         result_rows(summary), [request.out / "episodes.jsonl", request.out / "summary.json"])
 
 
-ARENA = register_arena(ArenaGame("deliberation", {"agent": "smollm2", "opponent": None, "judge": RULE_JUDGE}, _arena))
+def _sample(e: dict) -> dict:
+    d, o = e["dilemma"], e["outcome"]
+    result = f"agreed on #{o['proposal']['number']}, Collective Agency {e['score']}" if o["agreed"] else "no agreement"
+    verdict = e.get("verdict") or {}
+    return {"summary": f"{d['situation'][:110]} → {result}",
+            "turns": [(d["personas"][t["speaker"]]["name"], t["speaker"], t["effect"], t["text"]) for t in e["turns"]],
+            "note": f"judge: {verdict.get('rationale', '')} {verdict.get('failure') or ''}".strip() if verdict else ""}
+
+
+REPORT = TrainingReport(
+    panels=(("mean_reward", "mean reward (Collective Agency / 10)"), ("agreement_rate", "agreement rate"),
+            ("ca_score_mean_agreed", "Collective Agency of agreements (0-10)"),
+            ("mean_turns_to_agreement", "turns to agreement"), ("refused_acceptances", "refused acceptances"),
+            ("judge_failures", "judge failures")),
+    columns=("agreement_rate", "ca_score_mean", "ca_score_mean_agreed", "mean_turns_to_agreement",
+             "refused_acceptances", "judge_failures"),
+    sample=_sample)
+ARENA = register_arena(ArenaGame("deliberation", {"agent": "smollm2", "opponent": None, "judge": RULE_JUDGE}, _arena,
+                                 REPORT))

@@ -1,5 +1,5 @@
-"""The registry of games, as evaluation sees them: ``parley arena --env NAME`` takes a game from here and never
-branches on its name.
+"""The registry of games, as evaluation sees them: ``parley arena --env NAME`` and ``parley report`` take a game
+from here and never branch on its name.
 
 A game's arena takes an ``ArenaRequest`` (what the command line collected, the same for every game) and returns
 an ``ArenaOutcome``: its summary, the rows of the results table and the files it wrote. A game names the agent
@@ -47,11 +47,26 @@ class ArenaOutcome:
 
 
 @dataclass(frozen=True)
+class TrainingReport:
+    """What ``parley report`` shows of a run of this game: panels (metric key, label) of its evaluations, the
+    columns of its evaluation table, and whether the bargaining strategy phases apply."""
+
+    panels: tuple[tuple[str, str], ...] = (("mean_reward", "mean reward"), ("agreement_rate", "agreement rate"))
+    columns: tuple[str, ...] = ("agreement_rate",)
+    phases: bool = False
+    # an episode record (a sample transcript) -> {"summary": one line, "turns": [(speaker, seat 0/1, effect, text)],
+    # "note": str}
+    sample: Callable[[dict], dict] = lambda e: {"summary": str(e.get("id", "")), "note": "", "turns": [
+        (str(t.get("speaker", t.get("role", ""))), 0, t.get("effect", ""), t.get("text", "")) for t in e.get("turns", [])]}
+
+
+@dataclass(frozen=True)
 class ArenaGame:
     name: str
     # option -> default spec (None: none, e.g. deliberation's opponent defaults to the agent itself)
     options: dict[str, str | None]
     run: Callable[[ArenaRequest, bool], ArenaOutcome]  # (request, show_progress)
+    report: TrainingReport = TrainingReport()
 
 
 ARENAS: dict[str, ArenaGame] = {}

@@ -13,36 +13,11 @@ from pathlib import Path
 
 from parley import ParleyError, __version__
 from parley.evaluation.behaviour import PhaseRule, detect_phases
+from parley.evaluation.games import get_arena
 from parley.evaluation.report import _TEMPLATES, _save, plt
 
-BEHAVIOUR_PANELS = [
-    ("mean_reward", "mean reward (surplus)"),
-    ("agreement_rate", "agreement rate"),
-    ("opening_offer_ratio", "opening offer / listing"),
-    ("mean_concession", "mean concession per turn (/ listing)"),
-    ("deadlock_rate", "deadlock rate (no deal at max turns)"),
-    ("walk_away_rate", "walk-away rate"),
-    ("over_budget_rate", "over-budget rate"),
-    ("mean_turns", "mean turns"),
-    ("mean_message_words", "mean message length (words)"),
-    ("persuasion_rate", "persuasion-tactic rate"),
-    ("action_rate", "turns with a parseable action"),
-]
-DELIBERATION_PANELS = [
-    ("mean_reward", "mean reward (Collective Agency / 10)"),
-    ("agreement_rate", "agreement rate"),
-    ("ca_score_mean_agreed", "Collective Agency of agreements (0-10)"),
-    ("mean_turns_to_agreement", "turns to agreement"),
-    ("refused_acceptances", "refused acceptances"),
-    ("judge_failures", "judge failures"),
-]
-BARGAIN_COLUMNS = ["agreement_rate", "opening_offer_ratio", "mean_concession", "deadlock_rate", "walk_away_rate",
-                   "over_budget_rate", "mean_turns", "mean_message_words", "persuasion_rate", "action_rate"]
-DELIBERATION_COLUMNS = ["agreement_rate", "ca_score_mean", "ca_score_mean_agreed", "mean_turns_to_agreement",
-                        "refused_acceptances", "judge_failures"]
 TRAINING_PANELS = [
-    ("reward", "reward (all terms)"), ("rewards/surplus/mean", "surplus reward"),
-    ("rewards/protocol/mean", "protocol penalty"), ("loss", "loss"), ("kl", "KL to reference"),
+    ("reward", "reward (all terms)"), ("loss", "loss"), ("kl", "KL to reference"),
     ("entropy", "entropy"), ("grad_norm", "gradient norm"), ("completions/mean_length", "trainee tokens per episode"),
     ("time/step_s", "seconds per step"),
 ]
@@ -92,6 +67,17 @@ def _grid(rows: list[dict], panels, phases, path: Path, title: str) -> str | Non
     return _save(fig, path)
 
 
+def _env_of(run_dir: Path) -> str:
+    """The game a run trained (its config's ``env``), read without the training floor."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParleyError(f"{run_dir / 'config.yaml'} is not valid YAML: {exc}") from None
+    return str(data.get("env", "bargain")) if isinstance(data, dict) else "bargain"
+
+
 def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -101,23 +87,25 @@ def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
     metrics = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "train_runtime" not in r]
     if not evals and not metrics:
         raise ParleyError(f"{run_dir} has no evaluations or metrics yet; train at least one step first")
-    deliberation = any("ca_score_mean" in r for r in evals)
-    # The bargaining phases describe price strategies; they do not apply to deliberation.
-    phases = [] if deliberation else detect_phases([(r["step"], r) for r in evals], rule)
-    panels = DELIBERATION_PANELS if deliberation else BEHAVIOUR_PANELS
+    game = get_arena(_env_of(run_dir))
+    # The strategy phases describe price strategies: a game without them (deliberation, CaSiNo) shows none.
+    phases = detect_phases([(r["step"], r) for r in evals], rule) if game.report.phases else []
+    # one panel per reward function the run logged (rewards/<name>/mean), whatever the game calls them
+    rewards = sorted({k for r in metrics for k in r if k.startswith("rewards/") and k.endswith("/mean")})
+    training_panels = TRAINING_PANELS[:1] + [(k, f"{k.split('/')[1]} reward") for k in rewards] + TRAINING_PANELS[1:]
     plots = {
-        "behaviour": _grid(evals, panels, phases, run_dir / "behaviour.png", "trainee behaviour on held-out scenarios"),
-        "training": _grid(metrics, TRAINING_PANELS, [], run_dir / "training.png", "training curves (TRL)"),
+        "behaviour": _grid(evals, game.report.panels, phases, run_dir / "behaviour.png", "trainee behaviour on held-out scenarios"),
+        "training": _grid(metrics, training_panels, [], run_dir / "training.png", "training curves (TRL)"),
     }
     samples = {}
     sample_files = sorted((run_dir / "samples").glob("step-*.jsonl"), key=lambda p: int(p.stem.split("-")[1]))
     for path in sample_files[:1] + sample_files[-1:]:
-        samples[int(path.stem.split("-")[1])] = read_jsonl(path)
+        samples[int(path.stem.split("-")[1])] = [game.report.sample(e) for e in read_jsonl(path)]
     page = _TEMPLATES.get_template("training.html").render(
         run=run_dir.name, config=(run_dir / "config.yaml").read_text(), evals=evals, phases=phases,
         rule=rule.to_dict(), rule_doc=PhaseRule.__doc__, plots=plots, samples=samples,
         created=_dt.datetime.now().isoformat(timespec="seconds"), version=__version__,
-        last=metrics[-1] if metrics else {}, columns=DELIBERATION_COLUMNS if deliberation else BARGAIN_COLUMNS,
+        last=metrics[-1] if metrics else {}, columns=list(game.report.columns),
     )
     out = run_dir / "report.html"
     out.write_text(page)
