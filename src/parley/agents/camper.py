@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from parley.environments.casino import (
     ALL_SPLITS, ITEMS, PACKAGES, POINTS, WALK_AWAY_POINTS, CasinoObservation, Share, other_share,
 )
-from parley.models import prompts
-from parley.models.backends import Backend, Completion, Conversation
-from parley.models.generation import GenerationSettings
+from parley.agents.seated import SeatedLLMAgent, seat_dialogue
+from parley.models.backends import Conversation
 
 PROMPT = "camper"
 
@@ -31,47 +29,18 @@ def _status(obs: CasinoObservation) -> str:
             f"Your current offer: you keep {describe(obs.own_offer)}.]")
 
 
-@dataclass
-class CamperLLMAgent:
+class CamperLLMAgent(SeatedLLMAgent):
     """Either camper (the observation says which), on any backend; the same model can play both."""
 
-    name: str
-    backend: Backend
-    settings: GenerationSettings = field(default_factory=GenerationSettings)
-    last_completions: list[Completion] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        self._ns = uuid.uuid4().hex
-        self.prompt_id, self._template = prompts.load(PROMPT)
+    PROMPT = PROMPT
 
     def messages(self, obs: CasinoObservation) -> Conversation:
         camper = obs.camper
         system = self._template.render(ranked=camper.ranked(), priorities=camper.priorities, reasons=camper.reasons,
                                        points={i: POINTS[camper.priorities[i]] for i in ITEMS}, max_turns=obs.max_turns)
-        messages: Conversation = [{"role": "system", "content": system}]
-        opening = "The negotiation starts. Say what you need."
-        for speaker, text in obs.history:
-            if speaker == obs.speaker:
-                if len(messages) == 1:
-                    messages.append({"role": "user", "content": opening})
-                messages.append({"role": "assistant", "content": text})
-            else:
-                messages.append({"role": "user", "content": f"Other camper: {text}"})
-        if messages[-1]["role"] != "user":
-            messages.append({"role": "user", "content": opening if len(messages) == 1 else ""})
-        messages[-1]["content"] = (messages[-1]["content"] + "\n" + _status(obs)
-                                   + (" " + " ".join(obs.notices) if obs.notices else "")).strip()
-        return messages
-
-    def act(self, observations: Sequence[CasinoObservation], seed: int) -> list[str]:
-        keys = [f"{self._ns}/{o.episode_id}/{o.speaker}" for o in observations]
-        self.last_completions = self.backend.generate([self.messages(o) for o in observations], self.settings, seed, keys=keys)
-        return [c.text.strip() for c in self.last_completions]
-
-    def forget(self, episode_ids: Sequence[str]) -> None:
-        forget = getattr(self.backend, "forget", None)
-        if forget:
-            forget([f"{self._ns}/{e}/{s}" for e in episode_ids for s in (0, 1)])
+        status = _status(obs) + (" " + " ".join(obs.notices) if obs.notices else "")
+        return seat_dialogue(system, obs.history, obs.speaker, "Other camper", "The negotiation starts. Say what you need.",
+                             status)
 
 
 def _guess_other_points(obs: CasinoObservation) -> dict[str, int]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
-from parley.models import prompts
-from parley.models.backends import Backend, Completion, Conversation
-from parley.models.generation import GenerationSettings
+from parley.agents.seated import SeatedLLMAgent, seat_dialogue
 from parley.environments.deliberation import DeliberationObservation
+from parley.models.backends import Conversation
 
 PROMPT = "deliberator"
 
@@ -21,47 +19,20 @@ def _table(obs: DeliberationObservation) -> str:
     return "[Proposals: " + " ".join(f"#{p.number} by {names[p.by]}: {p.text}" for p in obs.proposals) + "]"
 
 
-@dataclass
-class DeliberationLLMAgent:
+class DeliberationLLMAgent(SeatedLLMAgent):
     """Either persona (the observation says which), on any backend; the same model can play both."""
 
-    name: str
-    backend: Backend
-    settings: GenerationSettings = field(default_factory=GenerationSettings)
-    last_completions: list[Completion] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        self._ns = uuid.uuid4().hex
-        self.prompt_id, self._template = prompts.load(PROMPT)
+    PROMPT = PROMPT
 
     def messages(self, obs: DeliberationObservation) -> Conversation:
         me, other, d = obs.persona, obs.other, obs.dilemma
         system = self._template.render(
             name=me.name, other=other.name, situation=d.situation, options=d.options, stance=me.stance,
             values=me.values, goals=me.goals, red_lines=me.red_lines, other_stance=other.stance, max_turns=obs.max_turns)
-        messages: Conversation = [{"role": "system", "content": system}]
-        for speaker, text in obs.history:
-            if speaker == obs.speaker:
-                if len(messages) == 1:
-                    messages.append({"role": "user", "content": "The deliberation starts. Say what you think."})
-                messages.append({"role": "assistant", "content": text})
-            else:
-                messages.append({"role": "user", "content": f"{other.name}: {text}"})
-        if messages[-1]["role"] != "user":
-            messages.append({"role": "user", "content": "The deliberation starts. Say what you think." if len(messages) == 1 else ""})
-        messages[-1]["content"] = (messages[-1]["content"] + f"\n{_table(obs)} [Message {obs.turn + 1} of {obs.max_turns}.]"
-                                   + (" " + " ".join(obs.notices) if obs.notices else "")).strip()
-        return messages
-
-    def act(self, observations: Sequence[DeliberationObservation], seed: int) -> list[str]:
-        keys = [f"{self._ns}/{o.episode_id}/{o.speaker}" for o in observations]
-        self.last_completions = self.backend.generate([self.messages(o) for o in observations], self.settings, seed, keys=keys)
-        return [c.text.strip() for c in self.last_completions]
-
-    def forget(self, episode_ids: Sequence[str]) -> None:
-        forget = getattr(self.backend, "forget", None)
-        if forget:
-            forget([f"{self._ns}/{e}/{s}" for e in episode_ids for s in (0, 1)])
+        status = (f"{_table(obs)} [Message {obs.turn + 1} of {obs.max_turns}.]"
+                  + (" " + " ".join(obs.notices) if obs.notices else ""))
+        return seat_dialogue(system, obs.history, obs.speaker, other.name, "The deliberation starts. Say what you think.",
+                             status)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from parley.agents.base import Agent
 from parley.environments.bargain import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
 from parley.environments.rewards import buyer_reward, seller_reward
 from parley.environments.scenarios import Scenario
-from parley.rollout.lockstep import play_lockstep
+from parley.rollout.lockstep import play_batches
 
 
 @dataclass
@@ -59,26 +59,14 @@ def run_bargains(
     (1 = one episode at a time); ``on_turn(finished, total)`` reports progress."""
     protocol = protocol or ProtocolConfig()
     agents = {Role.BUYER: buyer, Role.SELLER: seller}
-    batch_size = batch_size or len(scenarios)
-    episodes: list[BargainEpisode] = []
-    finished = 0
-    for chunk_index, start in enumerate(range(0, len(scenarios), batch_size)):
-        chunk = scenarios[start:start + batch_size]
-        envs = [BargainEnv(protocol) for _ in chunk]
-        for env, scenario in zip(envs, chunk):
-            env.reset(scenario)
-        play_lockstep(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, chunk_index,
-                      on_turn and (lambda done, f=finished: on_turn(f + done, len(scenarios))))
-        for agent in agents.values():
-            if hasattr(agent, "forget"):
-                agent.forget([env.scenario.id for env in envs])
-        for env in envs:
-            episodes.append(BargainEpisode(
-                scenario=env.scenario, turns=env.turns, outcome=env.outcome,
-                buyer_reward=buyer_reward(env.scenario, env.outcome),
-                seller_reward=seller_reward(env.scenario, env.outcome),
-                agents={"buyer": buyer.name, "seller": seller.name},
-                prompts={r.value: getattr(a, "prompt_id") for r, a in agents.items() if hasattr(a, "prompt_id")},
-            ))
-        finished += len(chunk)
+    envs = [BargainEnv(protocol) for _ in scenarios]
+    for env, scenario in zip(envs, scenarios):
+        env.reset(scenario)
+    play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
+    prompts = {r.value: a.prompt_id for r, a in agents.items() if hasattr(a, "prompt_id")}
+    episodes = [BargainEpisode(scenario=env.scenario, turns=env.turns, outcome=env.outcome,
+                               buyer_reward=buyer_reward(env.scenario, env.outcome),
+                               seller_reward=seller_reward(env.scenario, env.outcome),
+                               agents={"buyer": buyer.name, "seller": seller.name}, prompts=dict(prompts))
+                for env in envs]
     return episodes

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from parley.environments.casino import CasinoConfig, CasinoEnv, CasinoOutcome, CasinoScenario, CasinoTurn, pareto_optimal
-from parley.rollout.lockstep import play_lockstep
+from parley.rollout.lockstep import play_batches
 
 
 @dataclass
@@ -41,25 +41,13 @@ def run_casino(
     episode_ids: Sequence[str] | None = None,
 ) -> list[CasinoEpisode]:
     config = config or CasinoConfig()
-    batch_size = batch_size or len(scenarios) or 1
-    ids = list(episode_ids) if episode_ids is not None else [f"{s.id}#{i}" for i, s in enumerate(scenarios)]
-    episodes: list[CasinoEpisode] = []
-    finished = 0
-    for chunk_index, start in enumerate(range(0, len(scenarios), batch_size)):
-        envs = []
-        for s, eid in zip(scenarios[start:start + batch_size], ids[start:start + batch_size]):
-            env = CasinoEnv(config)
-            env.reset(s, eid)
-            envs.append(env)
-        play_lockstep(envs, dict(enumerate(agents)), (config.first_speaker, 1 - config.first_speaker), seed,
-                      chunk_index, on_turn and (lambda done, f=finished: on_turn(f + done, len(scenarios))))
-        for agent in {id(a): a for a in agents}.values():
-            if hasattr(agent, "forget"):
-                agent.forget([env.episode_id for env in envs])
-        for env in envs:
-            episodes.append(CasinoEpisode(
-                id=env.episode_id, scenario=env.scenario, turns=env.turns, outcome=env.outcome, points=env.points(),
-                agents=[a.name for a in agents],
-                prompts={str(i): a.prompt_id for i, a in enumerate(agents) if hasattr(a, "prompt_id")}))
-        finished += len(envs)
+    ids = list(episode_ids) if episode_ids is not None else [f"{x.id}#{i}" for i, x in enumerate(scenarios)]
+    envs = [CasinoEnv(config) for _ in scenarios]
+    for env, x, eid in zip(envs, scenarios, ids):
+        env.reset(x, eid)
+    play_batches(envs, dict(enumerate(agents)), (config.first_speaker, 1 - config.first_speaker), seed, batch_size, on_turn)
+    prompts = {str(i): a.prompt_id for i, a in enumerate(agents) if hasattr(a, "prompt_id")}
+    episodes = [CasinoEpisode(
+        id=env.episode_id, scenario=env.scenario, turns=env.turns, outcome=env.outcome, points=env.points(),
+        agents=[a.name for a in agents], prompts=dict(prompts)) for env in envs]
     return episodes

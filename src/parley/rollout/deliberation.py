@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, DeliberationOutcome, DeliberationTurn
 from parley.environments.dilemmas import Dilemma
-from parley.rollout.lockstep import play_lockstep
+from parley.rollout.lockstep import play_batches
 
 
 @dataclass
@@ -44,27 +44,15 @@ def run_deliberations(
     episode_ids: Sequence[str] | None = None,
 ) -> list[DeliberationEpisode]:
     config = config or DeliberationConfig()
-    batch_size = batch_size or len(dilemmas)
-    ids = list(episode_ids) if episode_ids is not None else [f"{d.id}#{i}" for i, d in enumerate(dilemmas)]
-    episodes: list[DeliberationEpisode] = []
-    finished = 0
-    for chunk_index, start in enumerate(range(0, len(dilemmas), batch_size)):
-        envs = []
-        for d, eid in zip(dilemmas[start:start + batch_size], ids[start:start + batch_size]):
-            env = DeliberationEnv(config)
-            env.reset(d, eid)
-            envs.append(env)
-        play_lockstep(envs, dict(enumerate(agents)), (config.first_speaker, 1 - config.first_speaker), seed,
-                      chunk_index, on_turn and (lambda done, f=finished: on_turn(f + done, len(dilemmas))))
-        for agent in {id(a): a for a in agents}.values():
-            if hasattr(agent, "forget"):
-                agent.forget([env.episode_id for env in envs])
-        for env in envs:
-            episodes.append(DeliberationEpisode(
-                id=env.episode_id, dilemma=env.dilemma, turns=env.turns, outcome=env.outcome,
-                agents=[a.name for a in agents],
-                prompts={str(i): a.prompt_id for i, a in enumerate(agents) if hasattr(a, "prompt_id")}))
-        finished += len(envs)
+    ids = list(episode_ids) if episode_ids is not None else [f"{x.id}#{i}" for i, x in enumerate(dilemmas)]
+    envs = [DeliberationEnv(config) for _ in dilemmas]
+    for env, x, eid in zip(envs, dilemmas, ids):
+        env.reset(x, eid)
+    play_batches(envs, dict(enumerate(agents)), (config.first_speaker, 1 - config.first_speaker), seed, batch_size, on_turn)
+    prompts = {str(i): a.prompt_id for i, a in enumerate(agents) if hasattr(a, "prompt_id")}
+    episodes = [DeliberationEpisode(
+        id=env.episode_id, dilemma=env.dilemma, turns=env.turns, outcome=env.outcome,
+        agents=[a.name for a in agents], prompts=dict(prompts)) for env in envs]
     return episodes
 
 

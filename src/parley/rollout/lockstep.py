@@ -29,3 +29,21 @@ def play_lockstep(envs: Sequence, agents: Mapping, order: Sequence, seed: int, c
             tick += 1
         if on_tick:
             on_tick(sum(env.done for env in envs))
+
+
+def play_batches(envs: Sequence, agents: Mapping, order: Sequence, seed: int, batch_size: int | None = None,
+                 on_turn: Callable[[int, int], None] | None = None) -> None:
+    """Play environments already reset to the end, ``batch_size`` at a time (1 = one episode at a time); once a
+    batch ends, every agent forgets its dialogues (an LLM's K/V cache). ``on_turn(finished, total)`` reports
+    progress. Every game's ``run_*`` is this loop plus its own episode record."""
+    batch_size = batch_size or len(envs) or 1
+    finished = 0
+    for chunk_index, start in enumerate(range(0, len(envs), batch_size)):
+        chunk = envs[start:start + batch_size]
+        play_lockstep(chunk, agents, order, seed, chunk_index,
+                      on_turn and (lambda done, f=finished: on_turn(f + done, len(envs))))
+        for agent in {id(a): a for a in agents.values()}.values():
+            forget = getattr(agent, "forget", None)
+            if forget:
+                forget([env.episode_id for env in chunk])
+        finished += len(chunk)

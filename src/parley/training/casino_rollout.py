@@ -14,25 +14,14 @@ from parley.agents.camper import CamperLLMAgent
 from parley.environments.casino import MAX_POINTS, CasinoConfig, CasinoEnv, CasinoScenario
 from parley.models.generation import GenerationSettings
 from parley.rollout.casino import CasinoEpisode, run_casino
-from parley.training.episode_rollout import EpisodeRollout, silent_trajectory
-from parley.training.trajectory import TraineeAgent, Trajectory
+from parley.training.episode_rollout import TwoSeatRollout
 
 
-@dataclasses.dataclass(frozen=True)
-class _Keyed:
-    """A scenario with the unique episode id of one rollout and the seat the trainee plays."""
-
-    id: str
-    scenario: CasinoScenario
-    side: int
-
-
-class CasinoRollout(EpisodeRollout):
+class CasinoRollout(TwoSeatRollout):
     def __init__(self, scenarios: Sequence[CasinoScenario], opponent: str, protocol: CasinoConfig,
                  settings: GenerationSettings, seed: int, refresh_steps: int = 10, backends=None) -> None:
         super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
         self.protocol = protocol
-        self.sides: dict[str, int] = {}
 
     def _llm(self, backend, name: str):
         return CamperLLMAgent(name=name, backend=backend, settings=self.settings)
@@ -42,26 +31,17 @@ class CasinoRollout(EpisodeRollout):
 
         return build_camper(self.opponent_spec, self.settings, self.backends)
 
-    def _unique(self, scenario, key: str, step: int, index: int):
-        return _Keyed(f"{key}@{step}.{index}", scenario, index % 2)
+    def _run(self, scenarios, agents, seed, ids) -> list[CasinoEpisode]:
+        return run_casino(scenarios, agents, self.protocol, seed=seed, batch_size=self.settings.batch_size, episode_ids=ids)
 
-    def _play(self, trainee: TraineeAgent, opponent, keyed: Sequence, seed: int) -> list[CasinoEpisode]:
-        keyed = [k if isinstance(k, _Keyed) else _Keyed(f"{k.id}#{i}", k, i % 2) for i, k in enumerate(keyed)]
-        episodes: dict[str, CasinoEpisode] = {}
-        for side in (0, 1):
-            group = [k for k in keyed if k.side == side]
-            if group:
-                agents = (trainee, opponent) if side == 0 else (opponent, trainee)
-                for e in run_casino([k.scenario for k in group], agents, self.protocol, seed=seed + side,
-                                    batch_size=self.settings.batch_size, episode_ids=[k.id for k in group]):
-                    episodes[e.id] = e
-        self.sides.update({k.id: k.side for k in keyed})
-        return [dataclasses.replace(episodes[k.id], agent_side=k.side) for k in keyed]
+    def _finish(self, episodes, seated, seed) -> list[CasinoEpisode]:
+        # the reward functions read the trainee's seat from the episode
+        return [dataclasses.replace(e, agent_side=k.side) for e, k in zip(episodes, seated)]
 
-    def _silent(self, trainee: TraineeAgent, episode: CasinoEpisode) -> Trajectory:
+    def _start(self, episode: CasinoEpisode) -> CasinoEnv:
         env = CasinoEnv(self.protocol)
         env.reset(episode.scenario, episode.id)
-        return silent_trajectory(trainee, env.observe(self.sides[episode.id]))
+        return env
 
     def evaluate(self, scenarios: Sequence[CasinoScenario], seed: int) -> tuple[dict, list[dict]]:
         from parley.evaluation.casino_arena import summarize_casino

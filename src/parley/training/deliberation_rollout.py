@@ -7,7 +7,6 @@ verdict travels with the episode to the reward function (``collective_agency``).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 from parley.models.generation import GenerationSettings
@@ -15,20 +14,10 @@ from parley.agents.deliberator import DeliberationLLMAgent
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv
 from parley.environments.dilemmas import Dilemma
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
-from parley.training.episode_rollout import EpisodeRollout, silent_trajectory
-from parley.training.trajectory import TraineeAgent, Trajectory
+from parley.training.episode_rollout import TwoSeatRollout
 
 
-@dataclasses.dataclass(frozen=True)
-class _Keyed:
-    """A dilemma with the unique episode id of one rollout and the side the trainee plays."""
-
-    id: str
-    dilemma: Dilemma
-    side: int
-
-
-class DeliberationRollout(EpisodeRollout):
+class DeliberationRollout(TwoSeatRollout):
     def __init__(self, dilemmas: Sequence[Dilemma], opponent: str, protocol: DeliberationConfig,
                  settings: GenerationSettings, judge, seed: int, refresh_steps: int = 10, backends=None) -> None:
         super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends)
@@ -42,27 +31,17 @@ class DeliberationRollout(EpisodeRollout):
 
         return build_deliberator(self.opponent_spec, self.settings, self.backends)
 
-    def _unique(self, scenario, key: str, step: int, index: int):
-        return _Keyed(f"{key}@{step}.{index}", scenario, index % 2)
+    def _run(self, dilemmas, agents, seed, ids) -> list[DeliberationEpisode]:
+        return run_deliberations(dilemmas, agents, self.protocol, seed=seed, batch_size=self.settings.batch_size,
+                                 episode_ids=ids)
 
-    def _play(self, trainee: TraineeAgent, opponent, keyed: Sequence, seed: int) -> list[DeliberationEpisode]:
-        keyed = [k if isinstance(k, _Keyed) else _Keyed(f"{k.id}#{i}", k, i % 2) for i, k in enumerate(keyed)]
-        episodes: dict[str, DeliberationEpisode] = {}
-        for side in (0, 1):
-            group = [k for k in keyed if k.side == side]
-            if group:
-                agents = (trainee, opponent) if side == 0 else (opponent, trainee)
-                for e in run_deliberations([k.dilemma for k in group], agents, self.protocol, seed=seed + side,
-                                           batch_size=self.settings.batch_size, episode_ids=[k.id for k in group]):
-                    episodes[e.id] = e
-        judged = with_verdicts([episodes[k.id] for k in keyed], self.judge, seed=seed)
-        self.sides = {k.id: k.side for k in keyed}
-        return judged
+    def _finish(self, episodes, seated, seed) -> list[DeliberationEpisode]:
+        return with_verdicts(episodes, self.judge, seed=seed)
 
-    def _silent(self, trainee: TraineeAgent, episode: DeliberationEpisode) -> Trajectory:
+    def _start(self, episode: DeliberationEpisode) -> DeliberationEnv:
         env = DeliberationEnv(self.protocol)
         env.reset(episode.dilemma, episode.id)
-        return silent_trajectory(trainee, env.observe(self.sides[episode.id]))
+        return env
 
     def evaluate(self, dilemmas: Sequence[Dilemma], seed: int) -> tuple[dict, list[dict]]:
         from parley.evaluation.deliberation_arena import summarize_deliberations

@@ -178,3 +178,47 @@ def silent_trajectory(trainee: TraineeAgent, observation) -> Trajectory:
     t = Trajectory(prompt_ids=trainee._encode(trainee._render(messages, generation_prompt=True)))
     t.append_env([trainee.llm.backend.stop_ids[0]])
     return t
+
+
+@dataclasses.dataclass(frozen=True)
+class SeatedScenario:
+    """A scenario with the unique episode id of one rollout and the seat the trainee plays."""
+
+    id: str
+    scenario: object
+    side: int
+
+
+class TwoSeatRollout(EpisodeRollout):
+    """Games with two symmetric seats (deliberation, CaSiNo): within each GRPO group the trainee plays seat 0 in
+    even rollouts and seat 1 in odd ones, so neither seat nor the first move is favoured. A game says how to play
+    a batch (``_run``), how to reset a fresh environment to an episode's start (``_start``) and, optionally, what
+    to do with the finished episodes (``_finish``: judge them, mark the trainee's seat)."""
+
+    def _run(self, scenarios: Sequence, agents: tuple, seed: int, ids: Sequence[str]) -> list:
+        raise NotImplementedError
+
+    def _start(self, episode):
+        raise NotImplementedError
+
+    def _finish(self, episodes: list, seated: Sequence[SeatedScenario], seed: int) -> list:
+        return episodes
+
+    def _unique(self, scenario, key: str, step: int, index: int):
+        return SeatedScenario(f"{key}@{step}.{index}", scenario, index % 2)
+
+    def _play(self, trainee: TraineeAgent, opponent, scenarios: Sequence, seed: int) -> list:
+        seated = [k if isinstance(k, SeatedScenario) else SeatedScenario(f"{k.id}#{i}", k, i % 2)
+                  for i, k in enumerate(scenarios)]
+        episodes: dict = {}
+        for side in (0, 1):
+            group = [k for k in seated if k.side == side]
+            if group:
+                agents = (trainee, opponent) if side == 0 else (opponent, trainee)
+                for e in self._run([k.scenario for k in group], agents, seed + side, [k.id for k in group]):
+                    episodes[e.id] = e
+        self.sides = {k.id: k.side for k in seated}
+        return self._finish([episodes[k.id] for k in seated], seated, seed)
+
+    def _silent(self, trainee: TraineeAgent, episode) -> Trajectory:
+        return silent_trajectory(trainee, self._start(episode).observe(self.sides[episode.id]))
