@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from parley import ParleyError
+from parley.registry import Registry
 from parley.models.generation import GenerationSettings
 
 
@@ -27,18 +27,9 @@ class GamePlayers:
     default_judge: str = ""
 
 
-PLAYERS: dict[str, GamePlayers] = {}
-
-
-def register_players(players: GamePlayers) -> GamePlayers:
-    PLAYERS[players.name] = players
-    return players
-
-
-def get_players(name: str) -> GamePlayers:
-    if name not in PLAYERS:
-        raise ParleyError(f"no players registered for game {name!r}: expected one of {', '.join(sorted(PLAYERS))}")
-    return PLAYERS[name]
+PLAYERS: Registry[GamePlayers] = Registry("game")
+register_players = PLAYERS.register
+get_players = PLAYERS.lookup
 
 
 # ---------------------------------------------------------------- bargaining: seat 0 buyer, seat 1 seller

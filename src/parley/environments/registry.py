@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from parley import ParleyError
+from parley.registry import Registry
 from parley.environments.contract import TurnBasedEnv
 
 
@@ -26,18 +26,9 @@ class GameEnvironment:
     scenarios: Callable[[str, int, int], list]
 
 
-ENVIRONMENTS: dict[str, GameEnvironment] = {}
-
-
-def register_environment(game: GameEnvironment) -> GameEnvironment:
-    ENVIRONMENTS[game.name] = game
-    return game
-
-
-def get_environment(name: str) -> GameEnvironment:
-    if name not in ENVIRONMENTS:
-        raise ParleyError(f"unknown game {name!r}: expected one of {', '.join(sorted(ENVIRONMENTS))}")
-    return ENVIRONMENTS[name]
+ENVIRONMENTS: Registry[GameEnvironment] = Registry("game")
+register_environment = ENVIRONMENTS.register
+get_environment = ENVIRONMENTS.lookup
 
 
 def _bargain_env(max_turns: int):

@@ -17,6 +17,7 @@ from typing import Callable
 
 from parley import ParleyError
 from parley.models.generation import GenerationSettings
+from parley.registry import Registry
 
 AGENT_OPTIONS = ("buyer", "seller", "agent", "opponent", "judge")
 _BUILT_IN = ("parley.evaluation.bargain_arena", "parley.evaluation.deliberation_arena", "parley.evaluation.casino_arena")
@@ -69,32 +70,22 @@ class ArenaGame:
     report: TrainingReport = TrainingReport()
 
 
-ARENAS: dict[str, ArenaGame] = {}
+def _load_built_in() -> None:
+    for module in _BUILT_IN:
+        importlib.import_module(module)
+
+
+ARENAS: Registry[ArenaGame] = Registry("--env", _load_built_in)
 
 
 def register_arena(game: ArenaGame) -> ArenaGame:
     unknown = set(game.options) - set(AGENT_OPTIONS)
     if unknown:
         raise ValueError(f"arena {game.name!r} names options the CLI does not have: {sorted(unknown)}")
-    ARENAS[game.name] = game
-    return game
+    return ARENAS.register(game)
 
 
-def _load_built_in() -> None:
-    for module in _BUILT_IN:
-        importlib.import_module(module)
-
-
-def get_arena(name: str) -> ArenaGame:
-    _load_built_in()
-    if name not in ARENAS:
-        raise ParleyError(f"unknown --env {name!r}; expected one of {', '.join(sorted(ARENAS))}")
-    return ARENAS[name]
-
-
-def arena_names() -> list[str]:
-    _load_built_in()
-    return sorted(ARENAS)
+get_arena = ARENAS.lookup
 
 
 def output_folder(path) -> Path:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from parley import ParleyError
+from parley.registry import Registry
 
 if TYPE_CHECKING:  # the config imports this module to validate ``env``
     from parley.models.generation import GenerationSettings
@@ -38,18 +39,9 @@ class TrainingGame:
     default_opponent: str = "self"
 
 
-GAMES: dict[str, TrainingGame] = {}
-
-
-def register_game(game: TrainingGame) -> TrainingGame:
-    GAMES[game.name] = game
-    return game
-
-
-def get_game(name: str) -> TrainingGame:
-    if name not in GAMES:
-        raise ParleyError(f"unknown env {name!r}: expected one of {', '.join(sorted(GAMES))}")
-    return GAMES[name]
+GAMES: Registry[TrainingGame] = Registry("env")
+register_game = GAMES.register
+get_game = GAMES.lookup
 
 
 # ---------------------------------------------------------------- bargaining
