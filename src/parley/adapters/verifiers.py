@@ -43,8 +43,6 @@ __all__ = ["ParleyTaskset", "ParleyEnv"]
 # verifiers imports a taskset by a top-level module name: src/parley_verifiers re-exports this module's classes.
 TASKSET_ID = "parley-verifiers"
 
-_NORMALISE = {"casino": 36.0}  # CaSiNo points to [0, 1]; the other games' rewards are already in [-1, 1] or [0, 1]
-
 
 class ParleyTasksetConfig(vf.TasksetConfig):
     game: str = "casino"
@@ -132,7 +130,7 @@ class ParleyEnv(vf.Env[ParleyEnvConfig]):
         trace = interaction.trace
         if env.done:
             rewards = score(env) if score else env.rewards()
-            value = float(rewards[seat_key] or 0.0) / _NORMALISE.get(info["game"], 1.0)
+            value = float(rewards[seat_key] or 0.0) / game.reward_scale  # CaSiNo points / 36
             trace.info["parley_record"] = env.record()
         else:
             value = 0.0

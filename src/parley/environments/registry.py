@@ -24,6 +24,8 @@ class GameEnvironment:
     make_env: Callable[[int], TurnBasedEnv]
     # (split, n, seed) -> n scenarios: a pure function of (split, seed, index)
     scenarios: Callable[[str, int, int], list]
+    # the most a side's reward can be, to bring it to [0, 1] for engines that expect that (CaSiNo: 36 points)
+    reward_scale: float = 1.0
 
 
 ENVIRONMENTS: Registry[GameEnvironment] = Registry("game")
@@ -75,4 +77,4 @@ register_environment(GameEnvironment(
     ("persona_0", "persona_1"), 8, _deliberation_env, _deliberation_scenarios))
 register_environment(GameEnvironment(
     "casino", "two campers split food, water and firewood packages, each with private priorities (CaSiNo)",
-    ("camper_0", "camper_1"), 10, _casino_env, _casino_scenarios))
+    ("camper_0", "camper_1"), 10, _casino_env, _casino_scenarios, reward_scale=36.0))
