@@ -33,6 +33,7 @@ catalog: setup
 bench: setup
 	$(PY) benchmarks/rollout.py
 	$(PY) benchmarks/arena_table.py
+	$(PY) benchmarks/casino_table.py
 
 clean:
 	rm -rf $(VENV) runs
