@@ -33,7 +33,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from parley import ParleyError
-from parley.environments.catalog import SPLITS
+from parley.environments.catalog import SPLITS, Split
 
 ITEMS = ("food", "water", "firewood")
 PACKAGES = 3  # of each item
@@ -81,17 +81,10 @@ class CasinoScenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=120)
-    split: str
+    split: Split
     campers: tuple[Camper, Camper]
     human: HumanOutcome
     source: dict
-
-    @field_validator("split")
-    @classmethod
-    def _split(cls, value: str) -> str:
-        if value not in SPLITS:
-            raise ValueError(f"must be one of {', '.join(SPLITS)}")
-        return value
 
     def human_points(self) -> tuple[int, int]:
         if not self.human.deal or self.human.shares is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,6 +12,7 @@ from importlib import resources
 from parley import ParleyError
 
 SPLITS = ("train", "validation", "test")
+Split = Literal["train", "validation", "test"]  # a scenario's split, as pydantic models check it
 
 
 @dataclass(frozen=True)

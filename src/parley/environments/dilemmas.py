@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from parley import ParleyError
-from parley.environments.catalog import SPLITS
+from parley.environments.catalog import SPLITS, Split
 
 _Text = Field(min_length=3, max_length=2000)
 
@@ -35,20 +35,13 @@ class Dilemma(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=120)
-    split: str
+    split: Split
     situation: str = _Text
     options: tuple[str, ...] = Field(min_length=2)
     values_in_tension: tuple[str, ...] = Field(min_length=2)
     stakeholders: tuple[str, ...] = Field(min_length=1)
     personas: tuple[Persona, Persona]
     source: dict
-
-    @field_validator("split")
-    @classmethod
-    def _split(cls, value: str) -> str:
-        if value not in SPLITS:
-            raise ValueError(f"must be one of {', '.join(SPLITS)}")
-        return value
 
     @field_validator("personas")
     @classmethod
