@@ -94,3 +94,11 @@ def test_a_registered_game_runs_in_the_arena_without_an_edit_in_the_cli(toy, tmp
 def test_an_arena_may_only_name_options_the_cli_has():
     with pytest.raises(ValueError, match="options the CLI does not have"):
         arenas.register_arena(arenas.ArenaGame("bad", {"referee": None}, lambda r, p: None))
+
+
+@pytest.mark.parametrize("name", sorted(ENVIRONMENTS))
+def test_scenario_k_is_the_kth_of_the_sampled_list(name):
+    """What the adapters draw one episode at a time is exactly what the arena and the trainer draw as a list."""
+    game = get_environment(name)
+    listed = [s.id for s in game.scenarios("test", 40, 3)]
+    assert [game.scenario("test", 3, k).id for k in (0, 1, 2, 39, 7)] == [listed[k] for k in (0, 1, 2, 39, 7)]

@@ -123,7 +123,7 @@ class ParleyAECEnv(AECEnv):
             for space in self.action_spaces.values():
                 space.seed(seed)
         # Scenario k of (split, seed) is a pure function of both, so the k-th episode after reset(seed) is the same.
-        self.scenario = (options or {}).get("scenario") or self.game.scenarios(self.split, self._episode + 1, self._seed)[-1]
+        self.scenario = (options or {}).get("scenario") or self.game.scenario(self.split, self._seed, self._episode)
         self._episode += 1
         first = self._env.reset(self.scenario, f"{self.scenario.id}#{self._episode - 1}")
         self.agents = list(self.possible_agents)

@@ -94,7 +94,7 @@ class ParleyEnv(vf.Env[ParleyEnvConfig]):
     async def run(self, task, agents):
         info = task.data.info
         game, players = get_environment(info["game"]), get_players(info["game"])
-        scenario = game.scenarios(info["split"], info["index"] + 1, info["seed"])[-1]
+        scenario = game.scenario(info["split"], info["seed"], info["index"])
         env = game.make_env(info["max_turns"] or game.default_max_turns)
         seat_key = env.agents[info["seat"]]
         env.reset(scenario, task.data.id)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from parley import ParleyError
 from parley.environments.catalog import SPLITS, Split
+from parley.environments.contract import check_two_seats
 
 ITEMS = ("food", "water", "firewood")
 PACKAGES = 3  # of each item
@@ -194,10 +195,7 @@ class CasinoConfig:
     first_speaker: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_turns < 2:
-            raise ParleyError(f"max_turns must be at least 2 (each camper speaks once), got {self.max_turns}")
-        if self.first_speaker not in AGENTS:
-            raise ParleyError(f"first_speaker must be 0 or 1, got {self.first_speaker}")
+        check_two_seats(self.max_turns, self.first_speaker, seat="camper")
 
 
 @dataclass

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
+from parley import ParleyError
+
 
 @runtime_checkable
 class TurnBasedEnv(Protocol):
@@ -39,6 +41,14 @@ class TurnBasedEnv(Protocol):
     def rewards(self) -> dict: ...
 
     def record(self) -> dict: ...
+
+
+def check_two_seats(max_turns: int, first_speaker: int, seat: str = "side") -> None:
+    """The config of a two-seat game (deliberation, CaSiNo): each seat speaks at least once, seat 0 or 1 opens."""
+    if max_turns < 2:
+        raise ParleyError(f"max_turns must be at least 2 (each {seat} speaks once), got {max_turns}")
+    if first_speaker not in (0, 1):
+        raise ParleyError(f"first_speaker must be 0 or 1, got {first_speaker}")
 
 
 # Turns a careless or hostile policy writes: the environment must rule on each without raising.

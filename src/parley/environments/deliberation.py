@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from parley import ParleyError
+from parley.environments.contract import check_two_seats
 from parley.environments.dilemmas import Dilemma
 
 _ACCEPT = re.compile(r"\bACCEPT(?:ED)?\b(?:\s+(?:PROPOSAL\s*)?#?\s*(\d+))?", re.IGNORECASE)
@@ -32,10 +32,7 @@ class DeliberationConfig:
     first_speaker: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_turns < 2:
-            raise ParleyError(f"max_turns must be at least 2 (each side speaks once), got {self.max_turns}")
-        if self.first_speaker not in (0, 1):
-            raise ParleyError(f"first_speaker must be 0 or 1, got {self.first_speaker}")
+        check_two_seats(self.max_turns, self.first_speaker)
 
 
 @dataclass(frozen=True)

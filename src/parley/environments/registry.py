@@ -27,6 +27,19 @@ class GameEnvironment:
     # the most a side's reward can be, to bring it to [0, 1] for engines that expect that (CaSiNo: 36 points)
     reward_scale: float = 1.0
 
+    def scenario(self, split: str, seed: int, index: int):
+        """Scenario ``index`` of (split, seed), as ``scenarios(split, index + 1, seed)[-1]`` would give, without
+        drawing the whole prefix again for every episode: the drawn prefix is kept and doubled when outgrown
+        (an adapter asks for scenario 0, 1, 2, ... one episode at a time)."""
+        pool = _POOLS.get((self.name, split, seed), [])
+        if index >= len(pool):
+            pool = self.scenarios(split, max(index + 1, 2 * len(pool)), seed)
+            _POOLS[(self.name, split, seed)] = pool
+        return pool[index]
+
+
+_POOLS: dict[tuple[str, str, int], list] = {}
+
 
 ENVIRONMENTS: Registry[GameEnvironment] = Registry("game")
 register_environment = ENVIRONMENTS.register

@@ -19,7 +19,7 @@ from parley.agents.spec import BackendCache, build_camper, check_camper
 from parley.environments.casino import CasinoConfig, max_joint_points, pareto_optimal, sample_casino
 from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
-from parley.evaluation.stats import bootstrap_ci
+from parley.evaluation.stats import bootstrap_ci, mean_or_none
 from parley.models.generation import GenerationSettings
 from parley.rollout.casino import CasinoEpisode, run_casino
 
@@ -35,10 +35,6 @@ class CasinoArenaConfig:
     protocol: CasinoConfig = field(default_factory=CasinoConfig)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     report: bool = True
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def summarize_casino(episodes: Sequence[CasinoEpisode], agent_sides: Sequence[int], seed: int = 0) -> dict:
@@ -60,30 +56,30 @@ def summarize_casino(episodes: Sequence[CasinoEpisode], agent_sides: Sequence[in
         "episodes": n,
         "agreement_rate": len(deals) / n if n else 0.0,
         "agreement_rate_ci95": bootstrap_ci([float(e.outcome.deal) for e in episodes], seed=seed),
-        "agent_points_mean": _mean(agent),
+        "agent_points_mean": mean_or_none(agent),
         "agent_points_ci95": bootstrap_ci(agent, seed=seed),
-        "opponent_points_mean": _mean(other),
+        "opponent_points_mean": mean_or_none(other),
         "opponent_points_ci95": bootstrap_ci(other, seed=seed),
-        "joint_points_mean": _mean(joint),
+        "joint_points_mean": mean_or_none(joint),
         "joint_points_ci95": bootstrap_ci(joint, seed=seed),
         # joint points over the most any split of the scenario gives (1 = nothing left on the table)
-        "joint_efficiency": _mean([j / b for j, b in zip(joint, best)]),
-        "pareto_rate": _mean(pareto),  # share of deals no other split dominates
+        "joint_efficiency": mean_or_none([j / b for j, b in zip(joint, best)]),
+        "pareto_rate": mean_or_none(pareto),  # share of deals no other split dominates
         "pareto_rate_ci95": bootstrap_ci(pareto, seed=seed) if pareto else None,  # no deals: no rate, no NaN
-        "mean_turns": _mean([float(e.outcome.turns) for e in episodes]),
+        "mean_turns": mean_or_none([float(e.outcome.turns) for e in episodes]),
         "outcomes": {r: sum(e.outcome.reason == r for e in episodes) for r in ("accepted", "walked_away", "max_turns")},
         # turns whose move line the environment refused (malformed, several moves, nothing to accept)
-        "agent_refused_move_rate": _mean([float(t.effect == "refused") for t in agent_turns]),
-        "opponent_refused_move_rate": _mean([float(t.effect == "refused") for t in other_turns]),
-        "agent_turns_with_a_move": _mean([float(t.effect != "message") for t in agent_turns]),
+        "agent_refused_move_rate": mean_or_none([float(t.effect == "refused") for t in agent_turns]),
+        "opponent_refused_move_rate": mean_or_none([float(t.effect == "refused") for t in other_turns]),
+        "agent_turns_with_a_move": mean_or_none([float(t.effect != "message") for t in agent_turns]),
         "human_reference": {
             "agreement_rate": len(human_deals) / n if n else 0.0,
-            "points_in_agent_seat_mean": _mean([float(h[side]) for h, side in zip(human, agent_sides)]),
-            "joint_points_mean": _mean([float(sum(h)) for h in human]),
-            "joint_efficiency": _mean([sum(h) / b for h, b in zip(human, best)]),
-            "pareto_rate": _mean([float(pareto_optimal(s, s.human.shares[0])) for s in human_deals]),
+            "points_in_agent_seat_mean": mean_or_none([float(h[side]) for h, side in zip(human, agent_sides)]),
+            "joint_points_mean": mean_or_none([float(sum(h)) for h in human]),
+            "joint_efficiency": mean_or_none([sum(h) / b for h, b in zip(human, best)]),
+            "pareto_rate": mean_or_none([float(pareto_optimal(s, s.human.shares[0])) for s in human_deals]),
         },
-        "max_joint_points_mean": _mean([float(b) for b in best]),
+        "max_joint_points_mean": mean_or_none([float(b) for b in best]),
     }
 
 

@@ -23,7 +23,7 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_boot: int 
     return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
 
 
-def _mean(values: Sequence[float]) -> float | None:
+def mean_or_none(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
@@ -44,16 +44,16 @@ def summarize(episodes: Sequence[BargainEpisode], seed: int = 0) -> dict:
         "episodes": n,
         "agreement_rate": len(deals) / n if n else 0.0,
         "agreement_rate_ci95": bootstrap_ci([float(e.outcome.deal) for e in episodes], seed=seed),
-        "buyer_surplus_mean": _mean(buyer),
+        "buyer_surplus_mean": mean_or_none(buyer),
         "buyer_surplus_ci95": bootstrap_ci(buyer, seed=seed),
-        "seller_surplus_mean": _mean(seller),
+        "seller_surplus_mean": mean_or_none(seller),
         "seller_surplus_ci95": bootstrap_ci(seller, seed=seed),
         "over_budget_rate": sum(e.outcome.deal and e.outcome.price > e.scenario.budget for e in episodes) / n if n else 0.0,
-        "mean_rounds": _mean([e.outcome.turns for e in episodes]),
-        "mean_rounds_to_agreement": _mean([e.outcome.turns for e in deals]),
-        "mean_price_over_listing": _mean([e.outcome.price / e.scenario.listing_price for e in deals]),
+        "mean_rounds": mean_or_none([e.outcome.turns for e in episodes]),
+        "mean_rounds_to_agreement": mean_or_none([e.outcome.turns for e in deals]),
+        "mean_price_over_listing": mean_or_none([e.outcome.price / e.scenario.listing_price for e in deals]),
         "outcomes": {r: sum(e.outcome.reason == r for e in episodes) for r in ("accepted", "walked_away", "max_turns")},
-        "buyer_action_parse_rate": _mean([float(p) for p in parsed]),
+        "buyer_action_parse_rate": mean_or_none([float(p) for p in parsed]),
         "agreement_rate_by_category": {c: sum(v) / len(v) for c, v in sorted(per_category.items())},
         "episodes_by_category": {c: len(v) for c, v in sorted(per_category.items())},
         "seller_violations": dict(violations),
