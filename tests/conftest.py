@@ -83,3 +83,10 @@ def inbox():
     box.controller.start()
     yield box
     box.controller.stop()
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from parley import ParleyError
-from parley.environments.actions import _PRICE, Action, ActionKind, _price_from_match, parse_action
-from parley.environments.rewards import buyer_reward, seller_reward
+from parley.environments.actions import PARSE_MODES, _PRICE, Action, ActionKind, _price_from_match, parse_action
+from parley.environments.rewards import REWARD_VARIANTS, buyer_reward, paper_buyer_reward, seller_reward
 from parley.environments.scenarios import Scenario
+from parley.environments.secrecy import stated_budget
 
 REDACTED = "[redacted]"
 
@@ -37,10 +38,19 @@ class ProtocolConfig:
     listing_is_offer: bool = True
     # A price within this relative distance of the floor counts as revealing it.
     leak_tolerance: float = 0.005
+    # "lenient" reads the last tag anywhere, or a first-person phrasing; "strict" (the paper's) needs the turn
+    # to end with exactly one action and counts anything else as a format error, with a notice to the speaker.
+    parser: str = "lenient"
+    # The buyer's reward: "surplus" (Parley's) or "paper" (malformed action -1); environments/rewards.py.
+    reward: str = "surplus"
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
             raise ParleyError(f"max_turns must be at least 1, got {self.max_turns}")
+        if self.parser not in PARSE_MODES:
+            raise ParleyError(f"unknown parser mode {self.parser!r}; expected one of {', '.join(PARSE_MODES)}")
+        if self.reward not in REWARD_VARIANTS:
+            raise ParleyError(f"unknown reward {self.reward!r}; expected one of {', '.join(REWARD_VARIANTS)}")
         object.__setattr__(self, "first_mover", Role(self.first_mover))
 
 
@@ -53,11 +63,14 @@ class TurnRecord:
     action: Action
     effect: str  # "offer" | "accept" | "walk" | "message" | "blocked" | "invalid"
     violations: list[str] = field(default_factory=list)
+    format_error: bool = False  # the turn carries no valid action (what counts as one depends on the parser mode)
+    revealed_budget: str | None = None  # a buyer's words that state its budget (environments/secrecy.py)
 
     def to_dict(self) -> dict:
         return {
             "turn": self.turn, "role": self.role.value, "text": self.text, "delivered": self.delivered,
             "action": self.action.to_dict(), "effect": self.effect, "violations": list(self.violations),
+            "format_error": self.format_error, "revealed_budget": self.revealed_budget,
         }
 
 
@@ -153,12 +166,20 @@ class BargainEnv:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         role = self.agent_selection
         text = text if isinstance(text, str) else ""
-        action = parse_action(text)
+        action = parse_action(text, self.config.parser)
         self.notices[role] = []
-        record = TurnRecord(turn=len(self.turns), role=role, text=text, delivered=text, action=action, effect="message")
+        record = TurnRecord(turn=len(self.turns), role=role, text=text, delivered=text, action=action, effect="message",
+                            format_error=action.kind is ActionKind.NONE)
+        if record.format_error and self.config.parser == "strict":
+            why = action.notes[0] if action.notes else "no action"
+            self.notices[role].append(f"Format error ({why}): end every turn with exactly one action: "
+                                      "OFFER: $<price>, ACCEPT or WALK AWAY.")
         if role is Role.SELLER:
             self._enforce_seller_rules(record, s)
         self._apply(record)
+        if role is Role.BUYER and record.effect != "accept":  # words that strike the deal reveal nothing in time
+            offered = action.price if action.kind is ActionKind.OFFER else None
+            record.revealed_budget = stated_budget(text, s.budget, offered)
         self.turns.append(record)
         self.standing.append((self.offers[Role.BUYER], self.offers[Role.SELLER]))
         if not self.done and len(self.turns) >= self.config.max_turns:
@@ -171,7 +192,12 @@ class BargainEnv:
         s = self._require_scenario()
         if self.outcome is None:
             raise RuntimeError("rewards() before the episode ended")
-        return {Role.BUYER: buyer_reward(s, self.outcome), Role.SELLER: seller_reward(s, self.outcome)}
+        if self.config.reward == "paper":
+            malformed = any(t.format_error for t in self.turns if t.role is Role.BUYER)
+            buyer = paper_buyer_reward(s, self.outcome, malformed)
+        else:
+            buyer = buyer_reward(s, self.outcome)
+        return {Role.BUYER: buyer, Role.SELLER: seller_reward(s, self.outcome)}
 
     def record(self) -> dict:
         s = self._require_scenario()

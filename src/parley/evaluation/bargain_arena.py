@@ -16,6 +16,7 @@ from parley.agents.spec import UNATTENDED
 from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import ScenarioConfig, sample_scenarios
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, output_folder, register_arena
+from parley.evaluation.bargain_metrics import bargain_metrics
 from parley.evaluation.report import write_report
 from parley.evaluation.stats import summarize
 from parley.rollout.bargain import BargainEpisode, run_bargains
@@ -66,6 +67,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
     elapsed = time.perf_counter() - started
 
     summary = summarize(episodes, seed=config.seed)
+    summary["metrics"] = bargain_metrics(episodes, seed=config.seed)
     summary["seconds"] = round(elapsed, 2)
     summary["generation"] = {
         role: asdict(agent.backend.stats) | {"tokens_per_second": round(agent.backend.stats.tokens_per_second, 2)}

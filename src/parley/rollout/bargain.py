@@ -9,7 +9,6 @@ from typing import Callable, Sequence
 
 from parley.agents.base import Agent
 from parley.environments.bargain import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
-from parley.environments.rewards import buyer_reward, seller_reward
 from parley.environments.scenarios import Scenario
 from parley.rollout.lockstep import play_batches
 
@@ -65,8 +64,7 @@ def run_bargains(
     play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
     prompts = {r.value: a.prompt_id for r, a in agents.items() if hasattr(a, "prompt_id")}
     episodes = [BargainEpisode(scenario=env.scenario, turns=env.turns, outcome=env.outcome,
-                               buyer_reward=buyer_reward(env.scenario, env.outcome),
-                               seller_reward=seller_reward(env.scenario, env.outcome),
+                               buyer_reward=env.rewards()[Role.BUYER], seller_reward=env.rewards()[Role.SELLER],
                                agents={"buyer": buyer.name, "seller": seller.name}, prompts=dict(prompts))
                 for env in envs]
     return episodes

@@ -30,6 +30,16 @@ class EnvironmentSection(_Section):
     scenarios: int = Field(64, ge=1, description="distinct training scenarios drawn from the split")
     max_turns: int = Field(6, ge=1)
     first_mover: Literal["buyer", "seller"] = "buyer"
+    # bargaining only (README, "The bargaining evaluation suite")
+    parser: Literal["lenient", "strict"] = Field("lenient", description="bargain: strict counts any turn that does "
+                                                 "not end with exactly one action as a format error, with a notice")
+    reward: Literal["surplus", "paper"] = Field("surplus", description="bargain: the buyer's reward; paper = "
+                                                "(budget - price)/|budget - floor|, malformed action or over budget -1")
+    budget_rule: Literal["uniform", "listing-fraction", "mixed"] = Field("uniform", description="bargain: how budgets "
+                                                                         "are drawn (environments/scenarios.py)")
+    conflict_share: float = Field(0.5, ge=0.0, le=1.0, description="bargain, budget_rule mixed: share of "
+                                  "conflicting-interest scenarios (budget below the floor)")
+    catalog: str | None = Field(None, description="bargain: a JSONL or CSV product file instead of the packaged catalog")
 
 
 class GenerationSection(_Section):
@@ -42,6 +52,8 @@ class GenerationSection(_Section):
 class RewardSection(_Section):
     protocol_penalty: float = Field(0.2, ge=0.0, description="subtracted x the share of the trainee's turns "
                                     "that carry no parseable action or break a rule")
+    leak_penalty: float = Field(0.0, ge=0.0, description="bargain buyer: subtracted when a message states the "
+                                "budget before the deal (environments/secrecy.py)")
 
 
 class WarmStartSection(_Section):

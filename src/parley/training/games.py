@@ -61,6 +61,13 @@ def _bargain_validate(cfg) -> None:
     from parley.agents.spec import UNATTENDED
 
     field_spec(cfg.opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
+    if cfg.environment.catalog is not None:
+        from parley.environments.catalog import load_catalog
+
+        try:  # a bad product file fails here, naming its rows, before any model loads
+            load_catalog(None, cfg.environment.catalog)
+        except ParleyError as exc:
+            raise ValueError(str(exc)) from None
     for teacher in cfg.warm_start.teachers:
         # a human's turns are not recorded ahead of time, so a person cannot teach
         field_spec(teacher, allow=UNATTENDED, what="warm_start.teachers entry")
@@ -69,13 +76,21 @@ def _bargain_validate(cfg) -> None:
 def _bargain_scenarios(cfg, split: str, n: int, seed: int) -> list:
     from parley.environments.scenarios import sample_scenarios
 
-    return sample_scenarios(split, n, seed=seed)
+    return sample_scenarios(split, n, seed=seed, config=_bargain_scenario_config(cfg))
+
+
+def _bargain_scenario_config(cfg):
+    from parley.environments.scenarios import ScenarioConfig
+
+    e = cfg.environment
+    return ScenarioConfig(budget_rule=e.budget_rule, conflict_share=e.conflict_share, catalog=e.catalog)
 
 
 def _bargain_protocol(cfg):
     from parley.environments.bargain import ProtocolConfig, Role
 
-    return ProtocolConfig(max_turns=cfg.environment.max_turns, first_mover=Role(cfg.environment.first_mover))
+    e = cfg.environment
+    return ProtocolConfig(max_turns=e.max_turns, first_mover=Role(e.first_mover), parser=e.parser, reward=e.reward)
 
 
 def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
@@ -86,7 +101,7 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
     role = Role(cfg.role)
     rollout = BargainRollout(scenarios, role, cfg.opponent, _bargain_protocol(cfg), settings, seed=cfg.seed,
                              refresh_steps=cfg.self_play_refresh_steps)
-    return rollout, reward_functions(role, cfg.rewards.protocol_penalty)
+    return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty)
 
 
 def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
@@ -96,7 +111,7 @@ def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
     ws = cfg.warm_start
     opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
     examples, summary = teacher_examples(ws.teachers, opponent, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
-                                         cfg.seed, cfg.environment.split)
+                                         cfg.seed, cfg.environment.split, _bargain_scenario_config(cfg))
     return examples, {**summary, "opponent": opponent}
 
 

@@ -12,7 +12,6 @@ import math
 from typing import Callable
 
 from parley.environments.bargain import Role
-from parley.environments.rewards import buyer_reward, seller_reward
 from parley.rollout.bargain import BargainEpisode
 
 # Turn effects that count as breaking the protocol: no parseable action, or a rule the env enforced.
@@ -24,9 +23,14 @@ class RewardError(RuntimeError):
 
 
 def surplus(episode: BargainEpisode, role: Role) -> float:
-    """The verifiable economic reward of ``role`` (see parley.environments.rewards)."""
-    fn = buyer_reward if role is Role.BUYER else seller_reward
-    return fn(episode.scenario, episode.outcome)
+    """The verifiable economic reward of ``role``, as the environment computed it in its configured variant
+    (see parley.environments.rewards)."""
+    return episode.buyer_reward if role is Role.BUYER else episode.seller_reward
+
+
+def leaked(episode: BargainEpisode) -> bool:
+    """Whether a buyer message stated the buyer's budget before the deal (parley.environments.secrecy)."""
+    return any(t.revealed_budget for t in episode.turns if t.role is Role.BUYER)
 
 
 def protocol_share(episode: BargainEpisode, role: Role) -> float:
@@ -70,8 +74,10 @@ class EpisodeReward:
         return values
 
 
-def reward_functions(role: Role, penalty: float) -> list[EpisodeReward]:
+def reward_functions(role: Role, penalty: float, leak_penalty: float = 0.0) -> list[EpisodeReward]:
     funcs = [EpisodeReward("surplus", lambda ep: surplus(ep, role))]
     if penalty > 0:
         funcs.append(EpisodeReward("protocol", lambda ep: protocol_penalty(ep, role, penalty)))
+    if leak_penalty > 0 and role is Role.BUYER:
+        funcs.append(EpisodeReward("budget_leak", lambda ep: -leak_penalty * leaked(ep)))
     return funcs

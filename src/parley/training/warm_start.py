@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from parley.agents.bargainer import BargainLLMAgent
 from parley.environments.bargain import BargainObservation, ProtocolConfig, Role
-from parley.environments.scenarios import sample_scenarios
+from parley.environments.scenarios import ScenarioConfig, sample_scenarios
 
 WARM_START_DIR = "warm_start"
 DONE_FILE = "warm_start.json"  # written last: its presence means the folder holds a complete model
@@ -55,7 +55,8 @@ class RecordingTeacher:
 
 
 def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protocol: ProtocolConfig,
-                     episodes: int, seed: int, split: str = "train") -> tuple[list[dict], dict]:
+                     episodes: int, seed: int, split: str = "train",
+                     scenario_config: ScenarioConfig | None = None) -> tuple[list[dict], dict]:
     """Prompt-completion chat examples from teacher episodes, and a summary of what the teachers did."""
     from parley.agents.spec import BackendCache, build_agent
     from parley.rollout.bargain import run_bargains
@@ -67,7 +68,7 @@ def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protoco
     counterpart = build_agent(opponent, role.other, cache=cache)
     for index, spec in enumerate(teachers):
         recorder = RecordingTeacher(build_agent(spec, role, cache=cache), renderer)
-        scenarios = sample_scenarios(split, episodes, seed=seed + 1_000 * (index + 1))
+        scenarios = sample_scenarios(split, episodes, seed=seed + 1_000 * (index + 1), config=scenario_config)
         sides = {role: recorder, role.other: counterpart}
         played = run_bargains(scenarios, sides[Role.BUYER], sides[Role.SELLER], protocol, seed=seed)
         rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in played]

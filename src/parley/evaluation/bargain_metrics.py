@@ -1,0 +1,119 @@
+"""The bargaining metrics the field reports, computed by code from finished episodes, with 95% bootstrap CIs.
+
+Reported for all episodes and separately for mutual-interest (MI: floor <= budget) and conflicting-interest
+(CI: budget < floor) scenarios. Definitions (README, "The bargaining evaluation suite"):
+
+=========================  =======================================================================================
+deal_rate                  share of episodes that end in a deal
+buyer_reward               mean buyer reward in the run's variant (surplus: (budget - price)/(budget - floor) within
+                           budget, -1 above it, 0 without a deal)
+paper_reward               mean of the paper's variant: (budget - price)/|budget - floor| clipped to [-1, 1], no deal 0,
+                           over budget or any buyer turn without a valid action -1
+overshoot_rate             share of episodes that end in a deal above the buyer's budget
+first_offer_ratio          the buyer's first offer / listing price (episodes where the buyer offered)
+captured_room              (listing - price) / (listing - floor) over deals: the share of the seller's room the buyer
+                           won (not the RLVR paper's "bargained ratio", whose formula we have not verified)
+buyer_format_error_rate    buyer turns without a valid action / buyer turns (ratio; episodes resampled)
+seller_format_error_rate   the same for the seller's turns
+ci_rational_exit           CI only: share of episodes that end without a deal (the rational outcome)
+mean_turns                 turns played, both sides together
+budget_leak_rate           share of episodes where a buyer message stated the budget before the deal
+=========================  =======================================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from parley.environments.bargain import Role
+from parley.environments.rewards import paper_buyer_reward
+from parley.evaluation.stats import bootstrap_ci
+from parley.rollout.bargain import BargainEpisode
+
+GROUPS = ("all", "mutual", "conflicting")
+METRICS = ("deal_rate", "buyer_reward", "paper_reward", "overshoot_rate", "first_offer_ratio", "captured_room",
+           "buyer_format_error_rate", "seller_format_error_rate", "ci_rational_exit", "mean_turns", "budget_leak_rate")
+
+
+def _stat(values: Sequence[float], seed: int) -> dict:
+    if not len(values):
+        return {"mean": None, "ci95": None, "n": 0}
+    lo, hi = bootstrap_ci(values, seed=seed)
+    return {"mean": float(np.mean(values)), "ci95": [lo, hi], "n": len(values)}
+
+
+def _ratio(pairs: Sequence[tuple[int, int]], seed: int, n_boot: int = 2000) -> dict:
+    """sum(numerators) / sum(denominators), with a CI from resampling episodes (turns of one episode are not
+    independent, so they are resampled together)."""
+    pairs = [(a, b) for a, b in pairs if b > 0]
+    if not pairs:
+        return {"mean": None, "ci95": None, "n": 0}
+    num = np.array([a for a, _ in pairs], dtype=float)
+    den = np.array([b for _, b in pairs], dtype=float)
+    mean = float(num.sum() / den.sum())
+    if len(pairs) == 1:
+        return {"mean": mean, "ci95": [mean, mean], "n": int(den.sum())}
+    idx = np.random.default_rng(seed).integers(0, len(pairs), size=(n_boot, len(pairs)))
+    ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    return {"mean": mean, "ci95": [float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))],
+            "n": int(den.sum())}
+
+
+def _format_errors(e: BargainEpisode, role: Role) -> tuple[int, int]:
+    turns = [t for t in e.turns if t.role is role]
+    return sum(t.format_error for t in turns), len(turns)
+
+
+def _first_offer(e: BargainEpisode) -> float | None:
+    offers = [t.action.price for t in e.turns if t.role is Role.BUYER and t.effect == "offer"]
+    return offers[0] / e.scenario.listing_price if offers else None
+
+
+def _captured(e: BargainEpisode) -> float | None:
+    room = e.scenario.listing_price - e.scenario.floor
+    if not e.outcome.deal or room <= 0:
+        return None
+    return (e.scenario.listing_price - e.outcome.price) / room
+
+
+def _leaked(e: BargainEpisode) -> bool:
+    return any(t.revealed_budget for t in e.turns if t.role is Role.BUYER)
+
+
+def _paper(e: BargainEpisode) -> float:
+    malformed = any(t.format_error for t in e.turns if t.role is Role.BUYER)
+    return paper_buyer_reward(e.scenario, e.outcome, malformed)
+
+
+def _values(episodes: Sequence[BargainEpisode], fn: Callable[[BargainEpisode], float | None]) -> list[float]:
+    return [float(v) for v in map(fn, episodes) if v is not None]
+
+
+def group_metrics(episodes: Sequence[BargainEpisode], seed: int = 0) -> dict:
+    """Every metric over ``episodes``; ``ci_rational_exit`` only where CI episodes are among them."""
+    ci = [e for e in episodes if e.scenario.interest == "conflicting"]
+    return {
+        "episodes": len(episodes),
+        "deal_rate": _stat(_values(episodes, lambda e: e.outcome.deal), seed),
+        "buyer_reward": _stat(_values(episodes, lambda e: e.buyer_reward), seed),
+        "paper_reward": _stat(_values(episodes, _paper), seed),
+        "overshoot_rate": _stat(_values(episodes, lambda e: e.outcome.deal and e.outcome.price > e.scenario.budget + 1e-9), seed),
+        "first_offer_ratio": _stat(_values(episodes, _first_offer), seed),
+        "captured_room": _stat(_values(episodes, _captured), seed),
+        "buyer_format_error_rate": _ratio([_format_errors(e, Role.BUYER) for e in episodes], seed),
+        "seller_format_error_rate": _ratio([_format_errors(e, Role.SELLER) for e in episodes], seed),
+        "ci_rational_exit": _stat(_values(ci, lambda e: not e.outcome.deal), seed),
+        "mean_turns": _stat(_values(episodes, lambda e: e.outcome.turns), seed),
+        "budget_leak_rate": _stat(_values(episodes, _leaked), seed),
+    }
+
+
+def bargain_metrics(episodes: Sequence[BargainEpisode], seed: int = 0) -> dict:
+    """``{"all": ..., "mutual": ..., "conflicting": ...}``, each from :func:`group_metrics`."""
+    return {
+        "all": group_metrics(episodes, seed),
+        "mutual": group_metrics([e for e in episodes if e.scenario.interest == "mutual"], seed),
+        "conflicting": group_metrics([e for e in episodes if e.scenario.interest == "conflicting"], seed),
+    }
