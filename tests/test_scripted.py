@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley.agents.bargainer import SCRIPTED, HardlinerAgent, TimeDependentAgent, TitForTatAgent
+from parley.agents.bargainer import SCRIPTED, SELLER_ONLY, HardlinerAgent, TimeDependentAgent, TitForTatAgent
 from parley.environments.actions import ActionKind, parse_action
 from parley.environments.bargain import BargainEnv, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
@@ -71,12 +71,14 @@ def test_tit_for_tat_mirrors_the_opponent_concession():
     assert parse_action(TitForTatAgent().act([env.observe(Role.SELLER)])[0]).price == pytest.approx(price)
 
 
-@pytest.mark.parametrize("buyer", sorted(SCRIPTED))
+@pytest.mark.parametrize("buyer", sorted(set(SCRIPTED) - set(SELLER_ONLY)))
 @pytest.mark.parametrize("seller", sorted(SCRIPTED))
-def test_scripted_pairs_play_clean_episodes(buyer, seller):
-    episodes = run_bargains(SCENARIOS[:8], SCRIPTED[buyer](), SCRIPTED[seller]())
+@pytest.mark.parametrize("parser", ["lenient", "strict"])
+def test_scripted_pairs_play_clean_episodes(buyer, seller, parser):
+    episodes = run_bargains(SCENARIOS[:8], SCRIPTED[buyer](), SCRIPTED[seller](), ProtocolConfig(parser=parser))
     for e in episodes:
         assert not e.violations
-        assert all(t.action.kind is not ActionKind.NONE for t in e.turns)
+        assert all(t.action.kind is not ActionKind.NONE and not t.format_error for t in e.turns)
+        assert not any(t.revealed_budget for t in e.turns)  # scripted buyers keep their budget
         if e.outcome.deal:
             assert e.scenario.floor <= e.outcome.price <= e.scenario.budget  # scripted buyers respect budgets

@@ -7,7 +7,7 @@
                                            (deliberation: deliberator | stance; CaSiNo: logroller | greedy | fair)
     human                                  a person at the terminal
 
-``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative.
+``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative, prober.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, 
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
 from parley.models.generation import GenerationSettings
 from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent
-from parley.agents.bargainer import SCRIPTED
+from parley.agents.bargainer import SCRIPTED, SELLER_ONLY
 from parley.environments.bargain import Role
 
 EXPECTED = ("smollm2, hf:<id-or-path>, openai:<model>@<base_url> (each optionally #standard|#hostile|#manipulative), "
@@ -140,6 +140,9 @@ def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings |
                 cache: BackendCache | None = None) -> Agent:
     spec = raw if isinstance(raw, AgentSpec) else parse_spec(raw)
     if spec.kind == "scripted":
+        if spec.target in SELLER_ONLY and role is not Role.SELLER:
+            raise ParleyError(f"scripted:{spec.target} only plays the seller; as the {role.value}, pick one of "
+                              + ", ".join(f"scripted:{k}" for k in SCRIPTED if k not in SELLER_ONLY))
         return SCRIPTED[spec.target]()
     if spec.kind == "human":
         from parley.agents.human import HumanAgent
