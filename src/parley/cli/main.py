@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -74,6 +75,11 @@ def arena(
     greedy: bool = typer.Option(False, help="greedy decoding instead of sampling"),
     batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
     report: bool = typer.Option(True, help="write report.html with plots"),
+    catalog: Path = typer.Option(None, help="bargain: your own products, a JSONL or CSV file (see examples/catalog.csv)"),
+    budget_rule: str = typer.Option(None, help="bargain: uniform (default; always a zone of agreement) | "
+                                               "listing-fraction (budget 0.8 x listing) | mixed (half conflicting interest)"),
+    parser: str = typer.Option(None, help="bargain: lenient (default) | strict (a turn must end with exactly one action)"),
+    reward: str = typer.Option(None, help="bargain: the buyer's reward, surplus (default) | paper"),
 ) -> None:
     """Run N episodes of a game and write episodes.jsonl, summary.json (and report.html)."""
     with user_errors():
@@ -82,13 +88,15 @@ def arena(
         game = get_arena(env)
         given = {"buyer": buyer, "seller": seller, "agent": agent, "opponent": opponent, "judge": judge}
         misplaced = [f"--{name}" for name, value in given.items() if value is not None and name not in game.options]
+        settings = {"catalog": str(catalog) if catalog else None, "budget_rule": budget_rule, "parser": parser, "reward": reward}
+        misplaced += [f"--{name.replace('_', '-')}" for name, value in settings.items() if value is not None and name not in game.settings]
         if misplaced:
             raise ParleyError(f"{', '.join(misplaced)} does not apply to --env {env}; it takes "
-                              + ", ".join(f"--{o}" for o in game.options))
+                              + ", ".join([f"--{o}" for o in game.options] + [f"--{o.replace('_', '-')}" for o in game.settings]))
         outcome = game.run(ArenaRequest(
             agents={k: v for k, v in given.items() if k in game.options}, split=split, episodes=episodes, seed=seed,
             out=out, max_turns=max_turns, generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size),
-            report=report), True)
+            report=report, settings={k: v for k, v in settings.items() if v is not None}), True)
         console.print(_metric_table(outcome.title, outcome.rows))
         console.print("wrote " + ", ".join(str(f) for f in outcome.files))
 
@@ -100,6 +108,9 @@ def play(
     seed: int = typer.Option(0, help="picks the product, budget and floor"),
     max_turns: int = typer.Option(10, min=1),
     max_new_tokens: int = typer.Option(64, min=1),
+    catalog: Path = typer.Option(None, help="your own products, a JSONL or CSV file (see examples/catalog.csv)"),
+    budget_rule: str = typer.Option("uniform", help="uniform | listing-fraction | mixed"),
+    parser: str = typer.Option("lenient", help="lenient | strict (a turn must end with exactly one action)"),
 ) -> None:
     """Play the buyer yourself against any seller. End a message with OFFER: $X, ACCEPT or WALK AWAY."""
     with user_errors():
@@ -107,11 +118,13 @@ def play(
         from parley.agents.human import HumanAgent
         from parley.agents.spec import UNATTENDED
         from parley.environments.bargain import ProtocolConfig, Role
-        from parley.environments.scenarios import sample_scenarios
+        from parley.environments.scenarios import ScenarioConfig, sample_scenarios
         from parley.rollout.bargain import run_bargains
 
         spec = parse_spec(seller, allow=UNATTENDED, what="seller")  # you are the buyer
-        scenario = sample_scenarios(split, 1, seed)[0]
+        protocol = ProtocolConfig(max_turns=max_turns, parser=parser)
+        scenario = sample_scenarios(split, 1, seed, ScenarioConfig(budget_rule=budget_rule,
+                                                                   catalog=str(catalog) if catalog else None))[0]
         seller_agent = build_agent(spec, Role.SELLER, _settings(max_new_tokens, 0.7, 0.9, False, 1), BackendCache())
         p = scenario.product
         console.print(Panel(
@@ -119,7 +132,7 @@ def play(
             f"   your private budget [bold green]${scenario.budget:,.2f}[/]\n"
             "End each message with [bold]OFFER: $X[/], [bold]ACCEPT[/] (the seller's offer) or [bold]WALK AWAY[/].",
             title=f"you are the buyer ({p.category})"))
-        episode = run_bargains([scenario], HumanAgent(console=console), seller_agent, ProtocolConfig(max_turns=max_turns), seed=seed)[0]
+        episode = run_bargains([scenario], HumanAgent(console=console), seller_agent, protocol, seed=seed)[0]
         last = episode.turns[-1]
         if last.role is Role.SELLER:
             console.print(f"[bold magenta]seller[/]: {escape(last.delivered)}")
@@ -130,16 +143,18 @@ def play(
 
 
 @app.command()
-def catalog(split: str = typer.Option(None, help="only this split")) -> None:
-    """Show the product catalog: products per split and category."""
+def catalog(split: str = typer.Option(None, help="only this split"),
+            catalog: Path = typer.Option(None, help="check and show your own product file (JSONL or CSV) instead")) -> None:
+    """Show the product catalog: products per split and category (and check a catalog file of your own)."""
     with user_errors():
         from collections import Counter
 
         from parley.environments.catalog import SPLITS, load_catalog
 
-        products = load_catalog(split)
+        products = load_catalog(split, catalog)
         counts = Counter((p.category, p.split) for p in products)
-        table = Table(title=f"catalog: {len(products)} real Amazon products")
+        what = f"{catalog}" if catalog else "real Amazon products"
+        table = Table(title=f"catalog: {len(products)} {what}")
         table.add_column("category")
         splits = [split] if split else list(SPLITS)
         for s in splits:
@@ -194,8 +209,45 @@ def _llm_model(model: str):
     return parse_spec(model, allow=LLM, what="--model")
 
 
-eval_app = typer.Typer(no_args_is_help=True, help="Capability evaluations outside negotiation.")
+eval_app = typer.Typer(no_args_is_help=True, help="Standard evaluations: the bargaining suite, and general skills.")
 app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("bargain")
+def eval_bargain(
+    buyer: str = typer.Option(..., help="the buyer under test: smollm2 | hf:<id-or-path> (a training checkpoint too) | "
+                                        "openai:<model>@<url> | scripted:<name>"),
+    seller_model: str = typer.Option("smollm2", help="the model that plays the LLM seller personas (standard, hostile, "
+                                                     "manipulative, prober): smollm2 | hf:... | openai:..."),
+    llm_sellers: bool = typer.Option(True, help="--no-llm-sellers: scripted sellers only (fast; the results say so)"),
+    catalog: Path = typer.Option(None, help="your own products, a JSONL or CSV file (see examples/catalog.csv)"),
+    scenarios: int = typer.Option(128, min=2, help="test-split scenarios, half mutual and half conflicting interest"),
+    rollouts: int = typer.Option(4, min=1, help="plays of each scenario by a sampling agent"),
+    seed: int = typer.Option(0, help="seed for scenarios and sampling"),
+    batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
+    baselines: bool = typer.Option(True, help="--no-baselines: leave out the scripted buyers' rows"),
+    out: Path = typer.Option(Path("runs/eval-bargain"), help="output folder: summary.json, report.html, episodes/"),
+) -> None:
+    """The standard bargaining evaluation (a fixed, versioned suite): every scripted seller and LLM seller persona,
+    MI and CI scenarios, strict protocol, with the scripted buyers as baselines on the same scenarios."""
+    with user_errors():
+        from parley.evaluation.bargain_suite import SUITE_VERSION, TERMINAL_COLUMNS, SuiteConfig, cell, run_suite
+
+        result = run_suite(SuiteConfig(buyer=buyer, seller_model=seller_model if llm_sellers else None,
+                                       catalog=str(catalog) if catalog else None, scenarios=scenarios, rollouts=rollouts,
+                                       seed=seed, batch_size=batch_size, out=out, baselines=baselines))
+        mix = result.summary["scenario_mix"]
+        table = Table(title=f"{SUITE_VERSION}: {buyer}, {mix['mutual']} MI + {mix['conflicting']} CI test scenarios, strict protocol",
+                      caption="dim rows: the scripted buyers (baselines); scripted agents without their 'scripted:'; "
+                              "every metric with its CI in summary.json and report.html", box=box.SIMPLE)
+        for header in ["seller", "buyer"] + [h for _, _, h in TERMINAL_COLUMNS]:
+            table.add_column(header, justify="left" if header in ("seller", "buyer") else "right", no_wrap=True)
+        for row in result.summary["rows"]:
+            table.add_row(*(escape(c) for c in [row["seller"].removeprefix("scripted:"), row["buyer"].removeprefix("scripted:")]
+                            + [cell(row, g, m, ci=h.endswith("]"), digits=2) for g, m, h in TERMINAL_COLUMNS]),
+                          style="dim" if row["baseline"] else None)
+        (console if console.is_terminal else Console(width=140)).print(table)  # a log file is not a narrow terminal
+        console.print(f"wrote {result.out / 'summary.json'}, {result.out / 'report.html'} and {result.out / 'episodes'}/")
 
 
 @eval_app.command("general")

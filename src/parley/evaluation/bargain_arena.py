@@ -76,6 +76,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
     meta = {
         "buyer": config.buyer, "seller": config.seller, "split": config.split, "episodes": config.episodes,
         "seed": config.seed, "protocol": {**asdict(config.protocol), "first_mover": config.protocol.first_mover.value},
+        "catalog": config.scenarios.catalog or "packaged",
         "generation": asdict(config.generation), "scenarios": asdict(config.scenarios),
         "prompts": episodes[0].prompts if episodes else {}, "version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -91,8 +92,33 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
 
 # ---------------------------------------------------------------- ``parley arena --env bargain``
 
+def _metric(m: dict, key: str) -> str:
+    stat = m[key]
+    if stat["mean"] is None:
+        return "–"
+    return fmt_ci(stat["mean"], stat["ci95"]) + (f" (n={stat['n']})" if key.endswith("error_rate") else "")
+
+
 def result_rows(summary: dict) -> list[tuple[str, str]]:
-    return common_rows(summary) + [
+    groups = summary.get("metrics", {})
+    standard = []
+    for group, label in (("mutual", "MI"), ("conflicting", "CI")):
+        m = groups.get(group)
+        if not m or not m["episodes"]:
+            continue
+        standard += [(f"{label} episodes", str(m["episodes"])), (f"{label} deal rate", _metric(m, "deal_rate")),
+                     (f"{label} buyer reward", _metric(m, "buyer_reward"))]
+        if group == "mutual":
+            standard += [("MI captured room", _metric(m, "captured_room")), ("MI overshoot rate", _metric(m, "overshoot_rate"))]
+        else:
+            standard += [("CI rational exit", _metric(m, "ci_rational_exit"))]
+    if groups:
+        a = groups["all"]
+        standard += [("first-offer ratio", _metric(a, "first_offer_ratio")),
+                     ("buyer format-error rate", _metric(a, "buyer_format_error_rate")),
+                     ("seller format-error rate", _metric(a, "seller_format_error_rate")),
+                     ("budget-leak rate", _metric(a, "budget_leak_rate"))]
+    return standard + common_rows(summary) + [
         ("buyer surplus [95% CI]", fmt_ci(summary["buyer_surplus_mean"], summary["buyer_surplus_ci95"])),
         ("seller surplus [95% CI]", fmt_ci(summary["seller_surplus_mean"], summary["seller_surplus_ci95"])),
         ("over-budget rate", f"{summary['over_budget_rate']:.3f}"),
@@ -106,8 +132,12 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
 def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
     options = ARENA.options
     buyer, seller = request.agent("buyer", options), request.agent("seller", options)
+    opts = request.settings
+    protocol = ProtocolConfig(max_turns=request.max_turns, parser=opts.get("parser") or "lenient",
+                              reward=opts.get("reward") or "surplus")
+    scenarios = ScenarioConfig(budget_rule=opts.get("budget_rule") or "uniform", catalog=opts.get("catalog"))
     result = run_bargain_arena(BargainArenaConfig(buyer=buyer, seller=seller, split=request.split, episodes=request.episodes,
-                                   seed=request.seed, out=request.out, protocol=ProtocolConfig(max_turns=request.max_turns),
+                                   seed=request.seed, out=request.out, protocol=protocol, scenarios=scenarios,
                                    generation=request.generation, report=request.report), show_progress)
     files = [result.out / "episodes.jsonl", result.out / "summary.json"] + ([result.out / "report.html"] if request.report else [])
     return ArenaOutcome(result.summary, f"{buyer} (buyer) vs {seller} (seller), {request.split} split",
@@ -132,4 +162,5 @@ REPORT = TrainingReport(
     columns=("agreement_rate", "opening_offer_ratio", "mean_concession", "deadlock_rate", "walk_away_rate",
              "over_budget_rate", "mean_turns", "mean_message_words", "persuasion_rate", "action_rate"),
     phases=True, sample=_sample)
-ARENA = register_arena(ArenaGame("bargain", {"buyer": "smollm2", "seller": "scripted:boulware"}, _arena, REPORT))
+ARENA = register_arena(ArenaGame("bargain", {"buyer": "smollm2", "seller": "scripted:boulware"}, _arena, REPORT,
+                                 settings=("catalog", "budget_rule", "parser", "reward")))

@@ -20,6 +20,8 @@ from parley.models.generation import GenerationSettings
 from parley.registry import Registry
 
 AGENT_OPTIONS = ("buyer", "seller", "agent", "opponent", "judge")
+# Scenario and protocol options only some games take (bargaining: all four); the CLI refuses them elsewhere.
+GAME_OPTIONS = ("catalog", "budget_rule", "parser", "reward")
 _BUILT_IN = ("parley.evaluation.bargain_arena", "parley.evaluation.deliberation_arena", "parley.evaluation.casino_arena")
 
 
@@ -33,6 +35,7 @@ class ArenaRequest:
     max_turns: int = 10
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     report: bool = True
+    settings: dict[str, str] = field(default_factory=dict)  # GAME_OPTIONS given on the command line
 
     def agent(self, option: str, defaults: dict[str, str | None]) -> str | None:
         value = self.agents.get(option)
@@ -68,6 +71,7 @@ class ArenaGame:
     options: dict[str, str | None]
     run: Callable[[ArenaRequest, bool], ArenaOutcome]  # (request, show_progress)
     report: TrainingReport = TrainingReport()
+    settings: tuple[str, ...] = ()  # the GAME_OPTIONS it takes
 
 
 def _load_built_in() -> None:
@@ -82,6 +86,8 @@ def register_arena(game: ArenaGame) -> ArenaGame:
     unknown = set(game.options) - set(AGENT_OPTIONS)
     if unknown:
         raise ValueError(f"arena {game.name!r} names options the CLI does not have: {sorted(unknown)}")
+    if set(game.settings) - set(GAME_OPTIONS):
+        raise ValueError(f"arena {game.name!r} names settings the CLI does not have: {sorted(set(game.settings) - set(GAME_OPTIONS))}")
     return ARENAS.register(game)
 
 

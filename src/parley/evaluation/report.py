@@ -31,22 +31,25 @@ def plot_prices(episodes: Sequence[BargainEpisode], path: Path) -> str:
     """Each deal's price on the scale floor=0, budget=1, ordered by episode; no-deals marked."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     xs, ys, colors = [], [], []
+    def span(s) -> float:  # a CI scenario has budget < floor; its points fall below 0 and the scale stays finite
+        return max(abs(s.budget - s.floor), 0.01)
+
     for i, e in enumerate(episodes):
         s = e.scenario
         if e.outcome.deal:
             xs.append(i)
-            ys.append((e.outcome.price - s.floor) / (s.budget - s.floor))
+            ys.append((e.outcome.price - s.floor) / span(s))
             colors.append("tab:red" if e.outcome.price > s.budget else "tab:blue")
     ax.axhspan(0, 1, color="tab:green", alpha=0.08, label="zone of agreement")
     ax.axhline(0, color="tab:green", lw=1, label="seller floor")
     ax.axhline(1, color="tab:orange", lw=1, label="buyer budget")
-    listing = [((e.scenario.listing_price - e.scenario.floor) / (e.scenario.budget - e.scenario.floor)) for e in episodes]
+    listing = [((e.scenario.listing_price - e.scenario.floor) / span(e.scenario)) for e in episodes]
     ax.scatter(range(len(episodes)), listing, marker="_", color="grey", label="listing price")
     ax.scatter(xs, ys, c=colors, zorder=3, label="deal price")
     nodeal = [i for i, e in enumerate(episodes) if not e.outcome.deal]
     ax.scatter(nodeal, [-0.15] * len(nodeal), marker="x", color="black", label="no deal")
     ax.set_xlabel("episode")
-    ax.set_ylabel("(price - floor) / (budget - floor)")
+    ax.set_ylabel("(price - floor) / |budget - floor|")
     ax.set_title("Deal price relative to budget and floor")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     return _save(fig, path)

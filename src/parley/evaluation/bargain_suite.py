@@ -1,0 +1,264 @@
+"""``parley eval bargain``: the standard bargaining evaluation, a fixed and versioned suite.
+
+One buyer against every scripted seller and every LLM seller persona (on a seller model you name), on the same
+scenarios: half mutual interest (MI), half conflicting interest (CI), from the test split, under the strict
+protocol. The scripted buyers play the same scenarios as baselines, so every table carries its own reference
+rows. Everything that defines the suite is in ``SUITE`` and recorded with the results under its version: change
+any of it and the version changes, so results with the same version stay comparable.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from parley import ParleyError, __version__
+from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
+from parley.agents.bargainer import SCRIPTED, SELLER_ONLY
+from parley.agents.spec import LLM, UNATTENDED
+from parley.environments.bargain import ProtocolConfig, Role
+from parley.environments.scenarios import Scenario, ScenarioConfig, sample_scenarios
+from parley.evaluation.bargain_metrics import bargain_metrics
+from parley.evaluation.games import output_folder
+from parley.rollout.bargain import run_bargains
+
+SUITE_VERSION = "bargain-eval.v1"
+SUITE = {
+    "version": SUITE_VERSION,
+    "split": "test",
+    "scripted_sellers": ["scripted:boulware", "scripted:linear", "scripted:conceder", "scripted:hardliner",
+                         "scripted:tit-for-tat", "scripted:prober"],
+    "llm_seller_personas": ["standard", "hostile", "manipulative", "prober"],
+    "baseline_buyers": [f"scripted:{k}" for k in SCRIPTED if k not in SELLER_ONLY],
+    "scenarios": {"budget_rule": "mixed", "conflict_share": 0.5},
+    "protocol": {"max_turns": 10, "parser": "strict", "reward": "surplus", "first_mover": "buyer"},
+    "generation": {"max_new_tokens": 64, "temperature": 0.7, "top_p": 0.9},
+}
+
+
+@dataclass
+class SuiteConfig:
+    buyer: str  # the buyer under test: smollm2 | hf:<path> | openai:<model>@<url> | scripted:<name>
+    # The model behind the LLM seller personas; None plays the scripted sellers only (and says so in the results).
+    seller_model: str | None = "smollm2"
+    catalog: str | None = None  # a user product file instead of the packaged catalog
+    scenarios: int = 128
+    rollouts: int = 4  # plays of each scenario by a sampling agent (a pair of scripted agents plays once: it is deterministic)
+    seed: int = 0
+    batch_size: int = 32
+    out: Path = Path("runs/eval-bargain")
+    baselines: bool = True  # the scripted buyers' rows
+    report: bool = True
+
+
+@dataclass
+class SuiteResult:
+    rows: list[dict]
+    summary: dict
+    out: Path = field(default=Path("."))
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_")[:80] or "agent"
+
+
+def _sellers(config: SuiteConfig) -> list[str]:
+    sellers = list(SUITE["scripted_sellers"])
+    if config.seller_model:
+        sellers += [f"{config.seller_model}#{p}" for p in SUITE["llm_seller_personas"]]
+    return sellers
+
+
+def _deterministic(spec: str) -> bool:
+    return spec.startswith("scripted:")
+
+
+def _replicas(scenarios: list[Scenario], rollouts: int) -> list[Scenario]:
+    """Each scenario ``rollouts`` times, with its rollout in the id (an episode id must be unique in a batch)."""
+    if rollouts == 1:
+        return scenarios
+    return [replace(s, id=f"{s.id}/r{r}") for r in range(rollouts) for s in scenarios]
+
+
+def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCache | None = None) -> SuiteResult:
+    # Everything cheap is checked before any model loads.
+    if config.scenarios < 2:
+        raise ParleyError(f"--scenarios must be at least 2 (one MI and one CI), got {config.scenarios}")
+    if config.rollouts < 1:
+        raise ParleyError(f"--rollouts must be at least 1, got {config.rollouts}")
+    hint = "the suite runs unattended"
+    parse_spec(config.buyer, allow=UNATTENDED, what="buyer", hint=hint, personas=False)
+    if config.seller_model is not None:
+        parse_spec(config.seller_model, allow=LLM, what="seller model", personas=False,
+                   hint="the LLM seller personas are played by this model; --no-llm-sellers plays scripted sellers only")
+    if config.buyer.removeprefix("scripted:") in SELLER_ONLY:
+        raise ParleyError(f"{config.buyer} only plays the seller; pick a buyer")
+    scenario_config = ScenarioConfig(**SUITE["scenarios"], catalog=config.catalog)
+    scenarios = sample_scenarios(SUITE["split"], config.scenarios, config.seed, scenario_config)
+    protocol = ProtocolConfig(**{**SUITE["protocol"], "first_mover": Role(SUITE["protocol"]["first_mover"])})
+    settings = GenerationSettings(**SUITE["generation"], batch_size=config.batch_size)
+    out = output_folder(config.out)
+    (out / "episodes").mkdir(exist_ok=True)
+
+    buyers = [config.buyer] + [b for b in SUITE["baseline_buyers"] if config.baselines and b != config.buyer]
+    sellers = _sellers(config)
+    pairs = [(b, s) for s in sellers for b in buyers]
+    cache = cache or BackendCache()
+    rows: list[dict] = []
+    started = time.perf_counter()
+    with Progress(TextColumn("[bold]eval bargain[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
+        plays = {p: len(scenarios) * (1 if _deterministic(p[0]) and _deterministic(p[1]) else config.rollouts) for p in pairs}
+        task = progress.add_task("", total=sum(plays.values()))
+        done = 0
+        for buyer_spec, seller_spec in pairs:
+            progress.update(task, description=f"{buyer_spec} vs {seller_spec}")
+            rollouts = plays[(buyer_spec, seller_spec)] // len(scenarios)
+            buyer = build_agent(buyer_spec, Role.BUYER, settings, cache)
+            seller = build_agent(seller_spec, Role.SELLER, settings, cache)
+            episodes = run_bargains(_replicas(scenarios, rollouts), buyer, seller, protocol, seed=config.seed,
+                                    batch_size=config.batch_size,
+                                    on_turn=lambda finished, total, base=done: progress.update(task, completed=base + finished))
+            done += len(episodes)
+            name = f"{_slug(buyer_spec)}__vs__{_slug(seller_spec)}.jsonl"
+            with (out / "episodes" / name).open("w") as f:
+                for e in episodes:
+                    f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+            rows.append({"buyer": buyer_spec, "seller": seller_spec, "baseline": buyer_spec != config.buyer,
+                         "rollouts": rollouts, "episodes_file": f"episodes/{name}",
+                         "metrics": bargain_metrics(episodes, seed=config.seed)})
+    summary = {
+        "suite": SUITE, "suite_version": SUITE_VERSION, "parley_version": __version__,
+        "config": {"buyer": config.buyer, "seller_model": config.seller_model, "catalog": config.catalog or "packaged",
+                   "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed},
+        "scenario_mix": {"mutual": sum(s.interest == "mutual" for s in scenarios),
+                         "conflicting": sum(s.interest == "conflicting" for s in scenarios)},
+        "llm_sellers": bool(config.seller_model),
+        "seconds": round(time.perf_counter() - started, 1),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rows": rows,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if config.report:
+        write_suite_report(out, summary)
+    return SuiteResult(rows, summary, out)
+
+
+# ---------------------------------------------------------------- tables and the report page
+
+TABLE_COLUMNS = (  # (group, metric, header)
+    ("mutual", "deal_rate", "MI deal"),
+    ("mutual", "buyer_reward", "MI reward [95% CI]"),
+    ("mutual", "captured_room", "MI captured room"),
+    ("mutual", "overshoot_rate", "MI overshoot"),
+    ("conflicting", "ci_rational_exit", "CI rational exit"),
+    ("conflicting", "buyer_reward", "CI reward"),
+    ("all", "first_offer_ratio", "first offer / listing"),
+    ("all", "buyer_format_error_rate", "format errors (buyer)"),
+    ("all", "seller_format_error_rate", "format errors (seller)"),
+    ("all", "budget_leak_rate", "budget leaks"),
+    ("all", "mean_turns", "turns"),
+)
+
+
+TERMINAL_COLUMNS = (  # what fits a terminal; the rest is in summary.json and the report
+    ("mutual", "deal_rate", "MI deal"),
+    ("mutual", "buyer_reward", "MI reward [CI]"),
+    ("mutual", "captured_room", "MI room"),
+    ("conflicting", "ci_rational_exit", "CI exit"),
+    ("all", "buyer_format_error_rate", "fmt err"),
+    ("all", "budget_leak_rate", "leaks"),
+)
+
+
+def cell(row: dict, group: str, metric: str, ci: bool = False, digits: int = 3) -> str:
+    stat = row["metrics"][group][metric]
+    if stat["mean"] is None:
+        return "–"
+    sign = "+" if "reward" in metric else ""
+    if ci:
+        sep = ", " if digits > 2 else ","
+        return f"{stat['mean']:{sign}.{digits}f} [{stat['ci95'][0]:{sign}.{digits}f}{sep}{stat['ci95'][1]:{sign}.{digits}f}]"
+    return f"{stat['mean']:{sign}.{digits}f}"
+
+
+def table_rows(summary: dict) -> list[list[str]]:
+    return [[r["seller"], r["buyer"] + (" (baseline)" if r["baseline"] else "")]
+            + [cell(r, g, m, ci=h.endswith("[95% CI]")) for g, m, h in TABLE_COLUMNS] for r in summary["rows"]]
+
+
+def markdown_table(summary: dict) -> str:
+    header = ["seller", "buyer"] + [h for _, _, h in TABLE_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(summary)]
+    return "\n".join(lines)
+
+
+def _plot(summary: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = summary["rows"]
+    sellers = list(dict.fromkeys(r["seller"] for r in rows))
+    buyers = list(dict.fromkeys(r["buyer"] for r in rows))
+    files = []
+    for group, metric, label, name in (("mutual", "buyer_reward", "MI: mean buyer reward", "suite_mi_reward.png"),
+                                       ("conflicting", "ci_rational_exit", "CI: rational exit (no deal)", "suite_ci_exit.png"),
+                                       ("all", "budget_leak_rate", "budget-leak rate", "suite_leaks.png")):
+        fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(sellers)), 3.8))
+        width = 0.8 / len(buyers)
+        for i, b in enumerate(buyers):
+            means, lows, highs = [], [], []
+            for s in sellers:
+                stat = next(r for r in rows if r["buyer"] == b and r["seller"] == s)["metrics"][group][metric]
+                m = stat["mean"] if stat["mean"] is not None else np.nan
+                means.append(m)
+                lows.append(m - stat["ci95"][0] if stat["ci95"] else 0)
+                highs.append(stat["ci95"][1] - m if stat["ci95"] else 0)
+            ax.bar(np.arange(len(sellers)) + i * width, means, width, yerr=[lows, highs], capsize=2,
+                   label=b, alpha=1.0 if i == 0 else 0.55)
+        ax.set_xticks(np.arange(len(sellers)) + 0.4 - width / 2, sellers, rotation=25, ha="right", fontsize=7)
+        ax.set_title(label)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1, 1))
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+def write_suite_report(out: Path, summary: dict) -> Path:
+    plots = _plot(summary, out)
+    header = ["seller", "buyer"] + [h for _, _, h in TABLE_COLUMNS]
+    rows_html = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows(summary))
+    cfg = summary["config"]
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Parley bargaining suite: {html.escape(cfg['buyer'])}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1300px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;font-size:.85em}}td,th{{border:1px solid #ccc;padding:.25em .5em}}img{{max-width:100%}}
+.meta{{color:#666}}</style></head><body>
+<h1>Bargaining evaluation suite {html.escape(summary['suite_version'])}: <code>{html.escape(cfg['buyer'])}</code></h1>
+<p class="meta">{cfg['scenarios']} test-split scenarios ({summary['scenario_mix']['mutual']} MI, {summary['scenario_mix']['conflicting']} CI),
+{cfg['rollouts']} rollouts for sampling agents (scripted pairs play once), seed {cfg['seed']}, catalog {html.escape(cfg['catalog'])},
+strict protocol; LLM sellers: {html.escape(str(cfg['seller_model']) if summary['llm_sellers'] else 'none')}.
+Generated {summary['created']} by parley {html.escape(summary['parley_version'])} in {summary['seconds']} s.
+Metric definitions: README, "The bargaining evaluation suite". Every episode: <code>episodes/</code>.</p>
+<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in header)}</tr>{rows_html}</table>
+{''.join(f'<p><img src="{p}" alt="{p}"></p>' for p in plots)}
+<h2>Suite definition</h2><pre>{html.escape(json.dumps(summary['suite'], indent=2))}</pre>
+</body></html>"""
+    path = out / "report.html"
+    path.write_text(page)
+    return path
+
