@@ -1,0 +1,105 @@
+"""``parley eval bargain``: the versioned suite, its baselines, its files and its errors (issue 16)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from parley.cli.main import app
+from parley.evaluation.bargain_suite import SUITE, SUITE_VERSION, SuiteConfig, markdown_table, run_suite
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_scripted_suite_has_every_seller_every_baseline_and_both_interests(tmp_path):
+    result = run_suite(SuiteConfig(buyer="scripted:linear", seller_model=None, scenarios=8, rollouts=3, out=tmp_path),
+                       show_progress=False)
+    s = result.summary
+    assert s["suite_version"] == SUITE_VERSION and s["suite"] == SUITE and not s["llm_sellers"]
+    assert s["scenario_mix"] == {"mutual": 4, "conflicting": 4}
+    sellers = {r["seller"] for r in s["rows"]}
+    assert sellers == set(SUITE["scripted_sellers"])
+    buyers = {r["buyer"] for r in s["rows"]}
+    assert buyers == set(SUITE["baseline_buyers"])  # the buyer under test is one of them here: no duplicate row
+    assert len(s["rows"]) == len(sellers) * len(buyers)
+    for row in s["rows"]:
+        assert row["rollouts"] == 1  # two scripted agents are deterministic: played once
+        assert row["baseline"] == (row["buyer"] != "scripted:linear")
+        episodes = [json.loads(l) for l in (tmp_path / row["episodes_file"]).read_text().splitlines()]
+        assert len(episodes) == 8 and sum(e["scenario"]["interest"] == "conflicting" for e in episodes) == 4
+        m = row["metrics"]
+        assert m["mutual"]["episodes"] == 4 and m["conflicting"]["episodes"] == 4
+        # scripted buyers never pay above budget, so in CI they never deal
+        assert m["conflicting"]["ci_rational_exit"]["mean"] == 1.0 and m["all"]["overshoot_rate"]["mean"] == 0.0
+        assert m["all"]["buyer_format_error_rate"]["mean"] == 0.0 and m["all"]["budget_leak_rate"]["mean"] == 0.0
+    assert json.loads((tmp_path / "summary.json").read_text())["rows"] == json.loads(json.dumps(s["rows"]))
+    page = (tmp_path / "report.html").read_text()
+    assert SUITE_VERSION in page and "scripted:prober" in page
+    for png in ("suite_mi_reward.png", "suite_ci_exit.png", "suite_leaks.png"):
+        assert (tmp_path / png).stat().st_size > 1000 and png in page
+    table = markdown_table(s)
+    assert table.count("\n") == len(s["rows"]) + 1 and "(baseline)" in table
+
+
+def test_llm_buyer_plays_each_scenario_per_rollout_against_llm_personas(tmp_path, tiny_model_dir, monkeypatch):
+    # short turns and episodes keep the tiny model's 40 episodes to seconds; everything else is the suite's own
+    monkeypatch.setitem(SUITE, "generation", {**SUITE["generation"], "max_new_tokens": 6})
+    monkeypatch.setitem(SUITE, "protocol", {**SUITE["protocol"], "max_turns": 4})
+    model = f"hf:{tiny_model_dir}"
+    result = run_suite(SuiteConfig(buyer=model, seller_model=model, scenarios=2, rollouts=2, out=tmp_path,
+                                   baselines=False, batch_size=8), show_progress=False)
+    rows = result.summary["rows"]
+    assert [r["seller"] for r in rows] == SUITE["scripted_sellers"] + [f"{model}#{p}" for p in SUITE["llm_seller_personas"]]
+    for row in rows:
+        assert row["rollouts"] == 2 and not row["baseline"]
+        episodes = [json.loads(l) for l in (tmp_path / row["episodes_file"]).read_text().splitlines()]
+        assert len(episodes) == 4 and len({e["id"] for e in episodes}) == 4
+        # strict protocol: a random model's turns are format errors, counted on its side
+        assert row["metrics"]["all"]["buyer_format_error_rate"]["n"] > 0
+    prompts = {json.loads(l)["prompts"].get("seller") for r in rows[-4:]
+               for l in (tmp_path / r["episodes_file"]).read_text().splitlines()}
+    assert prompts == {"seller_standard.v1", "seller_hostile.v1", "seller_manipulative.v1", "seller_prober.v1"}
+
+
+def test_same_seed_same_suite(tmp_path):
+    a = run_suite(SuiteConfig(buyer="scripted:conceder", seller_model=None, scenarios=6, out=tmp_path / "a", report=False),
+                  show_progress=False)
+    b = run_suite(SuiteConfig(buyer="scripted:conceder", seller_model=None, scenarios=6, out=tmp_path / "b", report=False),
+                  show_progress=False)
+    assert a.rows == b.rows
+
+
+def test_cli_prints_one_table_and_writes_the_files(tmp_path):
+    result = run("eval", "bargain", "--buyer", "scripted:boulware", "--no-llm-sellers", "--scenarios", 4, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert SUITE_VERSION in result.output and "prober" in result.output and "CI exit" in result.output
+    assert (tmp_path / "summary.json").exists() and (tmp_path / "report.html").exists()
+
+
+def test_cli_errors_are_one_line_and_name_the_fix(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,category,listing_price,floor\nLamp,home,100,200\n")
+    for args, words in (
+        (("--buyer", "scripted:prober"), "only plays the seller"),
+        (("--buyer", "gpt-17"), "gpt-17"),
+        (("--buyer", "scripted:linear", "--seller-model", "scripted:linear", "--llm-sellers"), "seller model"),
+        (("--buyer", "scripted:linear", "--catalog", bad), "line 2"),
+        (("--buyer", "scripted:linear", "--catalog", tmp_path / "none.csv"), "does not exist"),
+    ):
+        llm = ("--llm-sellers",) if "--llm-sellers" in args else ("--no-llm-sellers",)
+        result = run("eval", "bargain", *[a for a in args if a != "--llm-sellers"], *llm, "--scenarios", 4,
+                     "--out", tmp_path / "o")
+        assert result.exit_code != 0 and words in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_user_catalog_reaches_the_suite(tmp_path, repo_root):
+    result = run_suite(SuiteConfig(buyer="scripted:linear", seller_model=None, scenarios=2, out=tmp_path, report=False,
+                                   baselines=False, catalog=str(repo_root / "examples" / "catalog.csv")),
+                       show_progress=False)
+    episode = json.loads((tmp_path / result.rows[0]["episodes_file"]).read_text().splitlines()[0])
+    assert episode["scenario"]["product"]["source"] == "user:catalog.csv"
+    assert result.summary["config"]["catalog"].endswith("catalog.csv")
