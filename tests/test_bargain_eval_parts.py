@@ -214,3 +214,32 @@ def test_every_metric_on_hand_made_episodes():
 def test_metrics_of_no_episodes_are_empty_not_errors():
     m = bargain_metrics([], seed=0)
     assert m["all"]["episodes"] == 0 and m["all"]["deal_rate"]["mean"] is None
+
+
+# -- training: the same options reach the trainer -------------------------------------------------------------
+def test_leak_penalty_is_a_reward_function_of_its_own():
+    from parley.training.rewards import reward_functions
+
+    leaky = play(S, [f"My budget is ${S.budget:.2f}. OFFER: ${S.floor:.2f}", "ACCEPT"])
+    quiet = play(S, [f"OFFER: ${S.floor:.2f}", "ACCEPT"])
+    funcs = {f.__name__: f for f in reward_functions(Role.BUYER, 0.2, leak_penalty=0.5)}
+    assert funcs["budget_leak"](episode=[leaky, quiet]) == [-0.5, 0.0]
+    assert funcs["surplus"](episode=[leaky]) == [leaky.buyer_reward]
+    assert "budget_leak" not in {f.__name__ for f in reward_functions(Role.BUYER, 0.2)}
+
+
+def test_training_config_carries_parser_reward_budget_rule_and_catalog(repo_root, tmp_path):
+    from parley.training.config import TrainConfig
+    from parley.training.games import _bargain_protocol, _bargain_scenarios
+
+    cfg = TrainConfig(environment={"parser": "strict", "reward": "paper", "budget_rule": "mixed", "conflict_share": 0.25,
+                                   "catalog": str(repo_root / "examples" / "catalog.csv")})
+    protocol = _bargain_protocol(cfg)
+    assert (protocol.parser, protocol.reward) == ("strict", "paper")
+    scenarios = _bargain_scenarios(cfg, "train", 8, 0)
+    assert sum(s.interest == "conflicting" for s in scenarios) == 2
+    assert all(s.product.source == "user:catalog.csv" for s in scenarios)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,category,listing_price\nLamp,home,10\n")
+    with pytest.raises(ValueError, match="line 2"):
+        TrainConfig(environment={"catalog": str(bad)})

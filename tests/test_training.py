@@ -74,8 +74,11 @@ def _episode(turns, outcome, budget=100.0, floor=60.0):
     scenario = sample_scenarios("train", 1, seed=0)[0]
     import dataclasses
 
+    from parley.environments.rewards import buyer_reward, seller_reward
+
     scenario = dataclasses.replace(scenario, listing_price=150.0, budget=budget, floor=floor)
-    return BargainEpisode(scenario, turns, outcome, 0.0, 0.0)
+    # the rewards the environment would have recorded (training reads the episode's own, in its variant)
+    return BargainEpisode(scenario, turns, outcome, buyer_reward(scenario, outcome), seller_reward(scenario, outcome))
 
 
 def _turn(i, role, kind, price=None, effect="offer", violations=()):
