@@ -76,3 +76,42 @@ def test_play_ends_cleanly_when_input_ends():
 def test_catalog_lists_categories():
     result = run("catalog")
     assert result.exit_code == 0 and "electronics" in result.output and "test" in result.output
+
+
+def test_play_a_refusal_with_accept_in_capitals_closes_no_deal():
+    # issue 16: typed as a person would, this closed a deal over budget with the old parser
+    result = run("play", "--seller", "scripted:hardliner", input="No, I will not ACCEPT that price.\nWALK AWAY\n")
+    assert result.exit_code == 0, result.output
+    assert "no deal (walked_away)" in result.output and "deal at $" not in result.output
+
+
+def test_play_strict_tells_the_person_about_a_format_error(repo_root):
+    result = run("play", "--seller", "scripted:hardliner", "--parser", "strict",
+                 "--catalog", repo_root / "examples" / "catalog.csv", input="I can offer $5 for it.\nWALK AWAY\n")
+    assert result.exit_code == 0, result.output
+    assert "Format error" in result.output
+
+
+def test_arena_options_a_game_does_not_take_are_refused():
+    result = run("arena", "--env", "casino", "--agent", "scripted:fair", "--parser", "strict")
+    assert result.exit_code != 0 and "--parser does not apply to --env casino" in result.output
+
+
+def test_catalog_checks_a_user_file(repo_root, tmp_path):
+    result = run("catalog", "--catalog", repo_root / "examples" / "catalog.csv")
+    assert result.exit_code == 0 and "40" in result.output
+    bad = tmp_path / "c.csv"
+    bad.write_text("title,category,listing_price,floor\nLamp,home,100,abc\n")
+    result = run("catalog", "--catalog", bad)
+    assert result.exit_code != 0 and "line 2, field 'floor'" in result.output
+
+
+def test_arena_budget_rule_and_reward_reach_the_summary(tmp_path):
+    result = run("arena", "--buyer", "scripted:linear", "--seller", "scripted:linear", "--episodes", 6,
+                 "--budget-rule", "mixed", "--reward", "paper", "--parser", "strict", "--out", tmp_path, "--no-report")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["protocol"]["parser"] == "strict" and summary["config"]["protocol"]["reward"] == "paper"
+    assert summary["metrics"]["conflicting"]["episodes"] == 3 and "CI rational exit" in result.output
+    bad = run("arena", "--buyer", "scripted:linear", "--budget-rule", "half", "--out", tmp_path / "x")
+    assert bad.exit_code != 0 and "unknown budget rule" in bad.output
