@@ -40,13 +40,8 @@ def buyer_reward(scenario: Scenario, outcome: Outcome) -> float:
 
 def paper_buyer_reward(scenario: Scenario, outcome: Outcome, malformed: bool) -> float:
     """The paper's variant: -1 for a malformed buyer action or a deal above budget, else the clipped surplus."""
-    if malformed:
-        return MALFORMED_PENALTY
-    if not outcome.deal:
-        return 0.0
-    if outcome.price > scenario.budget + 1e-9:
-        return OVER_BUDGET_PENALTY
-    return max(-1.0, min(1.0, (scenario.budget - outcome.price) / _span(scenario)))
+    # Otherwise the same as the surplus reward: both clip (budget - price) / |budget - floor| and give -1 over budget.
+    return MALFORMED_PENALTY if malformed else buyer_reward(scenario, outcome)
 
 
 def seller_reward(scenario: Scenario, outcome: Outcome) -> float:

@@ -63,8 +63,10 @@ def run_bargains(
         env.reset(scenario)
     play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
     prompts = {r.value: a.prompt_id for r, a in agents.items() if hasattr(a, "prompt_id")}
-    episodes = [BargainEpisode(scenario=env.scenario, turns=env.turns, outcome=env.outcome,
-                               buyer_reward=env.rewards()[Role.BUYER], seller_reward=env.rewards()[Role.SELLER],
-                               agents={"buyer": buyer.name, "seller": seller.name}, prompts=dict(prompts))
-                for env in envs]
-    return episodes
+    return [_episode(env, {"buyer": buyer.name, "seller": seller.name}, prompts) for env in envs]
+
+
+def _episode(env: BargainEnv, agents: dict[str, str], prompts: dict[str, str]) -> BargainEpisode:
+    rewards = env.rewards()  # once: it scans the turns for format errors under the paper reward
+    return BargainEpisode(scenario=env.scenario, turns=env.turns, outcome=env.outcome, buyer_reward=rewards[Role.BUYER],
+                          seller_reward=rewards[Role.SELLER], agents=dict(agents), prompts=dict(prompts))
