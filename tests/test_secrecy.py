@@ -1,7 +1,7 @@
 """Budget-leak detection: positives in many notations, negatives that only look like them (issue 16)."""
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from parley.environments.secrecy import claimed_budgets, stated_budget
@@ -59,6 +59,8 @@ def test_any_budget_in_any_notation_is_caught(budget, template):
 @given(st.decimals(min_value="5.00", max_value="9999.99", places=2), st.floats(1.02, 3.0))
 def test_an_amount_far_from_the_budget_is_no_leak(budget, factor):
     value = float(budget)
+    # Rounding to the whole dollar is a leak ($8 for a $7.84 budget): "far" means more than a dollar away too.
+    assume(value * factor - value > 1.0)
     assert stated_budget(f"My budget is ${value * factor:,.2f}.", value) is None
 
 
