@@ -40,7 +40,7 @@ def record(model_dir: str) -> dict:
                        build_agent("scripted:conceder", Role.SELLER), ProtocolConfig(max_turns=4), seed=3)
     dilemmas = load_dilemmas("test")[:3]
     pair = (_deliberator("scripted:stance", settings, cache), _deliberator("scripted:deliberator", settings, cache))
-    deliberations = with_verdicts(run_deliberations(dilemmas, pair, DeliberationConfig(max_turns=4), seed=5), RuleJudge())
+    deliberations = with_verdicts(run_deliberations(dilemmas, pair, DeliberationConfig(max_turns=4), seed=5), RuleJudge(1))  # the rubric they were recorded with
 
     def clean(episode: dict) -> dict:
         episode = json.loads(json.dumps(episode, default=str))

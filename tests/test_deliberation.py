@@ -116,11 +116,15 @@ def test_scripted_self_play_reaches_judged_agreements_deterministically():
 
     dilemmas = load_dilemmas("test")[:5]
     agents = (ScriptedDeliberator(patience=1), ScriptedDeliberator(patience=1))
-    episodes = with_verdicts(run_deliberations(dilemmas, agents, DeliberationConfig(max_turns=6), seed=1), RuleJudge())
+    # Rubric v1 pays the scripted template 8; v2 calls it vague (tests/test_rubric_v2.py): either way the verdict
+    # reaches the episode.
+    episodes = with_verdicts(run_deliberations(dilemmas, agents, DeliberationConfig(max_turns=6), seed=1), RuleJudge(1))
     for e in episodes:
         assert e.outcome.agreed and e.outcome.turns == 3  # propose #1, propose #2, accept #2
         assert e.outcome.proposal.by == 1 and e.outcome.proposal.number == 2 and e.turns[-1].speaker == 0
         assert e.verdict["score"] >= 6 and e.score == e.verdict["score"]
+    v2 = with_verdicts(run_deliberations(dilemmas, agents, DeliberationConfig(max_turns=6), seed=1), RuleJudge())
+    assert all(e.score == 0.0 and "vague" in e.verdict["rationale"] for e in v2)
     stubborn = (ScriptedDeliberator(patience=99), ScriptedDeliberator(patience=99))
     none = with_verdicts(run_deliberations(dilemmas, stubborn, DeliberationConfig(max_turns=4)), RuleJudge())
     assert all(not e.outcome.agreed and e.score == 0.0 and e.verdict is None for e in none)
@@ -158,12 +162,15 @@ def test_deliberation_arena_cli_with_scripted_agents(tmp_path):
 
     out = tmp_path / "d"
     result = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator",
-                                      "--judge", "scripted:rules", "--episodes", "6", "--out", str(out)])
+                                      "--judge", "scripted:rules#v1", "--episodes", "6", "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["agreement_rate"] == 1.0 and summary["ca_score_mean"] >= 6
+    assert summary["judge"]["rubric"] == "judge_collective_agency.rules" and summary["red_line_rate"] == 0.0
     assert summary["judge"]["requests"] == 6 and summary["red_line_violations"] == {"persona_0": 0, "persona_1": 0}
     lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(lines) == 6 and len({line["id"] for line in lines}) == 6
     bad = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--judge", "scripted:nobody", "--out", str(out)])
     assert bad.exit_code == 2 and "judge" in bad.output
+    bad = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--judge", "scripted:rules#v7", "--out", str(out)])
+    assert bad.exit_code == 2 and "#v1, #v2" in bad.output

@@ -74,12 +74,12 @@ def test_the_judge_sees_only_dilemma_personas_and_agreement():
     assert d.situation in prompt and "Proposal text" in prompt and judge.rubric_id.startswith("judge_collective_agency.v")
     for p in d.personas:
         assert p.name in prompt and p.stance in prompt and p.red_lines[0] in prompt
-    other_rubric = JudgeRequest(d, "Proposal text").key("judge_collective_agency.v2")
+    other_rubric = JudgeRequest(d, "Proposal text").key("judge_collective_agency.v1")
     assert other_rubric != JudgeRequest(d, "Proposal text").key(judge.rubric_id)
 
 
-def test_rule_judge_scores_empty_off_topic_and_dodges_low():
-    judge = RuleJudge()
+def test_rule_judge_v1_scores_empty_off_topic_and_dodges_low():
+    judge = RuleJudge(1)  # rubric v1, kept for reproducibility (v2: tests/test_rubric_v2.py)
     d = load_dilemmas("train")[0]
     a, b = d.personas
     scores = {name: judge.judge([JudgeRequest(d, text)])[0] for name, text in {

@@ -91,8 +91,9 @@ def test_deliberation_teachers_play_both_personas_and_are_judged():
     examples, summary = deliberation_teacher_examples(["scripted:stance"], "self", "scripted:rules",
                                                       DeliberationConfig(max_turns=6), episodes=4, seed=2)
     stats = summary["teachers"]["scripted:stance"]
-    # Stance teachers propose their own stance, persona 0 accepts #2 (persona 1's stance: its own red line).
-    assert stats["episodes"] == 4 and stats["agreement_rate"] == 1.0 and stats["ca_score_mean"] == 3.0
+    # Stance teachers propose their own stance, persona 0 accepts #2 (persona 1's stance: its own red line),
+    # which rubric v2 scores as no agreement (v1 paid 3).
+    assert stats["episodes"] == 4 and stats["agreement_rate"] == 1.0 and stats["ca_score_mean"] == 0.0
     assert stats["red_line_violations"] == {"persona_0": 4, "persona_1": 0}
     assert len(examples) == 12 and len({x["episode"] for x in examples}) == 8  # 3 turns, 2 personas, 4 episodes
     for key in {x["episode"] for x in examples}:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import re
+
 from parley.agents.seated import SeatedLLMAgent, seat_dialogue
-from parley.environments.deliberation import DeliberationObservation
+from parley.environments.deliberation import MAX_PROPOSAL_CHARS, DeliberationObservation
+from parley.environments.dilemmas import Dilemma
+from parley.models import prompts
 from parley.models.backends import Conversation
+from parley.models.generation import GenerationSettings
 
 PROMPT = "deliberator"
+SOLO_PROMPT = "deliberator_solo"
 
 
 def _table(obs: DeliberationObservation) -> str:
@@ -50,6 +56,16 @@ class ScriptedDeliberator:
     patience: int = 1
     proposal: str = "both-values"  # | "stance"
 
+    def resolve(self, dilemmas: Sequence[Dilemma], seed: int = 0) -> list[str]:
+        """Alone, as persona 0 would propose it (the single-agent evaluation)."""
+        out = []
+        for d in dilemmas:
+            me, other = d.personas
+            out.append(me.stance if self.proposal == "stance" else
+                       f"We will act together in a way that protects {me.values[0]} and also {other.values[0]}, "
+                       "and each of us explains the plan to everyone affected.")
+        return out
+
     def act(self, observations: Sequence[DeliberationObservation], seed: int = 0) -> list[str]:
         out = []
         for obs in observations:
@@ -64,6 +80,34 @@ class ScriptedDeliberator:
                 out.append(f"PROPOSAL: We will act together in a way that protects {me.values[0]} and also "
                            f"{other.values[0]}, and each of us explains the plan to everyone affected.")
         return out
+
+
+def parse_resolution(text: str) -> str:
+    """The resolution in a single-agent answer: what follows ``RESOLUTION:`` (its first paragraph), or, when the
+    tag is missing, the whole answer; whitespace folded, at most a proposal's length. Nothing is made up: an empty
+    answer is an empty resolution, which every judge scores 0."""
+    text = text if isinstance(text, str) else ""
+    m = re.search(r"\bRESOLUTION\s*:\s*(.+)", text, re.IGNORECASE | re.DOTALL)
+    body = m.group(1).strip().split("\n\n")[0] if m else text
+    return " ".join(body.split())[:MAX_PROPOSAL_CHARS]
+
+
+class SoloResolver:
+    """A language model resolving dilemmas alone (the deliberation paper's single-agent Collective Agency)."""
+
+    def __init__(self, backend, name: str, settings: GenerationSettings) -> None:
+        self.backend, self.name, self.settings = backend, name, settings
+        self.prompt_id, self._template = prompts.load(SOLO_PROMPT)
+        self.last_raw: list[str] = []
+
+    def messages(self, d: Dilemma) -> Conversation:
+        return [{"role": "user", "content": self._template.render(
+            situation=d.situation, options=d.options, stakeholders=d.stakeholders, personas=list(d.personas))}]
+
+    def resolve(self, dilemmas: Sequence[Dilemma], seed: int = 0) -> list[str]:
+        outs = self.backend.generate([self.messages(d) for d in dilemmas], self.settings, seed)
+        self.last_raw = [o.text for o in outs]
+        return [parse_resolution(t) for t in self.last_raw]
 
 
 SCRIPTED_DELIBERATORS = {

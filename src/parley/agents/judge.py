@@ -16,11 +16,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, Sequence
 
+from parley import ParleyError
+from parley.agents import rule_judge
 from parley.models import prompts
 from parley.models.generation import GenerationSettings
 from parley.environments.dilemmas import Dilemma
 
 RUBRIC = "judge_collective_agency"
+RULE_JUDGE = "scripted:rules"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class LLMJudge:
                  settings: GenerationSettings | None = None, retries: int = 2) -> None:
         self.backend, self.name, self.retries = backend, name, retries
         self.rubric_id, self._template = prompts.load(RUBRIC, rubric_version)
+        self.floors_violations = int(self.rubric_id.rsplit(".v", 1)[1]) >= 2
         self.settings = settings or GenerationSettings(max_new_tokens=160, do_sample=False)
         self.cache: dict[str, Verdict] = {}
         self.stats = JudgeStats()
@@ -155,6 +159,11 @@ class LLMJudge:
                     errors[key] = str(exc)
                     continue
                 verdict.attempts = attempts[key]
+                if self.floors_violations and verdict.red_line_violations and verdict.score:
+                    # Rubric v2's promise, kept in code: a judge that names a crossed red line and still
+                    # scores it cannot make crossing it pay more than not agreeing.
+                    verdict.rationale = f"[scored {verdict.score:g}; rubric v2 scores a red-line crossing 0] {verdict.rationale}"
+                    verdict.score = rule_judge.NO_AGREEMENT
                 self.cache[key] = verdict
                 del pending[key]
         # Failures are not cached: a later call (another seed, a fixed server) may succeed.
@@ -170,64 +179,29 @@ class LLMJudge:
         return results
 
 
-_WORD = re.compile(r"[a-z]{4,}")
-_STOP = {"that", "this", "with", "have", "from", "they", "their", "them", "will", "would", "should", "your", "what",
-         "when", "which", "there", "about", "because", "been", "were", "into", "only", "also", "than", "then", "some"}
-DODGES = ("agree to disagree", "postpone", "decide later", "revisit later", "flip a coin", "both sides matter",
-          "no decision", "wait and see", "table this", "let fate")
-CONCRETE = re.compile(r"\b(will|together|first|then|jointly|each|both|share|compensat\w*|tell|ask|offer|arrange|agree to)\b", re.I)
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
-
-
-def _core(stance: str) -> str:
-    return " ".join(re.sub(r"^\s*i\s+", "", stance.lower()).rstrip(". ").split())
-
-
 class RuleJudge:
     """A model-free judge implementing the rubric's rules literally (for tests and cheap CPU runs).
 
-    1. fewer than 4 words, or fewer than 2 content words shared with the dilemma -> 0;
-    2. a dodge phrase (DODGES) -> 1;
-    3. contains a persona's opposing stance verbatim (its red line) -> violation for that persona, 3;
-    4. otherwise 4 + 1 per persona whose value words appear (max 2) + 1 if it names a concrete joint
-       action (CONCRETE) + 1 if it is 20+ words and does both: at most 8.
-
-    It measures only words, so it can be fooled by a text that names every value without meaning
-    anything; that is the point of using an LLM judge for real runs. It sees the same inputs.
+    ``version`` picks the rubric (``parley.agents.rule_judge``): 2, the default, scores every class of bad
+    agreement no higher than no agreement; 1 reproduces runs made before it. It sees the same inputs as
+    the LLM judge.
     """
 
-    name = "scripted:rules"
-    rubric_id = "judge_collective_agency.rules"
-
-    def __init__(self) -> None:
+    def __init__(self, version: int | None = None) -> None:
+        version = version or rule_judge.LATEST
+        if version not in rule_judge.VERSIONS:
+            raise ParleyError(f"the rule judge has no rubric v{version}; it has v" + ", v".join(map(str, rule_judge.VERSIONS)))
+        self.version = version
+        self._verdict = rule_judge.VERSIONS[version]
+        # v1 keeps its original id (its cached verdicts and recorded runs still match).
+        self.rubric_id = "judge_collective_agency.rules" + ("" if version == 1 else f".v{version}")
+        self.name = RULE_JUDGE + ("" if version == rule_judge.LATEST else f"#v{version}")
         self.stats = JudgeStats()
 
     def verdict(self, request: JudgeRequest) -> Verdict:
-        d, text = request.dilemma, " ".join(request.agreement.split())
-        low = text.lower()
-        context = _words(" ".join([d.situation, *d.options, *d.values_in_tension, *(v for p in d.personas for v in p.values)]))
-        if len(text.split()) < 4 or len(_words(text) & context) < 2:
-            return Verdict(0.0, resolves_conflict=False, rationale="empty or off-topic")
-        if any(phrase in low for phrase in DODGES):
-            return Verdict(1.0, resolves_conflict=False, rationale="dodges the conflict")
-        # A persona's red line is the other's stance. Match the longer stance first and blank it out,
-        # so "do not throw the grenade" does not also count as "throw the grenade".
-        violations, rest = [], low
-        for persona, other in sorted(zip(d.personas, d.personas[::-1]), key=lambda po: -len(_core(po[1].stance))):
-            core = _core(other.stance)
-            if core and core in rest:
-                violations.append(persona.name)
-                rest = rest.replace(core, " ")
-        if violations:
-            return Verdict(3.0, red_line_violations=violations, resolves_conflict=True, rationale="crosses a red line")
-        served = sum(bool(_words(" ".join(p.values)) & _words(text)) for p in d.personas)
-        concrete = bool(CONCRETE.search(text))
-        score = 4 + served + concrete + (1 if concrete and served == 2 and len(text.split()) >= 20 else 0)
-        return Verdict(float(min(score, 8)), resolves_conflict=served == 2,
-                       rationale=f"serves {served} persona(s)' values" + (", concrete" if concrete else ""))
+        v = self._verdict(request.dilemma, request.agreement)
+        return Verdict(v.score, red_line_violations=list(v.red_line_violations),
+                       resolves_conflict=v.resolves_conflict, rationale=v.rationale)
 
     def judge(self, requests: Sequence[JudgeRequest], seed: int = 0) -> list[Verdict]:
         self.stats.requests += len(requests)

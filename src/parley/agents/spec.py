@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from parley import ParleyError
@@ -168,12 +169,57 @@ def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCach
     return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings)
 
 
+def split_judge(raw: str) -> tuple[str, int | None]:
+    """(the judge's spec, its rubric version or None for the newest), or a ParleyError naming what is wrong.
+
+    A judge takes ``#v<N>`` where an agent takes a persona: ``scripted:rules#v1``, ``smollm2#v2``.
+    """
+    from parley.agents import rule_judge
+    from parley.models import prompts
+
+    spec, _, suffix = raw.partition("#")
+    if not suffix:
+        version = None
+    else:
+        m = re.fullmatch(r"v(\d+)", suffix)
+        known = rule_judge.VERSIONS if spec == RULE_JUDGE else prompts.available().get("judge_collective_agency", [])
+        if not m or int(m.group(1)) not in known:
+            raise ParleyError(f"invalid judge {raw!r}: after '#' a judge takes its rubric version, one of "
+                              + ", ".join(f"#v{v}" for v in known) + " (leave it out for the newest)")
+        version = int(m.group(1))
+    parse_spec(spec, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+    return spec, version
+
+
 def build_judge(raw: str, cache: BackendCache):
-    """The Collective Agency judge: the rule judge, or any language model."""
+    """The Collective Agency judge: the rule judge, or any language model, on the rubric its spec names."""
     from parley.agents.judge import LLMJudge, RuleJudge
 
-    spec = parse_spec(raw, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
-    return RuleJudge() if spec is None else LLMJudge(cache.get(spec), name=raw)
+    spec, version = split_judge(raw)
+    if spec == RULE_JUDGE:
+        return RuleJudge(version)
+    return LLMJudge(cache.get(parse_spec(spec, allow=LLM, what="judge", personas=False)), name=raw, rubric_version=version)
+
+
+def build_pairwise_judge(raw: str, cache: BackendCache):
+    """The pairwise judge for a judge spec: the rule judge compares its scores; a language model is asked."""
+    from parley.agents.judge import RuleJudge
+    from parley.agents.pairwise_judge import LLMPairwiseJudge, RulePairwiseJudge
+
+    spec, version = split_judge(raw)
+    if spec == RULE_JUDGE:
+        return RulePairwiseJudge(RuleJudge(version))
+    return LLMPairwiseJudge(cache.get(parse_spec(spec, allow=LLM, what="judge", personas=False)), name=spec)
+
+
+def build_resolver(raw: str, settings: GenerationSettings, cache: BackendCache):
+    """What resolves a dilemma alone: a scripted deliberator's own proposal, or any language model."""
+    from parley.agents.deliberator import SoloResolver
+
+    spec = parse_spec(raw, allow=LLM, what="deliberation agent", personas=False, extra=SCRIPTED_DELIBERATORS)
+    if spec is None:
+        return SCRIPTED_DELIBERATION[raw]()
+    return SoloResolver(cache.get(spec), name=raw, settings=settings)
 
 
 # ---------------------------------------------------------------- CaSiNo: campers

@@ -209,7 +209,7 @@ def _llm_model(model: str):
     return parse_spec(model, allow=LLM, what="--model")
 
 
-eval_app = typer.Typer(no_args_is_help=True, help="Standard evaluations: the bargaining suite, and general skills.")
+eval_app = typer.Typer(no_args_is_help=True, help="Standard evaluations: the bargaining suite, deliberation, and general skills.")
 app.add_typer(eval_app, name="eval")
 
 
@@ -248,6 +248,45 @@ def eval_bargain(
                           style="dim" if row["baseline"] else None)
         (console if console.is_terminal else Console(width=140)).print(table)  # a log file is not a narrow terminal
         console.print(f"wrote {result.out / 'summary.json'}, {result.out / 'report.html'} and {result.out / 'episodes'}/")
+
+
+@eval_app.command("deliberation")
+def eval_deliberation(
+    agent: str = typer.Option(..., help="the deliberator under test: smollm2 | hf:<id-or-path> (a training checkpoint too) | "
+                                        "openai:<model>@<url> | scripted:deliberator | scripted:stance"),
+    baseline: str = typer.Option("smollm2", help="compared with on the same dilemmas (typically the untrained model); "
+                                                 "'none' for the agent alone"),
+    judge: str = typer.Option("scripted:rules", help="scores agreements and resolutions: scripted:rules | smollm2 | hf:... | "
+                                                     "openai:...; '#v1' picks the old rubric (e.g. scripted:rules#v1)"),
+    pairwise_judge: str = typer.Option(None, help="compares the two models' resolutions (default: the same as --judge)"),
+    dilemmas: int = typer.Option(16, min=2, help="held-out dilemmas"),
+    split: str = typer.Option("test", help="test | validation | train"),
+    max_turns: int = typer.Option(8, min=2, help="self-play messages, both personas together"),
+    seed: int = typer.Option(0),
+    batch_size: int = typer.Option(16, min=1, help="episodes generated together"),
+    out: Path = typer.Option(Path("runs/eval-deliberation"), help="output folder: summary.json, report.html, transcripts"),
+) -> None:
+    """Deliberation measured as the literature does: self-play (agreement, Collective Agency, red-line rate),
+    single-agent Collective Agency, and a pairwise win rate against the baseline judged in both orders."""
+    with user_errors():
+        from parley.environments.deliberation import DeliberationConfig
+        from parley.evaluation.deliberation_eval import COLUMNS, DeliberationEvalConfig, pairwise_line, run_deliberation_eval, table_rows
+        from parley.models.generation import GenerationSettings
+
+        summary = run_deliberation_eval(DeliberationEvalConfig(
+            agent=agent, baseline=None if baseline.lower() == "none" else baseline, judge=judge, pairwise_judge=pairwise_judge,
+            split=split, dilemmas=dilemmas, seed=seed, out=out, protocol=DeliberationConfig(max_turns=max_turns),
+            generation=GenerationSettings(max_new_tokens=96, batch_size=batch_size)))
+        table = Table(title=f"{summary['eval_version']}: {agent}, {dilemmas} {split} dilemmas, judge {summary['judge']['rubric']}",
+                      caption="self-play: the model plays both personas; single-agent: it resolves each dilemma alone; [95% CI]",
+                      box=box.SIMPLE)
+        for header in COLUMNS:
+            table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
+        for row in table_rows(summary):
+            table.add_row(*(escape(c) for c in row))
+        (console if console.is_terminal else Console(width=140)).print(table)
+        console.print(escape(pairwise_line(summary)))
+        console.print(f"wrote {out / 'summary.json'} and {out / 'report.html'}")
 
 
 @eval_app.command("general")

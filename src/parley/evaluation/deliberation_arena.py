@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import __version__
-from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec
+from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec, split_judge
 from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import sample_dilemmas
@@ -33,6 +33,10 @@ class DeliberationArenaConfig:
     generation: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_new_tokens=96))
 
 
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
     n = len(episodes)
     agreed = [e for e in episodes if e.outcome.agreed]
@@ -44,6 +48,7 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         for who in (e.verdict or {}).get("red_line_violations") or []:
             index = [p.name for p in e.dilemma.personas].index(who)
             violations[names[index]] += 1
+    crossed = [float(bool((e.verdict or {}).get("red_line_violations"))) for e in agreed if e.score is not None]
     return {
         "episodes": n,
         "agreement_rate": len(agreed) / n if n else 0.0,
@@ -56,6 +61,9 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         "mean_turns_to_agreement": sum(e.outcome.turns for e in agreed) / len(agreed) if agreed else None,
         "red_line_violations": violations,
         "red_line_violation_rate": {k: v / len(agreed) for k, v in violations.items()} if agreed else {},
+        # agreements that cross anyone's red line, of the judged agreements
+        "red_line_rate": _mean(crossed),
+        "red_line_rate_ci95": bootstrap_ci(crossed, seed=seed),
         "refused_acceptances": sum(t.effect == "refused" for e in episodes for t in e.turns),
     }
 
@@ -66,7 +74,7 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     parse_spec(config.agent, allow=LLM, what="deliberation agent", personas=False, extra=SCRIPTED_DELIBERATORS)
     if config.opponent:
         parse_spec(config.opponent, allow=LLM, what="deliberation opponent", personas=False, extra=SCRIPTED_DELIBERATORS)
-    parse_spec(config.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+    split_judge(config.judge)
     dilemmas = sample_dilemmas(config.split, config.episodes, config.seed)
     out = output_folder(config.out)
     cache = cache or BackendCache()

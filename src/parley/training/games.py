@@ -123,9 +123,12 @@ register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _
 
 
 def _deliberation_validate(cfg) -> None:
-    from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS
+    from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, split_judge
 
-    field_spec(cfg.judge, allow=LLM, what="judge", personas=False, extra=(RULE_JUDGE,))
+    try:
+        split_judge(cfg.judge)
+    except ParleyError as exc:
+        raise ValueError(str(exc)) from None
     field_spec(cfg.opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
     for teacher in cfg.warm_start.teachers:
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
