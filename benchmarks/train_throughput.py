@@ -1,52 +1,205 @@
-"""Training throughput of a finished (or running) `parley train` run, from its metrics.jsonl.
+"""Training throughput: where a GRPO step's time goes, against a bare PyTorch LoRA ceiling on the same tokens.
 
-Seconds per optimizer step split into rollout (playing the episodes), reference forward (only when
-beta > 0 or num_iterations > 1) and policy update (forward + backward + optimizer step); tokens
-through the policy update per second; and that rate as a fraction of this machine's fp32 matmul
-peak, counting 6 x parameters FLOPs per token (forward 2N + backward 4N, the usual "model FLOPs"
-convention; a LoRA run skips the frozen weights' gradients, so its true FLOPs are nearer 4N).
+Measure mode (the default) runs a few real steps of a training config (the shipped CPU config unless told
+otherwise; its warm start is skipped, since throughput does not depend on it) and prints, per step:
+rollout, log-prob passes (no-grad forwards outside the rollout: the reference and old-policy passes),
+policy update (forward + backward + optimizer), checkpoint and evaluation seconds; the sequences the
+update trained on; update tokens/s; episodes per CPU-hour. In the same process it then runs a bare
+PyTorch LoRA forward + backward + AdamW step over exactly the same sequences (same shapes, same masks):
+the ceiling of doing the same work on this machine. The gap between the two is overhead; the ceiling
+itself is what only removing work can beat.
 
-    python benchmarks/train_throughput.py runs/bargain-smollm2-cpu [--params 134.5e6] [--skip 0]
+    python benchmarks/train_throughput.py [--config configs/bargain-smollm2-cpu.yaml] [--steps 3] [--set k=v ...]
+    python benchmarks/train_throughput.py --from-run runs/bargain-smollm2-cpu   # the figures of a finished run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from rollout import matmul_peak_gflops  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--params", type=float, default=134.5e6, help="parameter count (SmolLM2-135M: 134.5M)")
-    parser.add_argument("--skip", type=int, default=0, help="ignore the first N steps")
-    parser.add_argument("--peak", type=float, default=None,
-                        help="fp32 GFLOP/s to compare against (default: measure now; pass the idle figure when the machine is busy)")
-    args = parser.parse_args()
-    rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "time/step_s" in r and "loss" in r and r["step"] > args.skip]
+def from_run(run: Path, params: float, skip: int, peak: float | None) -> None:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "time/step_s" in r and "loss" in r and r["step"] > skip]
     if not rows:
-        sys.exit(f"{args.run}/metrics.jsonl has no logged steps yet")
-    # num_tokens is TRL's cumulative count of prompt + completion tokens of every sequence trained on.
-    first, last = rows[0], rows[-1]
-    if last["step"] > first["step"]:
-        tok = (last["num_tokens"] - first["num_tokens"]) / (last["step"] - first["step"])
-    else:
-        tok = first["num_tokens"] / first["step"]
+        sys.exit(f"{run}/metrics.jsonl has no logged steps yet")
+    first, last = rows[0], rows[-1]  # num_tokens: TRL's cumulative prompt + completion tokens trained on
+    tok = ((last["num_tokens"] - first["num_tokens"]) / (last["step"] - first["step"]) if last["step"] > first["step"]
+           else first["num_tokens"] / first["step"])
     med = {k: statistics.median(r[k] for r in rows) for k in ("time/step_s", "time/rollout_s", "time/reference_s", "time/policy_update_s")}
-    peak = args.peak or matmul_peak_gflops()
+    peak = peak or matmul_peak_gflops()
     rate = tok / med["time/policy_update_s"]
     print(f"{len(rows)} steps (median per step); fp32 matmul peak {peak:.1f} GFLOP/s\n")
-    print("| step s | rollout s | reference s | policy update s | mean tokens per step | update tokens/s | % of fp32 peak (6N/token) |")
+    print("| step s | rollout s | log-prob passes s | policy update s | tokens per step | update tokens/s | % of fp32 peak (6N/token) |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {med['time/step_s']:.1f} | {med['time/rollout_s']:.1f} | {med['time/reference_s']:.1f} | "
-          f"{med['time/policy_update_s']:.1f} | {tok:.0f} | {rate:.1f} | {100 * rate * 6 * args.params / 1e9 / peak:.1f}% |")
+          f"{med['time/policy_update_s']:.1f} | {tok:.0f} | {rate:.1f} | {100 * rate * 6 * params / 1e9 / peak:.1f}% |")
+
+
+class _Recorder:
+    """The batches the policy update ran forward with gradients (outside the rollout): ids and masks."""
+
+    def __init__(self) -> None:
+        self.batches: list[dict] = []
+        self.active = True
+
+    def hook(self, module, args, kwargs):
+        if self.active and torch.is_grad_enabled() and module.training:
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            mask = kwargs.get("attention_mask")
+            labels = kwargs.get("labels")
+            if ids is not None:
+                self.batches.append({"input_ids": ids.detach().clone(),
+                                     "attention_mask": None if mask is None else mask.detach().clone(),
+                                     "labels": None if labels is None else labels.detach().clone()})
+
+
+def bare_reference(cfg, batches: list[dict], repeats: int = 1) -> dict:
+    """A plain PEFT LoRA model, forward (logits only where labels are) + backward + AdamW, on the same batches."""
+    from peft import get_peft_model
+
+    from parley.models.loading import load_model_spec, plain_copy
+    from parley.training.setup import lora_config
+
+    model, _ = load_model_spec(cfg.model)
+    model = plain_copy(model)
+    model.train()
+    peft = lora_config(cfg)
+    if peft is not None:
+        model = get_peft_model(model, peft)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    seconds, tokens = 0.0, 0
+    for _ in range(repeats):
+        for b in batches:
+            ids, mask, labels = b["input_ids"], b["attention_mask"], b["labels"]
+            scored = (labels != -100) if labels is not None else torch.ones_like(ids, dtype=torch.bool)
+            keep = int(ids.shape[1] - scored.float().argmax(dim=1).min().item()) if labels is not None else ids.shape[1]
+            began = time.perf_counter()
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep + 1).logits[:, :-1]
+            targets = ids[:, -keep:]
+            logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            weight = scored[:, -keep:].float()
+            loss = -(logps * weight).sum() / weight.sum().clamp(min=1)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            seconds += time.perf_counter() - began
+            tokens += int(mask.sum()) if mask is not None else ids.numel()
+    return {"seconds": seconds / repeats, "tokens": tokens // repeats, "tokens_per_s": tokens / seconds}
+
+
+def measure(config: str, steps: int, overrides: list[str], params: float) -> None:
+    from transformers import TrainerCallback
+
+    from parley.training.config import load_config
+    from parley.training.trainer import build_trainer
+
+    run_dir = Path(tempfile.mkdtemp(prefix="parley-throughput-"))
+    cfg = load_config(config, [f"output_dir={run_dir}", f"grpo.max_steps={steps}", "warm_start.enabled=false",
+                               f"evaluation.every={steps}", "grpo.save_steps=1", "grpo.report_to=[]", *overrides])
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    peak = matmul_peak_gflops()
+    print(f"fp32 matmul peak (2048^2, best of 10): {peak:.1f} GFLOP/s")
+    print(f"config {config} with {overrides or 'no overrides'}: {steps} steps, "
+          f"{cfg.grpo.num_generations * cfg.grpo.scenarios_per_step} episodes per step, warm start skipped\n")
+    trainer, rollout = build_trainer(cfg, run_dir)
+    recorder = _Recorder()
+    trainer.model.register_forward_pre_hook(recorder.hook, with_kwargs=True)
+    phases = {"checkpoint": [], "evaluation": []}
+    evaluate = rollout.evaluate
+
+    def timed_evaluate(*a, **kw):
+        began = time.perf_counter()
+        recorder.active = False
+        try:
+            return evaluate(*a, **kw)
+        finally:
+            recorder.active = True
+            phases["evaluation"].append(time.perf_counter() - began)
+
+    rollout.evaluate = timed_evaluate
+    play = rollout.play
+
+    def quiet_play(*a, **kw):
+        recorder.active = False
+        try:
+            return play(*a, **kw)
+        finally:
+            recorder.active = True
+
+    rollout.play = quiet_play
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            self.ended = time.perf_counter()
+            self.evals = len(phases["evaluation"])
+
+        def on_save(self, args, state, control, **kw):
+            evals = sum(phases["evaluation"][self.evals:])
+            phases["checkpoint"].append(time.perf_counter() - self.ended - evals)
+
+    trainer.add_callback(Clock())
+    began = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - began
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "time/step_s" in r and "loss" in r]
+    per_step = len(recorder.batches) // max(1, len(rows))
+    tokens = [int(b["attention_mask"].sum()) if b["attention_mask"] is not None else b["input_ids"].numel() for b in recorder.batches]
+    padded = [b["input_ids"].numel() for b in recorder.batches]
+    med = {k: statistics.median(r[k] for r in rows) for k in ("time/step_s", "time/rollout_s", "time/reference_s", "time/policy_update_s")}
+    update_tokens = sum(tokens) / len(rows)
+    episodes = cfg.grpo.num_generations * cfg.grpo.scenarios_per_step
+    ckpt = statistics.median(phases["checkpoint"]) if phases["checkpoint"] else 0.0
+    evaluation = sum(phases["evaluation"]) / len(rows)
+    step_all = med["time/step_s"] + ckpt + evaluation
+    print(f"\n{len(rows)} steps, median seconds per step ({wall:.0f} s wall, evaluations amortised over the steps):\n")
+    print("| rollout | log-prob passes | policy update | checkpoint | evaluation | step, all in | episodes / CPU-hour |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {med['time/rollout_s']:.1f} | {med['time/reference_s']:.1f} | {med['time/policy_update_s']:.1f} | {ckpt:.1f} | "
+          f"{evaluation:.1f} | {step_all:.1f} | {3600 * episodes / step_all:.0f} |")
+    print(f"\nthe update's sequences: {len(recorder.batches)} forward batches ({per_step} per step), "
+          f"{update_tokens:.0f} real tokens per step ({sum(padded) / len(rows):.0f} with padding), "
+          f"longest {max(b['input_ids'].shape[1] for b in recorder.batches)} tokens")
+    rate = update_tokens / med["time/policy_update_s"]
+    last = recorder.batches[-per_step:] if per_step else recorder.batches
+    ref = bare_reference(cfg, last)
+    print("\n| | seconds for one step's sequences | tokens/s | % of fp32 peak (6N/token) |")
+    print("|---|---|---|---|")
+    print(f"| parley (TRL GRPO) policy update | {med['time/policy_update_s']:.1f} | {rate:.1f} | {100 * rate * 6 * params / 1e9 / peak:.1f}% |")
+    print(f"| bare PyTorch LoRA fwd+bwd+AdamW, same sequences | {ref['seconds']:.1f} | {ref['tokens_per_s']:.1f} | "
+          f"{100 * ref['tokens_per_s'] * 6 * params / 1e9 / peak:.1f}% |")
+    print(f"\nupdate at {100 * rate / ref['tokens_per_s']:.0f}% of the bare reference (the bare figure is for the last step's "
+          f"{len(last)} batch(es), {ref['tokens']} tokens)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/bargain-smollm2-cpu.yaml")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.field=value (repeatable)")
+    parser.add_argument("--from-run", type=Path, default=None, help="only read a finished run's metrics.jsonl")
+    parser.add_argument("--params", type=float, default=134.5e6, help="parameter count (SmolLM2-135M: 134.5M)")
+    parser.add_argument("--skip", type=int, default=0, help="--from-run: ignore the first N steps")
+    parser.add_argument("--peak", type=float, default=None, help="--from-run: fp32 GFLOP/s to compare against")
+    args = parser.parse_args()
+    if args.from_run:
+        from_run(args.from_run, args.params, args.skip, args.peak)
+    else:
+        measure(args.config, args.steps, args.overrides, args.params)
 
 
 if __name__ == "__main__":

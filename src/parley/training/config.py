@@ -90,6 +90,8 @@ class GRPOSection(_Section):
     report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
     bf16: bool | Literal["auto"] = "auto"
     gradient_checkpointing: bool = False
+    share_prompt_prefix: bool = Field(True, description="compute each group's shared prompt once in the log-prob passes "
+                                      "(same log-probs and gradients, fewer tokens; training/shared_prefix.py)")
     use_vllm: bool = False
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)

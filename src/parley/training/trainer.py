@@ -148,7 +148,8 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     """A ready GRPOTrainer (``model``/``tokenizer`` given: tests pass a tiny model)."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from datasets import Dataset
-    from trl import GRPOTrainer
+
+    from parley.training.shared_prefix import SharedPrefixGRPOTrainer
 
     if model is None:
         model, tokenizer = _load_policy(cfg)
@@ -161,11 +162,12 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     dataset = Dataset.from_list([{"prompt": s.id} for s in scenarios])
     peft_config = lora_config(cfg)
     files = _callbacks(cfg, run_dir, rollout)
-    trainer = GRPOTrainer(
+    trainer = SharedPrefixGRPOTrainer(
         model=model, processing_class=tokenizer, reward_funcs=rewards,
         args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
         rollout_func=rollout, callbacks=[files],
     )
+    trainer.share_prompt_prefix = cfg.grpo.share_prompt_prefix
     if progress:
         rich_progress(trainer)
     rollout.attach(trainer)

@@ -1,0 +1,80 @@
+"""GRPO's log-prob passes with each group's shared prompt computed once, not once per rollout.
+
+A GRPO group is ``num_generations`` rollouts of one scenario, so its rows start with the same prompt: in the
+shipped bargaining config about 500 of an episode's ~650 tokens are the buyer's system prompt, repeated 8
+times in every forward and backward pass of the policy update. Here the rows of a batch are grouped by their
+prompt (the part before ``logits_to_keep``); each group's prompt, all but its last token, runs through the
+model once (with gradients when the pass has them), its keys and values are repeated for the group's rows,
+and the rest of each row runs on top of them. The log-probs are those of the plain pass, and the gradient
+reaching the prompt's weights is the sum over the rows that read it, which is exactly the gradient of the
+plain pass (``tests/test_shared_prefix.py`` checks both on a tiny model).
+
+TRL has no such option (its ``GRPOTrainer`` computes every row in full), so this overrides its
+``_get_per_token_logps_and_entropies``: a private method, so the override checks what it is given and hands
+anything it does not handle (vision inputs, MoE aux losses, no group to share, a short prompt) to TRL's own
+code unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from trl import GRPOTrainer
+
+MIN_SHARED_TOKENS = 16  # below this the extra forward costs more than it saves
+
+
+class SharedPrefixGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` whose log-prob passes compute each group's prompt once (see the module docstring)."""
+
+    share_prompt_prefix: bool = True
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **extra):
+        plain = (not self.share_prompt_prefix or compute_aux_loss or any(v is not None for v in extra.values())
+                 or input_ids.dim() != 2)
+        prefix = input_ids.size(1) - logits_to_keep - 1  # the last prompt token's hidden state scores the first completion token
+        groups = {} if plain or prefix < MIN_SHARED_TOKENS else _groups(input_ids, attention_mask, logits_to_keep)
+        if not groups or all(len(rows) == 1 for rows in groups):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size, compute_entropy=compute_entropy,
+                compute_aux_loss=compute_aux_loss, **extra)
+        logps = input_ids.new_zeros(input_ids.size(0), logits_to_keep, dtype=torch.float32)
+        entropies = logps.clone() if compute_entropy else None
+        for rows in groups:
+            index = torch.tensor(rows, device=input_ids.device)
+            out = self._group_pass(model, input_ids[index], attention_mask[index], logits_to_keep, prefix)
+            if out is None:  # the model kept no cache (gradient checkpointing turns it off): the plain pass
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
+            logps = logps.index_copy(0, index, out.log_probs[:, -logits_to_keep - 1:-1].to(logps.dtype))
+            if compute_entropy:
+                entropies = entropies.index_copy(0, index, out.entropy[:, -logits_to_keep - 1:-1].to(logps.dtype))
+        return logps, entropies, None
+
+    def _group_pass(self, model, input_ids, attention_mask, logits_to_keep: int, prefix: int):
+        # The prompt once, keeping its keys and values (logits only for one position: they are not used).
+        with self.accelerator.autocast():
+            head = model(input_ids=input_ids[:1, :prefix], attention_mask=attention_mask[:1, :prefix], use_cache=True,
+                         logits_to_keep=1)
+        cache = head.past_key_values
+        if cache is None:
+            return None
+        cache.batch_repeat_interleave(input_ids.size(0))
+        # The rest, labelled as TRL labels the plain pass, pre-shifted: position t is scored on token t + 1.
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        labels[:, :-logits_to_keep] = -100
+        shift_labels = torch.cat([labels[:, prefix + 1:], labels.new_full((labels.size(0), 1), -100)], dim=1)
+        with self.accelerator.autocast():
+            return model(input_ids=input_ids[:, prefix:], attention_mask=attention_mask, past_key_values=cache,
+                         shift_labels=shift_labels, fused_lm_head=True)
+
+
+def _groups(input_ids, attention_mask, logits_to_keep: int) -> list[list[int]]:
+    """Row indices grouped by identical prompt (tokens and mask before the scored part)."""
+    cut = input_ids.size(1) - logits_to_keep
+    seen: dict[bytes, list[int]] = {}
+    for i in range(input_ids.size(0)):
+        key = input_ids[i, :cut].cpu().numpy().tobytes() + attention_mask[i, :cut].cpu().numpy().tobytes()
+        seen.setdefault(key, []).append(i)
+    return list(seen.values())

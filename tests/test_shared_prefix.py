@@ -1,0 +1,83 @@
+"""Computing a group's shared prompt once gives the plain pass's log-probs and gradients, on the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training_helpers import tiny_overrides
+
+
+@pytest.fixture
+def trainer(tiny_model_dir, tmp_path):
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import build_trainer
+
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "run"), None)
+    trainer, _ = build_trainer(cfg, run_dir)
+    return trainer
+
+
+def _batch(vocab: int, seed: int = 0):
+    """Two groups of three rows: each group one prompt (the second left-padded), completions of unequal length."""
+    g = torch.Generator().manual_seed(seed)
+    prompt_len, keep = 40, 12
+    rows, masks = [], []
+    for group, pad in ((0, 0), (1, 7)):
+        prompt = torch.randint(5, vocab, (prompt_len,), generator=g)
+        for length in (12, 9, 4):
+            completion = torch.randint(5, vocab, (keep,), generator=g)
+            mask = torch.ones(prompt_len + keep, dtype=torch.long)
+            mask[:pad] = 0
+            mask[prompt_len + length:] = 0
+            ids = torch.cat([prompt, completion]).masked_fill(mask == 0, 0)
+            rows.append(ids)
+            masks.append(mask)
+    return torch.stack(rows), torch.stack(masks), keep
+
+
+def _pass(trainer, share: bool, ids, mask, keep):
+    trainer.share_prompt_prefix = share
+    model = trainer.model
+    model.zero_grad(set_to_none=True)
+    logps, _, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, keep)
+    completion_mask = mask[:, -keep:].float()
+    (logps * completion_mask * torch.linspace(0.5, 1.5, keep)).sum().backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
+    return logps.detach() * completion_mask, grads
+
+
+def test_shared_prompt_pass_matches_the_plain_pass(trainer):
+    from parley.training import shared_prefix
+
+    ids, mask, keep = _batch(trainer.model.config.vocab_size)
+    assert len(shared_prefix._groups(ids, mask, keep)) == 2
+    calls = []
+    original = shared_prefix.SharedPrefixGRPOTrainer._group_pass
+    shared_prefix.SharedPrefixGRPOTrainer._group_pass = lambda self, *a: calls.append(a[1].shape) or original(self, *a)
+    try:
+        shared, shared_grads = _pass(trainer, True, ids, mask, keep)
+    finally:
+        shared_prefix.SharedPrefixGRPOTrainer._group_pass = original
+    plain, plain_grads = _pass(trainer, False, ids, mask, keep)
+    assert len(calls) == 2  # the shared path really ran, once per group
+    torch.testing.assert_close(shared, plain, rtol=1e-4, atol=1e-5)
+    assert plain_grads.keys() == shared_grads.keys() and plain_grads
+    for name in plain_grads:  # fp32 sums in another order: equal to ~1e-5 of the tensor's scale
+        scale = plain_grads[name].abs().max().item()
+        assert (shared_grads[name] - plain_grads[name]).abs().max().item() <= 1e-4 * scale + 1e-9, name
+    assert any(g.abs().sum() > 0 for g in plain_grads.values())
+
+
+def test_rows_that_share_no_prompt_take_the_plain_path(trainer):
+    from parley.training import shared_prefix
+
+    ids, mask, keep = _batch(trainer.model.config.vocab_size, seed=1)
+    ids[:, 3] = torch.arange(ids.size(0)) + 7  # every prompt now differs
+    assert all(len(rows) == 1 for rows in shared_prefix._groups(ids, mask, keep))
+    trainer.share_prompt_prefix = True
+    with torch.no_grad():
+        a, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep)
+        trainer.share_prompt_prefix = False
+        b, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep)
+    assert torch.equal(a, b)
