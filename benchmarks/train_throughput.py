@@ -49,21 +49,21 @@ def from_run(run: Path, params: float, skip: int, peak: float | None) -> None:
 
 
 class _Recorder:
-    """The batches the policy update ran forward with gradients (outside the rollout): ids and masks."""
+    """The sequences the policy update scored with gradients: what TRL hands its log-prob pass (ids, mask,
+    how many trailing positions are scored), recorded before any shared-prompt split."""
 
-    def __init__(self) -> None:
+    def __init__(self, trainer) -> None:
         self.batches: list[dict] = []
         self.active = True
+        inner = trainer._get_per_token_logps_and_entropies
 
-    def hook(self, module, args, kwargs):
-        if self.active and torch.is_grad_enabled() and module.training:
-            ids = kwargs.get("input_ids", args[0] if args else None)
-            mask = kwargs.get("attention_mask")
-            labels = kwargs.get("labels")
-            if ids is not None:
-                self.batches.append({"input_ids": ids.detach().clone(),
-                                     "attention_mask": None if mask is None else mask.detach().clone(),
-                                     "labels": None if labels is None else labels.detach().clone()})
+        def recording(model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+            if self.active and torch.is_grad_enabled():
+                self.batches.append({"input_ids": input_ids.detach().clone(), "attention_mask": attention_mask.detach().clone(),
+                                     "logits_to_keep": int(logits_to_keep)})
+            return inner(model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+
+        trainer._get_per_token_logps_and_entropies = recording
 
 
 def bare_reference(cfg, batches: list[dict], repeats: int = 1) -> dict:
@@ -82,22 +82,22 @@ def bare_reference(cfg, batches: list[dict], repeats: int = 1) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
     seconds, tokens = 0.0, 0
-    for _ in range(repeats):
+    for rep in range(repeats + 1):  # the first round warms up (allocator, kernels) and is not timed
+        if rep == 1:
+            seconds, tokens = 0.0, 0
         for b in batches:
-            ids, mask, labels = b["input_ids"], b["attention_mask"], b["labels"]
-            scored = (labels != -100) if labels is not None else torch.ones_like(ids, dtype=torch.bool)
-            keep = int(ids.shape[1] - scored.float().argmax(dim=1).min().item()) if labels is not None else ids.shape[1]
+            ids, mask, keep = b["input_ids"], b["attention_mask"], b["logits_to_keep"]
             began = time.perf_counter()
             logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep + 1).logits[:, :-1]
             targets = ids[:, -keep:]
             logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            weight = scored[:, -keep:].float()
+            weight = mask[:, -keep:].float()
             loss = -(logps * weight).sum() / weight.sum().clamp(min=1)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             seconds += time.perf_counter() - began
-            tokens += int(mask.sum()) if mask is not None else ids.numel()
+            tokens += int(mask.sum())
     return {"seconds": seconds / repeats, "tokens": tokens // repeats, "tokens_per_s": tokens / seconds}
 
 
@@ -116,8 +116,7 @@ def measure(config: str, steps: int, overrides: list[str], params: float) -> Non
     print(f"config {config} with {overrides or 'no overrides'}: {steps} steps, "
           f"{cfg.grpo.num_generations * cfg.grpo.scenarios_per_step} episodes per step, warm start skipped\n")
     trainer, rollout = build_trainer(cfg, run_dir)
-    recorder = _Recorder()
-    trainer.model.register_forward_pre_hook(recorder.hook, with_kwargs=True)
+    recorder = _Recorder(trainer)
     phases = {"checkpoint": [], "evaluation": []}
     evaluate = rollout.evaluate
 
@@ -158,7 +157,7 @@ def measure(config: str, steps: int, overrides: list[str], params: float) -> Non
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "time/step_s" in r and "loss" in r]
     per_step = len(recorder.batches) // max(1, len(rows))
-    tokens = [int(b["attention_mask"].sum()) if b["attention_mask"] is not None else b["input_ids"].numel() for b in recorder.batches]
+    tokens = [int(b["attention_mask"].sum()) for b in recorder.batches]
     padded = [b["input_ids"].numel() for b in recorder.batches]
     med = {k: statistics.median(r[k] for r in rows) for k in ("time/step_s", "time/rollout_s", "time/reference_s", "time/policy_update_s")}
     update_tokens = sum(tokens) / len(rows)

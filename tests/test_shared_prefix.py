@@ -81,3 +81,14 @@ def test_rows_that_share_no_prompt_take_the_plain_path(trainer):
         trainer.share_prompt_prefix = False
         b, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep)
     assert torch.equal(a, b)
+
+
+def test_the_override_matches_this_trls_method_and_can_be_turned_off(tiny_model_dir, tmp_path):
+    from parley.training.run_dir import prepare_run
+    from parley.training.shared_prefix import compatible
+    from parley.training.trainer import build_trainer
+
+    assert compatible()  # if a TRL upgrade breaks this, training falls back to TRL's pass with a warning
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "off", "grpo.share_prompt_prefix=false"), None)
+    trainer, _ = build_trainer(cfg, run_dir)
+    assert trainer.share_prompt_prefix is False

@@ -368,12 +368,42 @@ def test_trainee_as_seller_including_episodes_where_it_never_speaks(tiny_trainer
         assert episode.agents["seller"] == "trainee"
         assert sum(mask) > 0  # the seller spoke at least once (the scripted buyer never accepts the listing)
         assert len(completion) == len(mask)
-    rollout._opponent = AcceptAtOnce()  # the buyer accepts the listing before the seller speaks
+    rollout._opponents = [AcceptAtOnce()]  # the buyer accepts the listing before the seller speaks
     out = rollout([next(iter(rollout.scenarios))] * 2, trainer)
     assert all(e.outcome.deal and len(e.turns) == 1 for e in out["episode"])
     assert all(sum(m) == 0 and len(c) == 1 for c, m in zip(out["completion_ids"], out["env_mask"]))
     assert all(len(p) > 20 for p in out["prompt_ids"])
     assert [r for r in trainer.reward_funcs[0](episode=out["episode"])] == [1.0, 1.0]  # sold at listing: clipped max
+
+
+def test_a_mix_of_opponents_takes_turns_by_step_and_deals_out_evaluation(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("opponent=[scripted:linear, scripted:boulware, scripted:hardliner]")
+    scenario = next(iter(rollout.scenarios))
+    seen = []
+    for step in range(4):
+        trainer.state.global_step = step
+        out = rollout([scenario] * 2, trainer)
+        seen.append({e.agents["seller"] for e in out["episode"]})
+    names = [rollout.opponent(k).name for k in range(3)]
+    assert len(set(names)) == 3 and seen == [{names[0]}, {names[1]}, {names[2]}, {names[0]}]  # a group meets one opponent
+    episodes, _ = rollout.play(list(rollout.scenarios.values())[:4], seed=0)
+    assert [e.agents["seller"] for e in episodes] == [names[0], names[1], names[2], names[0]]
+    assert [e.scenario.id for e in episodes] == list(rollout.scenarios)[:4]  # order kept
+
+
+@pytest.mark.parametrize("value, error", [
+    ("[]", "empty list"), ("[self, scripted:linear]", "cannot be part of a mix"),
+    ("[scripted:linear, scripted:linear]", "twice"), ("[scripted:linear, scripted:nobody]", "training opponent"),
+])
+def test_opponent_mix_errors_name_the_problem(value, error):
+    with pytest.raises(ParleyError, match=error):
+        load_config(None, [f"opponent={value}"])
+
+
+def test_a_one_entry_mix_is_that_opponent():
+    cfg = load_config(None, ["opponent=[scripted:linear]"])
+    assert cfg.opponent == "scripted:linear" and cfg.opponents == ["scripted:linear"]
+    assert load_config(None, ["opponent=[scripted:linear, smollm2#hostile]"]).opponents == ["scripted:linear", "smollm2#hostile"]
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["raw", "warm-start"])

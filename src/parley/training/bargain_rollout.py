@@ -27,8 +27,8 @@ class BargainRollout(EpisodeRollout):
         role = self.role if name == "trainee" else self.role.other
         return BargainLLMAgent(name=name, backend=backend, role=role, settings=self.settings)
 
-    def _fixed_opponent(self):
-        return build_agent(self.opponent_spec, self.role.other, self.settings, self.backends)
+    def _fixed_opponent(self, spec: str):
+        return build_agent(spec, self.role.other, self.settings, self.backends)
 
     def _play(self, trainee, opponent, scenarios, seed) -> list[BargainEpisode]:
         buyer, seller = (trainee, opponent) if self.role is Role.BUYER else (opponent, trainee)

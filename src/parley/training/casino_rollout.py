@@ -26,10 +26,10 @@ class CasinoRollout(TwoSeatRollout):
     def _llm(self, backend, name: str):
         return CamperLLMAgent(name=name, backend=backend, settings=self.settings)
 
-    def _fixed_opponent(self):
+    def _fixed_opponent(self, spec: str):
         from parley.agents.spec import build_camper
 
-        return build_camper(self.opponent_spec, self.settings, self.backends)
+        return build_camper(spec, self.settings, self.backends)
 
     def _run(self, scenarios, agents, seed, ids) -> list[CasinoEpisode]:
         return run_casino(scenarios, agents, self.protocol, seed=seed, batch_size=self.settings.batch_size, episode_ids=ids)

@@ -109,9 +109,11 @@ class TrainConfig(_Section):
     model: str = Field("smollm2", description="trainee: smollm2 | hf:<id-or-path>")
     judge: str = Field("scripted:rules", description="deliberation: the Collective Agency judge (an LLM spec or scripted:rules)")
     role: Literal["buyer", "seller"] = "buyer"
-    opponent: str | None = Field(None, description="an agent spec, or 'self' for a frozen copy of the trainee; "
-                                                   "default: the game's (bargain scripted:boulware, deliberation self, "
-                                                   "casino scripted:logroller)")
+    opponent: str | list[str] | None = Field(
+        None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix: "
+                          "training step k meets entry k mod n; evaluation deals its scenarios out in turn; the warm "
+                          "start plays the first); default: the game's (bargain scripted:boulware, deliberation self, "
+                          "casino scripted:logroller)")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
     seed: int = 0
     output_dir: str = "runs/train"
@@ -145,10 +147,24 @@ class TrainConfig(_Section):
             self.warm_start.teachers = list(game.default_teachers)
         if self.opponent is None:
             self.opponent = game.default_opponent
+        if isinstance(self.opponent, list):
+            if not self.opponent:
+                raise ValueError("opponent: an empty list; name at least one opponent")
+            if len(self.opponent) == 1:
+                self.opponent = self.opponent[0]
+            elif "self" in self.opponent:
+                raise ValueError("opponent: 'self' (self-play) cannot be part of a mix; use it alone")
+            elif len(set(self.opponent)) < len(self.opponent):
+                raise ValueError("opponent: the mix names an opponent twice")
         game.validate(self)
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self
+
+    @property
+    def opponents(self) -> list[str]:
+        """The opponent spec(s) as a list (one entry unless the config names a mix)."""
+        return [self.opponent] if isinstance(self.opponent, str) else list(self.opponent)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

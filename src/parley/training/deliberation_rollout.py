@@ -26,10 +26,10 @@ class DeliberationRollout(TwoSeatRollout):
     def _llm(self, backend, name: str):
         return DeliberationLLMAgent(name=name, backend=backend, settings=self.settings)
 
-    def _fixed_opponent(self):
+    def _fixed_opponent(self, spec: str):
         from parley.agents.spec import build_deliberator
 
-        return build_deliberator(self.opponent_spec, self.settings, self.backends)
+        return build_deliberator(spec, self.settings, self.backends)
 
     def _run(self, dilemmas, agents, seed, ids) -> list[DeliberationEpisode]:
         return run_deliberations(dilemmas, agents, self.protocol, seed=seed, batch_size=self.settings.batch_size,

@@ -83,20 +83,23 @@ class EpisodeRollout:
     opponent (fixed or self-play), seeding, and packing trajectories for TRL. Subclasses say how to
     build agents and play a batch of episodes (``_play``), and how to evaluate (``evaluate``)."""
 
-    def __init__(self, scenarios: Sequence, opponent: str, settings: GenerationSettings, seed: int,
+    def __init__(self, scenarios: Sequence, opponent: str | Sequence[str], settings: GenerationSettings, seed: int,
                  refresh_steps: int = 10, backends: BackendCache | None = None) -> None:
         self.scenarios = {s.id: s for s in scenarios}
-        self.opponent_spec, self.settings, self.seed, self.refresh_steps = opponent, settings, seed, refresh_steps
+        # A mix of opponents: each training step's groups meet one of them, in turn (step % n), so a group's
+        # rollouts are compared against the same opponent; evaluation deals its scenarios out in turn.
+        self.opponent_specs = [opponent] if isinstance(opponent, str) else list(opponent)
+        self.settings, self.seed, self.refresh_steps = settings, seed, refresh_steps
         self.backends = backends or BackendCache()
         self.policy_backend = None
         self.self_play: SelfPlayOpponent | None = None
-        self._opponent = None
+        self._opponents: list = []
 
     # -- to implement ------------------------------------------------------------------------
     def _llm(self, backend, name: str):
         raise NotImplementedError
 
-    def _fixed_opponent(self):
+    def _fixed_opponent(self, spec: str):
         raise NotImplementedError
 
     def _play(self, trainee: TraineeAgent, opponent, scenarios: Sequence, seed: int) -> list:
@@ -117,19 +120,23 @@ class EpisodeRollout:
             self.policy_backend = VLLMTrainerBackend(trainer, tokenizer)
         else:
             self.policy_backend = HFBackend(policy, tokenizer, name="trainee")
-        if self.opponent_spec == "self":
+        if self.opponent_specs == ["self"]:
             self.self_play = SelfPlayOpponent(policy, tokenizer, lambda backend: self._llm(backend, "self"), self.refresh_steps)
         else:
-            self._opponent = self._fixed_opponent()
+            self._opponents = [self._fixed_opponent(spec) for spec in self.opponent_specs]
 
-    def opponent(self):
-        return self.self_play.agent if self.self_play else self._opponent
+    def opponent(self, turn: int = 0):
+        """The opponent of training step ``turn`` (or of the ``turn``-th evaluation scenario)."""
+        return self.self_play.agent if self.self_play else self._opponents[turn % len(self._opponents)]
 
     def _trainee(self) -> TraineeAgent:
         return TraineeAgent(self._llm(self.policy_backend, "trainee"))
 
-    def play(self, scenarios: Sequence, seed: int) -> tuple[list, list[Trajectory]]:
-        """Episodes of the current policy against the opponent, and the trainee's token trajectory of each."""
+    def play(self, scenarios: Sequence, seed: int, step: int | None = None) -> tuple[list, list[Trajectory]]:
+        """Episodes of the current policy against the opponent, and the trainee's token trajectory of each.
+
+        ``step`` given (training): that step's opponent plays every scenario; None (evaluation): with a mix of
+        opponents, scenario i meets opponent i % n."""
         self.policy_backend.clear()  # the weights changed since the last call: cached K/V is stale
         trainee = self._trainee()
         model = getattr(self.policy_backend, "model", None)
@@ -137,7 +144,13 @@ class EpisodeRollout:
         if training:
             model.eval()  # generation wants its K/V cache, which gradient checkpointing turns off in train mode
         try:
-            episodes = self._play(trainee, self.opponent(), scenarios, seed)
+            if step is not None or len(self._opponents) <= 1:
+                episodes = self._play(trainee, self.opponent(step or 0), scenarios, seed)
+            else:
+                n = len(self._opponents)
+                dealt = [self._play(trainee, self.opponent(k), scenarios[k::n], seed + k) if scenarios[k::n] else []
+                         for k in range(n)]
+                episodes = [dealt[i % n][i // n] for i in range(len(scenarios))]
         finally:
             if training:
                 model.train()
@@ -160,7 +173,7 @@ class EpisodeRollout:
                 raise KeyError(f"prompt {key!r} is not a scenario id of this run")
             # Each rollout of a group is its own episode: unique id, same scenario.
             scenarios.append(self._unique(self.scenarios[key], key, step, index))
-        episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index))
+        episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index), step=step)
         vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],

@@ -60,7 +60,8 @@ def field_spec(value: str, **where):
 def _bargain_validate(cfg) -> None:
     from parley.agents.spec import UNATTENDED
 
-    field_spec(cfg.opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
+    for opponent in cfg.opponents:
+        field_spec(opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
     if cfg.environment.catalog is not None:
         from parley.environments.catalog import load_catalog
 
@@ -99,7 +100,7 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.training.bargain_rollout import BargainRollout
 
     role = Role(cfg.role)
-    rollout = BargainRollout(scenarios, role, cfg.opponent, _bargain_protocol(cfg), settings, seed=cfg.seed,
+    rollout = BargainRollout(scenarios, role, cfg.opponents, _bargain_protocol(cfg), settings, seed=cfg.seed,
                              refresh_steps=cfg.self_play_refresh_steps)
     return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty)
 
@@ -109,7 +110,7 @@ def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
     from parley.training.warm_start import teacher_examples
 
     ws = cfg.warm_start
-    opponent = cfg.opponent if cfg.opponent != "self" else ws.teachers[0]
+    opponent = cfg.opponents[0] if cfg.opponents[0] != "self" else ws.teachers[0]
     examples, summary = teacher_examples(ws.teachers, opponent, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
                                          cfg.seed, cfg.environment.split, _bargain_scenario_config(cfg))
     return examples, {**summary, "opponent": opponent}
@@ -129,7 +130,8 @@ def _deliberation_validate(cfg) -> None:
         split_judge(cfg.judge)
     except ParleyError as exc:
         raise ValueError(str(exc)) from None
-    field_spec(cfg.opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
+    for opponent in cfg.opponents:
+        field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
     for teacher in cfg.warm_start.teachers:
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
     if cfg.grpo.num_generations % 2:
@@ -150,7 +152,7 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.training.rewards import EpisodeReward
 
     backends = BackendCache()
-    rollout = DeliberationRollout(scenarios, cfg.opponent, DeliberationConfig(max_turns=cfg.environment.max_turns),
+    rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends)
     return rollout, [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
@@ -161,10 +163,10 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
     from parley.training.warm_start import deliberation_teacher_examples
 
     ws = cfg.warm_start
-    examples, summary = deliberation_teacher_examples(ws.teachers, cfg.opponent, cfg.judge,
+    examples, summary = deliberation_teacher_examples(ws.teachers, cfg.opponents[0], cfg.judge,
                                                       DeliberationConfig(max_turns=cfg.environment.max_turns),
                                                       ws.episodes, cfg.seed, cfg.environment.split, settings)
-    return examples, {**summary, "opponent": cfg.opponent}
+    return examples, {**summary, "opponent": cfg.opponents[0]}
 
 
 register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_validate, _deliberation_scenarios,
@@ -177,7 +179,8 @@ register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_v
 def _casino_validate(cfg) -> None:
     from parley.agents.spec import LLM, SCRIPTED_CAMPERS
 
-    field_spec(cfg.opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
+    for opponent in cfg.opponents:
+        field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
     for teacher in cfg.warm_start.teachers:
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_CAMPERS)
     if cfg.grpo.num_generations % 2:
@@ -195,7 +198,7 @@ def _casino_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.training.casino_rollout import CasinoRollout, points_share, refused_move_share
     from parley.training.rewards import EpisodeReward
 
-    rollout = CasinoRollout(scenarios, cfg.opponent, CasinoConfig(max_turns=cfg.environment.max_turns), settings,
+    rollout = CasinoRollout(scenarios, cfg.opponents, CasinoConfig(max_turns=cfg.environment.max_turns), settings,
                             seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps)
     penalty = cfg.rewards.protocol_penalty
     return rollout, [EpisodeReward("points", points_share),
@@ -207,9 +210,9 @@ def _casino_teachers(cfg, settings) -> tuple[list[dict], dict]:
     from parley.training.warm_start import casino_teacher_examples
 
     ws = cfg.warm_start
-    examples, summary = casino_teacher_examples(ws.teachers, cfg.opponent, CasinoConfig(max_turns=cfg.environment.max_turns),
+    examples, summary = casino_teacher_examples(ws.teachers, cfg.opponents[0], CasinoConfig(max_turns=cfg.environment.max_turns),
                                                 ws.episodes, cfg.seed, cfg.environment.split, settings)
-    return examples, {**summary, "opponent": cfg.opponent}
+    return examples, {**summary, "opponent": cfg.opponents[0]}
 
 
 register_game(TrainingGame("casino", ("scripted:logroller",), _casino_validate, _casino_scenarios,

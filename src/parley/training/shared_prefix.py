@@ -17,16 +17,36 @@ code unchanged.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from trl import GRPOTrainer
 
 MIN_SHARED_TOKENS = 16  # below this the extra forward costs more than it saves
+# What the override relies on in TRL's method; another TRL that changes it gets TRL's own pass, with a warning.
+_EXPECTED = ("self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
+             "compute_aux_loss")
+
+
+def compatible() -> bool:
+    """Whether this TRL's log-prob pass has the shape the override was written (and tested) against."""
+    import inspect
+
+    names = tuple(inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters)
+    return names[:len(_EXPECTED)] == _EXPECTED
 
 
 class SharedPrefixGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` whose log-prob passes compute each group's prompt once (see the module docstring)."""
 
     share_prompt_prefix: bool = True
+
+    def __init__(self, *args, share_prompt_prefix: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.share_prompt_prefix = share_prompt_prefix and compatible()
+        if share_prompt_prefix and not self.share_prompt_prefix:
+            warnings.warn("this TRL's _get_per_token_logps_and_entropies differs from the one Parley's shared-prompt "
+                          "pass was written for: training uses TRL's own pass (correct, slower)", stacklevel=2)
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
                                            compute_entropy=False, compute_aux_loss=False, **extra):

@@ -165,9 +165,8 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     trainer = SharedPrefixGRPOTrainer(
         model=model, processing_class=tokenizer, reward_funcs=rewards,
         args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
-        rollout_func=rollout, callbacks=[files],
+        rollout_func=rollout, callbacks=[files], share_prompt_prefix=cfg.grpo.share_prompt_prefix,
     )
-    trainer.share_prompt_prefix = cfg.grpo.share_prompt_prefix
     if progress:
         rich_progress(trainer)
     rollout.attach(trainer)
