@@ -1,6 +1,7 @@
 """Agent spec strings, the same in every command.
 
     smollm2[#persona]                      the embedded SmolLM2-135M-Instruct (GGUF, fp32 on CPU)
+    smollm2:<name>[#persona]               the embedded model with a shipped trained adapter (e.g. smollm2:buyer)
     hf:<id-or-path>[#persona]              any Hugging Face checkpoint (a trained run's checkpoint too)
     openai:<model>@<base_url>[#persona]    any OpenAI-compatible server (vLLM, Ollama, ...)
     scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat
@@ -87,7 +88,17 @@ def _parse(raw: str) -> AgentSpec:
     body, _, persona = text.partition("#")
     persona = persona or "standard"
     kind, sep, rest = body.partition(":")
-    if not sep:
+    if kind == "smollm2" and sep:
+        from parley.models.shipped import adapter_dir
+
+        if not rest:
+            raise _bad(raw, "smollm2: needs a shipped adapter's name, e.g. smollm2:buyer")
+        try:
+            adapter_dir(rest)
+        except ParleyError as exc:
+            raise _bad(raw, str(exc)) from None
+        spec = AgentSpec(text, "smollm2", rest, persona=persona)
+    elif not sep:
         if body in ("smollm2", "human"):
             spec = AgentSpec(text, body, persona=persona)
         else:
@@ -133,6 +144,11 @@ def _load_backend(spec: AgentSpec):
         return OpenAIBackend(spec.target, spec.base_url)
     from parley.models.loading import load_causal_lm, load_smollm2
 
+    if spec.kind == "smollm2" and spec.target:
+        from parley.models.shipped import load_shipped
+
+        model, tokenizer = load_shipped(spec.target)
+        return HFBackend(model, tokenizer, name=f"smollm2:{spec.target}")
     model, tokenizer = load_smollm2() if spec.kind == "smollm2" else load_causal_lm(spec.target)
     return HFBackend(model, tokenizer, name=spec.kind if spec.kind == "smollm2" else f"hf:{spec.target}")
 

@@ -92,12 +92,16 @@ def _load_adapter(folder: Path, dtype: str):
 
 
 def load_model_spec(spec: str, dtype: str = "auto"):
-    """(model, tokenizer) for ``smollm2`` or ``hf:<id-or-path>``."""
+    """(model, tokenizer) for ``smollm2``, ``smollm2:<shipped adapter>`` or ``hf:<id-or-path>``."""
     if spec == "smollm2":
         return load_smollm2()
+    if spec.startswith("smollm2:") and spec[8:]:
+        from parley.models.shipped import load_shipped
+
+        return load_shipped(spec[8:])
     if spec.startswith("hf:") and spec[3:]:
         return load_causal_lm(spec[3:], dtype=dtype)
-    raise ParleyError(f"cannot load model {spec!r}: expected smollm2 or hf:<id-or-path>")
+    raise ParleyError(f"cannot load model {spec!r}: expected smollm2, smollm2:<name> or hf:<id-or-path>")
 
 
 def plain_copy(model):

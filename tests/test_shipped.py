@@ -1,0 +1,76 @@
+"""Shipped adapters: warm start + GRPO written as one adapter gives the same model; specs name them."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from parley import ParleyError
+
+
+def _random_lora(model, r: int, seed: int):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    peft = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear", lora_dropout=0.0))
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_" in name:
+                p.normal_(0, 0.2)
+    return peft
+
+
+def test_warm_start_and_grpo_adapters_combine_into_one_equal_adapter(tiny_model_dir):
+    from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+
+    from parley.models.shipped import combine
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    warm = _random_lora(copy.deepcopy(base), r=4, seed=1).merge_and_unload().eval()  # the warm start, merged
+    grpo = _random_lora(copy.deepcopy(warm), r=3, seed=2).eval()  # GRPO's adapter on the warm start
+    adapter_state = {k: v for k, v in get_peft_model_state_dict(grpo).items()}
+    adapter_config = grpo.peft_config["default"].to_dict()
+    adapter_config["target_modules"] = sorted(adapter_config["target_modules"])
+    state, config, residual = combine(base, warm, adapter_state, adapter_config, warm_rank=4)
+    assert config["r"] == 7 and config["lora_alpha"] / config["r"] == pytest.approx(2.0) and residual < 1e-4
+    one = PeftModel(copy.deepcopy(base), LoraConfig(r=7, lora_alpha=config["lora_alpha"], target_modules=config["target_modules"],
+                                                     lora_dropout=0.0)).eval()
+    result = set_peft_model_state_dict(one, state)
+    assert not [k for k in result.unexpected_keys if "lora" in k]
+    ids = torch.randint(5, base.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, got, plain = grpo(ids).logits, one(ids).logits, base(ids).logits
+    assert (expected - plain).abs().max() > 1e-2  # the adapters change the model: the comparison means something
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_warm_start_that_is_not_low_rank_is_refused(tiny_model_dir):
+    from peft import get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from parley.models.shipped import combine
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    warm = copy.deepcopy(base)
+    with torch.no_grad():
+        warm.model.norm.weight.add_(0.5)  # a change no LoRA adapter can carry
+    grpo = _random_lora(copy.deepcopy(warm), r=2, seed=3)
+    with pytest.raises(ParleyError, match="cannot carry"):
+        combine(base, warm, get_peft_model_state_dict(grpo), grpo.peft_config["default"].to_dict(), warm_rank=2)
+
+
+def test_shipped_adapter_specs_fail_clearly_when_unknown():
+    from parley.agents.spec import parse_spec
+    from parley.models.shipped import available
+
+    with pytest.raises(ParleyError, match="no shipped adapter named 'nope'"):
+        parse_spec("smollm2:nope")
+    with pytest.raises(ParleyError, match="needs a shipped adapter"):
+        parse_spec("smollm2:")
+    for name in available():
+        spec = parse_spec(f"smollm2:{name}#hostile")
+        assert spec.kind == "smollm2" and spec.target == name and spec.persona == "hostile"
