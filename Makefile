@@ -1,5 +1,6 @@
 # Two entry points that work on a fresh machine (no GPU, no model hub):
-#   make demo   installs everything and runs the main job (embedded SmolLM2 buyer vs a regulated seller)
+#   make demo   installs everything and runs the main job (the untrained and the shipped trained SmolLM2 buyer
+#               vs a regulated seller, side by side)
 #   make test   installs everything and runs the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,8 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/parley arena --buyer smollm2 --seller scripted:boulware --split test \
-		--episodes 16 --seed 0 --out runs/demo
+	$(PY) scripts/demo.py --out runs/demo
 
 test: setup
 	$(PY) -m pytest -q

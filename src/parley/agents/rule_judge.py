@@ -101,8 +101,9 @@ _VAGUE = ("work together", "find a solution", "find a way", "common ground", "mi
           "both sides", "a way forward", "the right thing", "win-win", "balance", "balanced", "compromise",
           "collective agency", "both personas", "this agreement", "our values", "both values", "each other's values",
           "explains the plan", "explain the plan", "act together", "in a way that", "meaningful", "holistic")
+# Words about the agreement, its score or the rubric, not about the dilemma ("maximises collective agency").
 _SELF_PRAISE = ("collective agency", "red line", "this agreement", "this resolution", "both personas", "the judge",
-                "scores", "maximi", "perfect agreement", "ideal solution", "honours both", "honors both")
+                "perfect agreement", "ideal solution", "honours both", "honors both", "score of 10", "10/10")
 
 
 def _tokens(text: str) -> list[str]:

@@ -38,6 +38,18 @@ def user_errors():
         raise typer.Exit(130)
 
 
+def _print_table(title: str, caption: str, headers: list[str], rows: list[list[str]], dim: list[bool] | None = None,
+                 left: tuple[str, ...] = (), wrap: bool = True) -> None:
+    """A results table: the ``left`` columns left-aligned and never wrapped, figures right-aligned (wrapped only
+    if ``wrap``); dim rows are baselines."""
+    table = Table(title=title, caption=caption, box=box.SIMPLE)
+    for header in headers:
+        table.add_column(header, justify="left" if header in left else "right", no_wrap=header in left or not wrap)
+    for i, row in enumerate(rows):
+        table.add_row(*(escape(c) for c in row), style="dim" if dim and dim[i] else None)
+    (console if console.is_terminal else Console(width=140)).print(table)  # a log file is not a narrow terminal
+
+
 def _metric_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(title=title)
     table.add_column("metric")
@@ -237,16 +249,14 @@ def eval_bargain(
                                        catalog=str(catalog) if catalog else None, scenarios=scenarios, rollouts=rollouts,
                                        seed=seed, batch_size=batch_size, out=out, baselines=baselines))
         mix = result.summary["scenario_mix"]
-        table = Table(title=f"{SUITE_VERSION}: {buyer}, {mix['mutual']} MI + {mix['conflicting']} CI test scenarios, strict protocol",
-                      caption="dim rows: the scripted buyers (baselines); scripted agents without their 'scripted:'; "
-                              "every metric with its CI in summary.json and report.html", box=box.SIMPLE)
-        for header in ["seller", "buyer"] + [h for _, _, h in TERMINAL_COLUMNS]:
-            table.add_column(header, justify="left" if header in ("seller", "buyer") else "right", no_wrap=True)
-        for row in result.summary["rows"]:
-            table.add_row(*(escape(c) for c in [row["seller"].removeprefix("scripted:"), row["buyer"].removeprefix("scripted:")]
-                            + [cell(row, g, m, ci=h.endswith("]"), digits=2) for g, m, h in TERMINAL_COLUMNS]),
-                          style="dim" if row["baseline"] else None)
-        (console if console.is_terminal else Console(width=140)).print(table)  # a log file is not a narrow terminal
+        _print_table(f"{SUITE_VERSION}: {buyer}, {mix['mutual']} MI + {mix['conflicting']} CI test scenarios, strict protocol",
+                     "dim rows: the scripted buyers (baselines); scripted agents without their 'scripted:'; "
+                     "every metric with its CI in summary.json and report.html",
+                     ["seller", "buyer"] + [h for _, _, h in TERMINAL_COLUMNS],
+                     [[row["seller"].removeprefix("scripted:"), row["buyer"].removeprefix("scripted:")]
+                      + [cell(row, g, m, ci=h.endswith("]"), digits=2) for g, m, h in TERMINAL_COLUMNS]
+                      for row in result.summary["rows"]],
+                     dim=[row["baseline"] for row in result.summary["rows"]], left=("seller", "buyer"), wrap=False)
         console.print(f"wrote {result.out / 'summary.json'}, {result.out / 'report.html'} and {result.out / 'episodes'}/")
 
 
@@ -277,14 +287,9 @@ def eval_deliberation(
             agent=agent, baseline=None if baseline.lower() == "none" else baseline, judge=judge, pairwise_judge=pairwise_judge,
             split=split, dilemmas=dilemmas, seed=seed, out=out, protocol=DeliberationConfig(max_turns=max_turns),
             generation=GenerationSettings(max_new_tokens=96, batch_size=batch_size)))
-        table = Table(title=f"{summary['eval_version']}: {agent}, {dilemmas} {split} dilemmas, judge {summary['judge']['rubric']}",
-                      caption="self-play: the model plays both personas; single-agent: it resolves each dilemma alone; [95% CI]",
-                      box=box.SIMPLE)
-        for header in COLUMNS:
-            table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
-        for row in table_rows(summary):
-            table.add_row(*(escape(c) for c in row))
-        (console if console.is_terminal else Console(width=140)).print(table)
+        _print_table(f"{summary['eval_version']}: {agent}, {dilemmas} {split} dilemmas, judge {summary['judge']['rubric']}",
+                     "self-play: the model plays both personas; single-agent: it resolves each dilemma alone; [95% CI]",
+                     list(COLUMNS), table_rows(summary), left=("model",))
         console.print(escape(pairwise_line(summary)))
         console.print(f"wrote {out / 'summary.json'} and {out / 'report.html'}")
 
