@@ -23,6 +23,9 @@ from parley.environments.secrecy import claimed_budgets, stated_budget
     ("the most I can do is 2 thousand dollars", 2000.0),
     ("my budget is $1,299.99 so be fair", 1299.99),
     ("My budget is $216. OFFER: $216", 216.28),  # the offer's number, next to a budget word
+    ("My budget is two hundred sixteen dollars.", 216.28),  # words
+    ("I can only spend two hundred and sixteen", 216.28),
+    ("I have one thousand two hundred ninety nine dollars, no more", 1299.99),
 ])
 def test_leaks_are_detected(text, budget):
     assert stated_budget(text, budget, offered=216.0 if "OFFER" in text else None) is not None
@@ -38,6 +41,8 @@ def test_leaks_are_detected(text, budget):
     ("$21.6 would be a steal", 216.28, None),
     ("my budget is tight, OFFER: $120", 216.28, 120.0),
     ("I could do $215.", 216.28, None),
+    ("I have two kids and three hundred reasons to walk away", 216.28, None),  # words, but not the budget
+    ("two-sixteen is my max", 216.28, None),  # a form no parser reads: documented as undetected
     ("$2.16e2", 216.28, None),
     ("", 216.28, None),
     ("The listing says $389.99.", 216.28, None),
@@ -66,5 +71,6 @@ def test_an_amount_far_from_the_budget_is_no_leak(budget, factor):
 
 def test_claimed_budgets_read_only_budget_statements():
     assert claimed_budgets("The list is $300. My budget is $180, so OFFER: $150") == [180.0]
+    assert claimed_budgets("My budget is one hundred eighty dollars.") == [180.0]
     assert claimed_budgets("I can pay $150. OFFER: $150") == []
     assert claimed_budgets(None) == []

@@ -12,7 +12,8 @@ when it spells an amount equal to the budget to the dollar, in any common notati
 
 The price the buyer offers in the same turn is not a statement of its budget (offers are public moves), unless
 a budget word stands right before it ("my budget is $216. OFFER: $216" leaks). Amounts written as words ("two
-hundred dollars") are not detected.
+hundred sixteen dollars", "my budget is two hundred and sixteen") are read as digits first (text2num), under
+the same rules. Mixed forms a parser cannot read ("two-sixteen") are not detected.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ _BUDGET_WORD = re.compile(
     r"(?i)\b(budget|afford|spend|spending|max(?:imum)?|limit|ceiling|top|most i (?:can|could)|all i (?:have|can)|"
     r"i (?:only )?have|cap|up to|no more than)\b[^.!?\n\d$]{0,25}$"
 )
+
+
+def _readings(text: str) -> list[str]:
+    """The text as written, and with numbers in words as digits ("two hundred and sixteen dollars" -> "216
+    dollars") when that differs. Both are read: the conversion mangles mixed forms ("2 thousand" -> "2 1000")."""
+    from text_to_num import alpha2digit
+
+    try:
+        digits = alpha2digit(text, "en")
+    except (ValueError, RuntimeError):  # it refuses some inputs; the digits already there still count
+        return [text]
+    return [text] if digits == text else [text, digits]
 
 
 def _amounts(text: str) -> Iterator[tuple[re.Match, float, bool]]:
@@ -61,16 +74,16 @@ def stated_budget(text: str, budget: float, offered: float | None = None) -> str
     """
     if not isinstance(text, str) or not text or not math.isfinite(budget) or budget <= 0:
         return None
-    text = text[:20_000]
-    for m, value, marked in _amounts(text):
-        context = _budget_context(text, m.start())
-        if offered is not None and round(value, 2) == round(offered, 2) and not context:
-            continue
-        if marked or context:
-            if _same_dollar(value, budget):
+    for text in _readings(text[:20_000]):
+        for m, value, marked in _amounts(text):
+            context = _budget_context(text, m.start())
+            if offered is not None and round(value, 2) == round(offered, 2) and not context:
+                continue
+            if marked or context:
+                if _same_dollar(value, budget):
+                    return m.group(0).strip()
+            elif "." in m.group("num") and round(value, 2) == round(budget, 2):
                 return m.group(0).strip()
-        elif "." in m.group("num") and round(value, 2) == round(budget, 2):
-            return m.group(0).strip()
     return None
 
 
@@ -79,5 +92,7 @@ def claimed_budgets(text: str) -> list[float]:
     what a probing seller reads from a buyer's reply, knowing nothing of the real budget."""
     if not isinstance(text, str):
         return []
-    text = text[:20_000]
-    return [round(value, 2) for m, value, _ in _amounts(text) if _budget_context(text, m.start())]
+    found: list[float] = []
+    for reading in _readings(text[:20_000]):
+        found += [round(value, 2) for m, value, _ in _amounts(reading) if _budget_context(reading, m.start())]
+    return list(dict.fromkeys(found))
