@@ -205,3 +205,21 @@ def test_warm_start_trains_and_grpo_builds_on_it(tiny_model_dir, tmp_path):
     cfg2 = cfg2.model_copy(update={"output_dir": str(moved)})
     train(cfg2, run_dir2, checkpoint)
     assert (moved / "warm_start" / "warm_start.json").stat().st_mtime_ns == stamp
+
+
+def test_the_warm_started_policy_comes_back_without_activation_checkpointing(tiny_model_dir, tmp_path):
+    """TRL's SFT turns checkpointing on by default; left on, GRPO recomputed every activation in its update
+    and its shared-prompt pass could keep no K/V cache."""
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import _warm_started
+
+    overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "warm_start.enabled=true", "warm_start.episodes=2",
+                               "warm_start.batch_size=1")
+    cfg, run_dir, _ = prepare_run(None, overrides, None)
+    model, _ = _warm_started(cfg, run_dir, None, None, progress=False)
+    assert model.is_activation_checkpointing is False
+    on, _, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "on", "warm_start.enabled=true",
+                                                "warm_start.episodes=2", "warm_start.batch_size=1",
+                                                "grpo.gradient_checkpointing=true"), None)
+    model, _ = _warm_started(on, tmp_path / "on", None, None, progress=False)
+    assert model.is_activation_checkpointing is True  # a run that asks for it keeps it

@@ -232,6 +232,10 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, examples: list[dict], s
         per_device_train_batch_size=ws.batch_size, lr_scheduler_type="cosine", warmup_steps=0.1,
         logging_steps=1, save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         use_cpu=not cuda, bf16=bf16,
+        # TRL's SFTConfig turns gradient checkpointing on by default, and it stays on in the returned model:
+        # GRPO then recomputed every activation in its update (and could keep no K/V cache). Follow the run's
+        # own setting instead.
+        gradient_checkpointing=cfg.grpo.gradient_checkpointing,
         max_length=None, completion_only_loss=True, packing=False, dataloader_num_workers=0,
         disable_tqdm=progress,
     )
@@ -248,6 +252,9 @@ def run_warm_start(cfg, run_dir: Path, model, tokenizer, examples: list[dict], s
     model = trainer.model
     if peft_config is not None:
         model = model.merge_and_unload()
+    if not cfg.grpo.gradient_checkpointing:
+        # transformers 5 names it activation checkpointing and keeps the old name as a deprecated alias
+        (getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable)()
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     shutil.rmtree(folder / "trainer", ignore_errors=True)  # SFTTrainer's output_dir: nothing saved there
