@@ -68,7 +68,7 @@ def test_running_out_of_turns_truncates_and_gives_the_walk_away_points():
 
 
 def test_deliberation_is_scored_by_the_judge_and_bargaining_by_surplus():
-    env = parley_env("deliberation", split="test", judge="scripted:rules")
+    env = parley_env("deliberation", split="test", judge="scripted:rules#v1")  # v1 pays this template 8
     env.reset(seed=0)
     d = env.scenario
     _play(env, [f"PROPOSAL: We act together in a way that protects {d.personas[0].values[0]} and also "
