@@ -96,12 +96,28 @@ def load_model_spec(spec: str, dtype: str = "auto"):
     if spec == "smollm2":
         return load_smollm2()
     if spec.startswith("smollm2:") and spec[8:]:
-        from parley.models.shipped import load_shipped
-
-        return load_shipped(spec[8:])
+        return _load_shipped(spec[8:])
     if spec.startswith("hf:") and spec[3:]:
         return load_causal_lm(spec[3:], dtype=dtype)
     raise ParleyError(f"cannot load model {spec!r}: expected smollm2, smollm2:<name> or hf:<id-or-path>")
+
+
+def _load_shipped(name: str):
+    """The embedded model with the adapter shipped in parley/data/adapters/<name> merged (see models/shipped.py)."""
+    from importlib import resources
+
+    from peft import PeftModel
+
+    folder = Path(str(resources.files("parley.data").joinpath("adapters", name)))
+    if not (folder / "adapter_config.json").is_file():
+        raise ParleyError(f"no shipped adapter named {name!r} (see parley/data/adapters/)")
+    model, tokenizer = load_smollm2()
+    model = plain_copy(model)
+    try:
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ParleyError(f"the shipped adapter {name!r} does not fit the embedded model: {str(exc).splitlines()[0]}") from exc
+    return model.float().eval(), tokenizer
 
 
 def plain_copy(model):

@@ -49,18 +49,10 @@ def provenance(name: str) -> dict:
 
 def load_shipped(name: str):
     """(model, tokenizer): the embedded SmolLM2 with the shipped adapter ``name`` merged, in eval mode."""
-    from peft import PeftModel
+    from parley.models.loading import load_model_spec
 
-    from parley.models.loading import load_smollm2, plain_copy
-
-    folder = adapter_dir(name)
-    model, tokenizer = load_smollm2()
-    model = plain_copy(model)
-    try:
-        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ParleyError(f"the shipped adapter {name!r} does not fit the embedded model: {str(exc).splitlines()[0]}") from exc
-    return model.float().eval(), tokenizer
+    adapter_dir(name)  # the error that lists what is shipped
+    return load_model_spec(f"smollm2:{name}")
 
 
 def _linear_names(model, targets) -> list[str]:
