@@ -23,9 +23,6 @@ from pathlib import Path
 
 from parley import ParleyError
 
-PACKAGE = "parley.data.adapters"
-
-
 def _root() -> Path:
     return Path(str(resources.files("parley.data").joinpath("adapters")))
 
@@ -136,6 +133,9 @@ def export_run(run_dir: Path, out: Path, metrics: dict | None = None, base_spec:
     adapter_config = json.loads((final / "adapter_config.json").read_text())
     state, config, residual = combine(base, warm, load_file(str(final / "adapter_model.safetensors")), adapter_config,
                                       warm_rank)
+    if not math.isfinite(residual) or residual > 1e-2:
+        raise ParleyError(f"the warm start's update is not rank {warm_rank} (relative residual {residual:.3g}); "
+                          "was it trained with LoRA of that rank?")
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.to(torch.float16) for k, v in state.items()}, str(out / "adapter_model.safetensors"))
     (out / "adapter_config.json").write_text(json.dumps(config, indent=2))
@@ -145,7 +145,4 @@ def export_run(run_dir: Path, out: Path, metrics: dict | None = None, base_spec:
         "rank": config["r"], "warm_start_rank": warm_rank, "warm_start_svd_relative_residual": residual,
         "dtype": "float16", "bytes": size, "metrics": metrics or {},
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2, default=str))
-    if not math.isfinite(residual) or residual > 1e-2:
-        raise ParleyError(f"the warm start's update is not rank {warm_rank} (relative residual {residual:.3g}); "
-                          "was it trained with LoRA of that rank?")
     return out
