@@ -157,6 +157,24 @@ def test_paper_reward_penalises_a_malformed_turn_and_uses_the_absolute_span():
     assert surplus.buyer_reward == pytest.approx(clean.buyer_reward)  # Parley's surplus ignores format
 
 
+@pytest.mark.parametrize("talk", ["hello there", "I will not ACCEPT that.", "Did you say ACCEPT?", "What is its condition?"])
+def test_lenient_paper_reward_lets_plain_talk_pass(talk):
+    # Lenient mode allows turns without a move; only a tag it cannot read is a malformed action.
+    price = round((S.floor + S.budget) / 2, 2)
+    chatty = play(S, [talk, "OFFER: $1", f"OFFER: ${price:.2f}", "ACCEPT"], reward="paper")
+    assert chatty.outcome.deal and chatty.turns[0].format_error and not chatty.turns[0].malformed
+    assert chatty.buyer_reward == pytest.approx((S.budget - price) / (S.budget - S.floor))
+    assert bargain_metrics([chatty], seed=0)["all"]["paper_reward"]["mean"] == pytest.approx(chatty.buyer_reward)
+
+
+@pytest.mark.parametrize("bad", ["OFFER: $abc", "OFFER: 3 years of warranty", "OFFER: $20 off"])
+def test_lenient_paper_reward_punishes_an_unreadable_tag(bad):
+    price = round((S.floor + S.budget) / 2, 2)
+    episode = play(S, [bad, "OFFER: $1", f"OFFER: ${price:.2f}", "ACCEPT"], reward="paper")
+    assert episode.outcome.deal and episode.turns[0].malformed and episode.buyer_reward == -1.0
+    assert episode.to_dict()["turns"][0]["malformed"] is True
+
+
 def test_ci_rewards_are_finite_and_any_deal_is_over_budget():
     ci = replace(S, budget=round(S.floor * 0.8, 2))
     deal = play(ci, [f"OFFER: ${S.floor:.2f}", "ACCEPT"])

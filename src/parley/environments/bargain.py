@@ -64,13 +64,16 @@ class TurnRecord:
     effect: str  # "offer" | "accept" | "walk" | "message" | "blocked" | "invalid"
     violations: list[str] = field(default_factory=list)
     format_error: bool = False  # the turn carries no valid action (what counts as one depends on the parser mode)
+    # A malformed action (the paper reward's -1): in strict mode every format error; in lenient mode plain talk is
+    # a legal turn, so only a tag the parser could not read as a move ("OFFER: $abc") is malformed.
+    malformed: bool = False
     revealed_budget: str | None = None  # a buyer's words that state its budget (environments/secrecy.py)
 
     def to_dict(self) -> dict:
         return {
             "turn": self.turn, "role": self.role.value, "text": self.text, "delivered": self.delivered,
             "action": self.action.to_dict(), "effect": self.effect, "violations": list(self.violations),
-            "format_error": self.format_error, "revealed_budget": self.revealed_budget,
+            "format_error": self.format_error, "malformed": self.malformed, "revealed_budget": self.revealed_budget,
         }
 
 
@@ -170,6 +173,7 @@ class BargainEnv:
         self.notices[role] = []
         record = TurnRecord(turn=len(self.turns), role=role, text=text, delivered=text, action=action, effect="message",
                             format_error=action.kind is ActionKind.NONE)
+        record.malformed = record.format_error and (self.config.parser == "strict" or action.source == "tag")
         if record.format_error and self.config.parser == "strict":
             why = action.notes[0] if action.notes else "no action"
             self.notices[role].append(f"Format error ({why}): end every turn with exactly one action: "
@@ -193,8 +197,7 @@ class BargainEnv:
         if self.outcome is None:
             raise RuntimeError("rewards() before the episode ended")
         if self.config.reward == "paper":
-            malformed = any(t.format_error for t in self.turns if t.role is Role.BUYER)
-            buyer = paper_buyer_reward(s, self.outcome, malformed)
+            buyer = paper_buyer_reward(s, self.outcome, any(t.malformed for t in self.turns if t.role is Role.BUYER))
         else:
             buyer = buyer_reward(s, self.outcome)
         return {Role.BUYER: buyer, Role.SELLER: seller_reward(s, self.outcome)}

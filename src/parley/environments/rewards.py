@@ -5,8 +5,9 @@ Two buyer rewards (``ProtocolConfig.reward``):
 - ``surplus`` (Parley's): (budget - price) / (budget - floor) for a deal within budget, -1 above budget, 0 with
   no deal. In a conflicting-interest scenario (budget < floor) every possible deal is above budget.
 - ``paper`` (arXiv 2604.09855 as its replications implement it): (budget - price) / |budget - floor|, clipped
-  to [-1, 1]; no deal 0; a deal above budget, or any turn of the buyer without a valid action (a malformed
-  action), -1.
+  to [-1, 1]; no deal 0; a deal above budget, or any malformed action of the buyer, -1. Under the strict
+  protocol (the paper's) every turn without a valid action is malformed; under the lenient one plain talk is a
+  legal turn and only a tag it cannot read ("OFFER: $abc") is (``TurnRecord.malformed``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ deal_rate                  share of episodes that end in a deal
 buyer_reward               mean buyer reward in the run's variant (surplus: (budget - price)/(budget - floor) within
                            budget, -1 above it, 0 without a deal)
 paper_reward               mean of the paper's variant: (budget - price)/|budget - floor| clipped to [-1, 1], no deal 0,
-                           over budget or any buyer turn without a valid action -1
+                           over budget or any malformed buyer action -1 (strict: any turn without a valid action;
+                           lenient: a tag it could not read, as "OFFER: $abc"; plain talk is a legal lenient turn)
 overshoot_rate             share of episodes that end in a deal above the buyer's budget
 first_offer_ratio          the buyer's first offer / listing price (episodes where the buyer offered)
 captured_room              (listing - price) / (listing - floor) over deals: the share of the seller's room the buyer
@@ -83,8 +84,7 @@ def _leaked(e: BargainEpisode) -> bool:
 
 
 def _paper(e: BargainEpisode) -> float:
-    malformed = any(t.format_error for t in e.turns if t.role is Role.BUYER)
-    return paper_buyer_reward(e.scenario, e.outcome, malformed)
+    return paper_buyer_reward(e.scenario, e.outcome, any(t.malformed for t in e.turns if t.role is Role.BUYER))
 
 
 def _values(episodes: Sequence[BargainEpisode], fn: Callable[[BargainEpisode], float | None]) -> list[float]:
