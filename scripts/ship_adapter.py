@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from parley.models.shipped import _root, export_run
+from parley.models.shipped import export_run, shipped_adapters_root
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     metrics = {"last_validation": json.loads(evals.read_text().splitlines()[-1])} if evals.is_file() else {}
     if args.metrics_from:
         metrics["evaluation"] = json.loads(args.metrics_from.read_text())
-    out = export_run(args.run, _root() / args.name, metrics)
+    out = export_run(args.run, shipped_adapters_root() / args.name, metrics)
     prov = json.loads((out / "provenance.json").read_text())
     print(f"wrote {out}: rank {prov['rank']}, {prov['bytes'] / 1e6:.1f} MB, warm-start residual "
           f"{prov['warm_start_svd_relative_residual']:.2e}")

@@ -74,3 +74,12 @@ def test_shipped_adapter_specs_fail_clearly_when_unknown():
     for name in available():
         spec = parse_spec(f"smollm2:{name}#hostile")
         assert spec.kind == "smollm2" and spec.target == name and spec.persona == "hostile"
+
+
+@pytest.mark.parametrize("name", ["../adapters/buyer", "buyer/../buyer", "..", ".hidden", "a\\b"])
+def test_a_shipped_adapter_name_cannot_walk_out_of_the_package(name):
+    # The spec's name becomes a path: only a plain folder name under parley/data/adapters/ is a shipped adapter.
+    from parley.models.loading import load_model_spec
+
+    with pytest.raises(ParleyError, match="no shipped adapter named"):
+        load_model_spec(f"smollm2:{name}")

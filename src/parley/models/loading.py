@@ -102,15 +102,33 @@ def load_model_spec(spec: str, dtype: str = "auto"):
     raise ParleyError(f"cannot load model {spec!r}: expected smollm2, smollm2:<name> or hf:<id-or-path>")
 
 
-def _load_shipped(name: str):
-    """The embedded model with the adapter shipped in parley/data/adapters/<name> merged (see models/shipped.py)."""
+def shipped_adapters_root() -> Path:
+    """The folder of the trained adapters shipped in the package (parley/data/adapters/)."""
     from importlib import resources
 
+    return Path(str(resources.files("parley.data").joinpath("adapters")))
+
+
+def available_adapters() -> list[str]:
+    """The names of the shipped adapters (spec ``smollm2:<name>``)."""
+    root = shipped_adapters_root()
+    return sorted(p.name for p in root.iterdir() if (p / "adapter_config.json").is_file()) if root.is_dir() else []
+
+
+def shipped_adapter_dir(name: str) -> Path:
+    """The folder of the shipped adapter ``name``, or an error that lists what is shipped."""
+    folder = shipped_adapters_root() / name
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not (folder / "adapter_config.json").is_file():
+        names = ", ".join(f"smollm2:{n}" for n in available_adapters()) or "none are installed"
+        raise ParleyError(f"no shipped adapter named {name!r}; the shipped trained models are: {names}")
+    return folder
+
+
+def _load_shipped(name: str):
+    """The embedded model with the adapter shipped in parley/data/adapters/<name> merged (see models/shipped.py)."""
     from peft import PeftModel
 
-    folder = Path(str(resources.files("parley.data").joinpath("adapters", name)))
-    if not (folder / "adapter_config.json").is_file():
-        raise ParleyError(f"no shipped adapter named {name!r} (see parley/data/adapters/)")
+    folder = shipped_adapter_dir(name)
     model, tokenizer = load_smollm2()
     model = plain_copy(model)
     try:

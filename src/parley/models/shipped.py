@@ -18,27 +18,14 @@ import json
 import math
 import subprocess
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 
 from parley import ParleyError
+from parley.models.loading import BASE_FILE, load_model_spec, plain_copy, shipped_adapters_root
+from parley.models.loading import available_adapters as available
+from parley.models.loading import shipped_adapter_dir as adapter_dir
 
-def _root() -> Path:
-    return Path(str(resources.files("parley.data").joinpath("adapters")))
-
-
-def available() -> list[str]:
-    root = _root()
-    return sorted(p.name for p in root.iterdir() if (p / "adapter_config.json").is_file()) if root.is_dir() else []
-
-
-def adapter_dir(name: str) -> Path:
-    folder = _root() / name
-    if not (folder / "adapter_config.json").is_file():
-        names = ", ".join(f"smollm2:{n}" for n in available()) or "none are installed"
-        raise ParleyError(f"no shipped adapter named {name!r}; the shipped trained models are: {names}")
-    return folder
-
+__all__ = ["adapter_dir", "available", "combine", "export_run", "load_shipped", "provenance", "shipped_adapters_root"]
 
 def provenance(name: str) -> dict:
     return json.loads((adapter_dir(name) / "provenance.json").read_text())
@@ -46,8 +33,6 @@ def provenance(name: str) -> dict:
 
 def load_shipped(name: str):
     """(model, tokenizer): the embedded SmolLM2 with the shipped adapter ``name`` merged, in eval mode."""
-    from parley.models.loading import load_model_spec
-
     adapter_dir(name)  # the error that lists what is shipped
     return load_model_spec(f"smollm2:{name}")
 
@@ -113,7 +98,6 @@ def export_run(run_dir: Path, out: Path, metrics: dict | None = None, base_spec:
     import yaml
     from safetensors.torch import load_file, save_file
 
-    from parley.models.loading import BASE_FILE, load_model_spec, plain_copy
 
     run_dir = Path(run_dir)
     final = run_dir / "final"
