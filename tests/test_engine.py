@@ -104,3 +104,66 @@ def test_prefix_cache_survives_a_changed_history(tiny_backend):
     without = tiny_backend.generate([edited], s, seed=0)[0].completion_ids
     tiny_backend.forget(["k"])
     assert with_cache == without
+
+
+# -- continuous batching (models/continuous.py, rollout/continuous.py) -------------------------------------------
+def _pair(backend, seller_llm: bool, **kw):
+    seller = agent(backend, Role.SELLER, **kw) if seller_llm else SCRIPTED["boulware"]()
+    return agent(backend, Role.BUYER, **kw), seller
+
+
+def test_continuous_engine_gives_the_sequential_greedy_transcripts(tiny_backend):
+    for seller_llm in (False, True):
+        sequential = run_bargains(SCENARIOS, *_pair(tiny_backend, seller_llm, do_sample=False), PROTOCOL, batch_size=1)
+        for slots in (1, 3, 32):
+            continuous = run_bargains(SCENARIOS, *_pair(tiny_backend, seller_llm, do_sample=False), PROTOCOL,
+                                      batch_size=slots, engine="continuous")
+            assert transcripts(continuous) == transcripts(sequential), (seller_llm, slots)
+    assert any(t for tr in transcripts(sequential) for t in tr)
+
+
+def test_continuous_sampling_depends_on_the_seed_not_on_the_slot_count(tiny_backend):
+    def play(slots, seed):
+        return transcripts(run_bargains(SCENARIOS, *_pair(tiny_backend, True, temperature=1.0), PROTOCOL, seed=seed,
+                                        batch_size=slots, engine="continuous"))
+
+    assert play(2, 7) == play(6, 7) == play(2, 7)
+    assert play(2, 7) != play(2, 8)
+
+
+def test_continuous_engine_refills_slots_and_reuses_each_dialogue_cache(tiny_backend):
+    from parley.models.continuous import Request, SlotEngine
+
+    engine = SlotEngine(tiny_backend.model, tiny_backend.tokenizer, tiny_backend.stop_ids,
+                        tiny_backend.tokenizer.pad_token_id, slots=2, context=8)  # the cache must grow, too
+    settings = GenerationSettings(max_new_tokens=5, do_sample=False)
+    done, busiest = [], 0
+    prompts = [tiny_backend.encode([{"role": "user", "content": f"Offer {i} for the lamp."}]) for i in range(5)]
+    for i, p in enumerate(prompts):
+        engine.submit(Request(prompt=p, seed=i, settings=settings, key=f"d{i}",
+                              on_done=lambda c, i=i: done.append((i, c))))
+    while engine.pending():
+        engine.step()
+        busiest = max(busiest, len(engine.busy))
+    assert len(done) == 5 and busiest == 2  # five requests through two slots
+    done = [c for _, c in sorted(done, key=lambda ic: ic[0])]
+    # each completion equals HF generate's greedy answer to the same prompt
+    reference = tiny_backend.generate_ids(prompts, settings, seed=0)
+    assert [c.completion_ids for c in done] == [r.completion_ids for r in reference]
+    # the next turn of dialogue d4 (its K/V still in a slot) runs only its new tokens
+    before = engine.stats.prompt_tokens
+    follow = prompts[4] + done[4].completion_ids + tiny_backend.encode([{"role": "user", "content": "And?"}])[1:]
+    engine.submit(Request(prompt=follow, seed=9, settings=settings, key="d4"))
+    engine.run()
+    assert engine.stats.prompt_tokens - before < len(follow) - len(prompts[4])
+
+
+def test_continuous_engine_rejects_unknown_names_and_empty_prompts(tiny_backend):
+    import pytest
+
+    from parley.models.continuous import Request
+
+    with pytest.raises(ValueError, match="unknown engine"):
+        run_bargains(SCENARIOS, *_pair(tiny_backend, False, do_sample=False), PROTOCOL, engine="warp")
+    with pytest.raises(ValueError, match="at least one prompt token"):
+        tiny_backend.slot_engine(slots=1).submit(Request(prompt=[], seed=0, settings=GenerationSettings()))

@@ -93,7 +93,15 @@ class BargainLLMAgent:
         conversations = [self.messages(o) for o in observations]
         keys = [self.session_key(o.episode_id) for o in observations] if self.reuse_cache else None
         self.last_completions = self.backend.generate(conversations, self.settings, seed, keys=keys)
-        return [clean_turn(c.text, self.role) for c in self.last_completions]
+        return [self.reply(c) for c in self.last_completions]
+
+    def turn_request(self, obs: BargainObservation) -> tuple[Conversation, str | None]:
+        """One turn split in two for the continuous engine (rollout/continuous.py): the prompt and session key
+        here, the text from the completion in ``reply``."""
+        return self.messages(obs), self.session_key(obs.episode_id) if self.reuse_cache else None
+
+    def reply(self, completion: Completion) -> str:
+        return clean_turn(completion.text, self.role)
 
     def session_key(self, episode_id: str) -> str:
         return f"{self._session_ns}/{episode_id}/{self.role.value}"

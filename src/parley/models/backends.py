@@ -79,6 +79,16 @@ class HFBackend:
     def render(self, conversation: Conversation) -> str:
         return self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
+    def encode(self, conversation: Conversation) -> list[int]:
+        return self.tokenizer(self.render(conversation), add_special_tokens=False)["input_ids"]
+
+    def slot_engine(self, slots: int = 32):
+        """A continuous-batching engine over this model (models/continuous.py), sharing these stats."""
+        from parley.models.continuous import SlotEngine
+
+        return SlotEngine(self.model, self.tokenizer, self.stop_ids, self.tokenizer.pad_token_id, slots=slots,
+                          stats=self.stats)
+
     def forget(self, keys: Sequence[str]) -> None:
         for key in keys:
             self._sessions.pop(key, None)
@@ -90,7 +100,7 @@ class HFBackend:
 
     def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int,
                  keys: Sequence[str] | None = None) -> list[Completion]:
-        prompt_ids = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        prompt_ids = [self.encode(c) for c in conversations]
         return self.generate_ids(prompt_ids, settings, seed, keys)
 
     def generate_ids(self, prompt_ids: Sequence[list[int]], settings: GenerationSettings, seed: int,

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from parley.agents.base import Agent
 from parley.environments.bargain import BargainEnv, Outcome, ProtocolConfig, Role, TurnRecord
 from parley.environments.scenarios import Scenario
+from parley.rollout.continuous import play_continuous
 from parley.rollout.lockstep import play_batches
 
 
@@ -53,15 +54,22 @@ def run_bargains(
     seed: int = 0,
     batch_size: int | None = None,
     on_turn: Callable[[int, int], None] | None = None,
+    engine: str = "lockstep",
 ) -> list[BargainEpisode]:
     """Play every scenario to the end. ``batch_size`` caps how many episodes run at once
-    (1 = one episode at a time); ``on_turn(finished, total)`` reports progress."""
+    (1 = one episode at a time; with ``engine="continuous"``, the decoding slots per model);
+    ``on_turn(finished, total)`` reports progress."""
     protocol = protocol or ProtocolConfig()
     agents = {Role.BUYER: buyer, Role.SELLER: seller}
     envs = [BargainEnv(protocol) for _ in scenarios]
     for env, scenario in zip(envs, scenarios):
         env.reset(scenario)
-    play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
+    if engine == "continuous":
+        play_continuous(envs, agents, seed, slots=batch_size or 32, on_turn=on_turn)
+    elif engine == "lockstep":
+        play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
+    else:
+        raise ValueError(f"unknown engine {engine!r}: expected lockstep or continuous")
     prompts = {r.value: a.prompt_id for r, a in agents.items() if hasattr(a, "prompt_id")}
     return [_episode(env, {"buyer": buyer.name, "seller": seller.name}, prompts) for env in envs]
 
