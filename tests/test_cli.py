@@ -115,3 +115,20 @@ def test_arena_budget_rule_and_reward_reach_the_summary(tmp_path):
     assert summary["metrics"]["conflicting"]["episodes"] == 3 and "CI rational exit" in result.output
     bad = run("arena", "--buyer", "scripted:linear", "--budget-rule", "half", "--out", tmp_path / "x")
     assert bad.exit_code != 0 and "unknown budget rule" in bad.output
+
+
+def test_arena_engine_continuous_plays_the_lockstep_greedy_episodes(tmp_path, tiny_model_dir):
+    texts = {}
+    for engine in ("lockstep", "continuous"):
+        result = run("arena", "--buyer", f"hf:{tiny_model_dir}", "--seller", "scripted:boulware", "--episodes", 4,
+                     "--max-turns", 4, "--max-new-tokens", 8, "--greedy", "--batch-size", 2, "--engine", engine,
+                     "--out", tmp_path / engine, "--no-report")
+        assert result.exit_code == 0, result.output
+        episodes = [json.loads(l) for l in (tmp_path / engine / "episodes.jsonl").read_text().splitlines()]
+        texts[engine] = [[t["text"] for t in e["turns"]] for e in episodes]
+        assert json.loads((tmp_path / engine / "summary.json").read_text())["config"]["engine"] == engine
+    assert texts["continuous"] == texts["lockstep"]
+    bad = run("arena", "--buyer", "scripted:linear", "--engine", "warp", "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "unknown engine 'warp'" in bad.output and "Traceback" not in bad.output
+    casino = run("arena", "--env", "casino", "--agent", "scripted:fair", "--engine", "continuous")
+    assert casino.exit_code != 0 and "--engine does not apply to --env casino" in casino.output

@@ -92,6 +92,8 @@ def arena(
                                                "listing-fraction (budget 0.8 x listing) | mixed (half conflicting interest)"),
     parser: str = typer.Option(None, help="bargain: lenient (default) | strict (a turn must end with exactly one action)"),
     reward: str = typer.Option(None, help="bargain: the buyer's reward, surplus (default) | paper"),
+    engine: str = typer.Option(None, help="bargain: lockstep (default; one batched turn per side per tick) | continuous "
+                                          "(decoding slots refilled as soon as a turn ends; --batch-size slots)"),
 ) -> None:
     """Run N episodes of a game and write episodes.jsonl, summary.json (and report.html)."""
     with user_errors():
@@ -100,7 +102,8 @@ def arena(
         game = get_arena(env)
         given = {"buyer": buyer, "seller": seller, "agent": agent, "opponent": opponent, "judge": judge}
         misplaced = [f"--{name}" for name, value in given.items() if value is not None and name not in game.options]
-        settings = {"catalog": str(catalog) if catalog else None, "budget_rule": budget_rule, "parser": parser, "reward": reward}
+        settings = {"catalog": str(catalog) if catalog else None, "budget_rule": budget_rule, "parser": parser, "reward": reward,
+                    "engine": engine}
         misplaced += [f"--{name.replace('_', '-')}" for name, value in settings.items() if value is not None and name not in game.settings]
         if misplaced:
             raise ParleyError(f"{', '.join(misplaced)} does not apply to --env {env}; it takes "

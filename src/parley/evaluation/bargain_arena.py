@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import __version__
+from parley import ParleyError, __version__
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.spec import UNATTENDED
 from parley.environments.bargain import ProtocolConfig, Role
@@ -19,7 +19,7 @@ from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, Train
 from parley.evaluation.bargain_metrics import bargain_metrics
 from parley.evaluation.report import write_report
 from parley.evaluation.stats import summarize
-from parley.rollout.bargain import BargainEpisode, run_bargains
+from parley.rollout.bargain import ENGINES, BargainEpisode, run_bargains
 
 
 @dataclass
@@ -34,6 +34,7 @@ class BargainArenaConfig:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     scenarios: ScenarioConfig = field(default_factory=ScenarioConfig)
     report: bool = True
+    engine: str = "lockstep"  # or "continuous": LLM turns through a slot engine refilled mid-turn (rollout/continuous.py)
 
 
 @dataclass
@@ -45,6 +46,8 @@ class BargainArenaResult:
 
 def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, cache: BackendCache | None = None) -> BargainArenaResult:
     # Validate everything cheap before loading any model.
+    if config.engine not in ENGINES:
+        raise ParleyError(f"unknown engine {config.engine!r}: use --engine lockstep or --engine continuous")
     hint = "the arena runs unattended: to negotiate yourself, use `parley play --seller SPEC`"
     buyer_spec = parse_spec(config.buyer, allow=UNATTENDED, what="arena buyer", hint=hint)
     seller_spec = parse_spec(config.seller, allow=UNATTENDED, what="arena seller", hint=hint)
@@ -62,7 +65,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
         episodes = run_bargains(
             scenarios, buyer, seller, config.protocol, seed=config.seed,
             batch_size=config.generation.batch_size,
-            on_turn=lambda done, total: progress.update(task, completed=done),
+            on_turn=lambda done, total: progress.update(task, completed=done), engine=config.engine,
         )
     elapsed = time.perf_counter() - started
 
@@ -77,7 +80,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
         "buyer": config.buyer, "seller": config.seller, "split": config.split, "episodes": config.episodes,
         "seed": config.seed, "protocol": {**asdict(config.protocol), "first_mover": config.protocol.first_mover.value},
         "catalog": config.scenarios.catalog or "packaged",
-        "generation": asdict(config.generation), "scenarios": asdict(config.scenarios),
+        "generation": asdict(config.generation), "scenarios": asdict(config.scenarios), "engine": config.engine,
         "prompts": episodes[0].prompts if episodes else {}, "version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -138,7 +141,8 @@ def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
     scenarios = ScenarioConfig(budget_rule=opts.get("budget_rule") or "uniform", catalog=opts.get("catalog"))
     result = run_bargain_arena(BargainArenaConfig(buyer=buyer, seller=seller, split=request.split, episodes=request.episodes,
                                    seed=request.seed, out=request.out, protocol=protocol, scenarios=scenarios,
-                                   generation=request.generation, report=request.report), show_progress)
+                                   generation=request.generation, report=request.report,
+                                   engine=opts.get("engine") or "lockstep"), show_progress)
     files = [result.out / "episodes.jsonl", result.out / "summary.json"] + ([result.out / "report.html"] if request.report else [])
     return ArenaOutcome(result.summary, f"{buyer} (buyer) vs {seller} (seller), {request.split} split",
                         result_rows(result.summary), files)
@@ -163,4 +167,4 @@ REPORT = TrainingReport(
              "over_budget_rate", "mean_turns", "mean_message_words", "persuasion_rate", "action_rate"),
     phases=True, sample=_sample)
 ARENA = register_arena(ArenaGame("bargain", {"buyer": "smollm2", "seller": "scripted:boulware"}, _arena, REPORT,
-                                 settings=("catalog", "budget_rule", "parser", "reward")))
+                                 settings=("catalog", "budget_rule", "parser", "reward", "engine")))

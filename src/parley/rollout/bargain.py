@@ -14,6 +14,9 @@ from parley.rollout.continuous import play_continuous
 from parley.rollout.lockstep import play_batches
 
 
+ENGINES = ("lockstep", "continuous")  # rollout/lockstep.py, rollout/continuous.py
+
+
 @dataclass
 class BargainEpisode:
     scenario: Scenario
@@ -69,7 +72,7 @@ def run_bargains(
     elif engine == "lockstep":
         play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
     else:
-        raise ValueError(f"unknown engine {engine!r}: expected lockstep or continuous")
+        raise ValueError(f"unknown engine {engine!r}: expected {' or '.join(ENGINES)}")
     prompts = {r.value: a.prompt_id for r, a in agents.items() if hasattr(a, "prompt_id")}
     return [_episode(env, {"buyer": buyer.name, "seller": seller.name}, prompts) for env in envs]
 
