@@ -131,7 +131,7 @@ class HFBackend:
         pad = self.tokenizer.pad_token_id
         sessions = [self._sessions.get(k) if k is not None else None for k in keys]
         # Reuse at most len(prompt) - 1 tokens: the model must see at least one new token.
-        reuse = [min(_common_prefix(s.ids, p), len(p) - 1) if s else 0 for s, p in zip(sessions, prompts)]
+        reuse = [min(common_prefix(s.ids, p), len(p) - 1) if s else 0 for s, p in zip(sessions, prompts)]
         fresh = [i for i, r in enumerate(reuse) if r == 0]
         if len(fresh) > 1 and all(k is not None for k in keys):
             shared = self._shared_prefix([prompts[i] for i in fresh])
@@ -187,7 +187,7 @@ class HFBackend:
 
         n = min(len(p) for p in prompts)
         for p in prompts[1:]:
-            n = min(n, _common_prefix(prompts[0][:n], p))
+            n = min(n, common_prefix(prompts[0][:n], p))
         if n < min_tokens:
             return None
         ids = prompts[0][:n]
@@ -223,7 +223,7 @@ class HFBackend:
             total -= len(session.ids)
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b):
         if x != y:

@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from parley.models.backends import Completion, GenerationStats
+from parley.models.backends import Completion, GenerationStats, common_prefix
 from parley.models.generation import GenerationSettings
 
 
@@ -87,15 +87,6 @@ class _SlotCache:
 
     def is_compileable(self) -> bool:  # transformers asks some caches this
         return False
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class SlotEngine:
@@ -182,7 +173,7 @@ class SlotEngine:
             self.queue.popleft()
             reuse = 0
             if request.key is not None and self.slot_key[slot] == request.key:
-                reuse = min(_common_prefix(self.slot_ids[slot], request.prompt), len(request.prompt) - 1)
+                reuse = min(common_prefix(self.slot_ids[slot], request.prompt), len(request.prompt) - 1)
             self.slot_key[slot], self.slot_ids[slot] = request.key, list(request.prompt[:reuse])
             request.generator = torch.Generator(device="cpu").manual_seed(request.seed % (2**63))
             self.busy[slot] = request
