@@ -161,9 +161,9 @@ def test_continuous_engine_refills_slots_and_reuses_each_dialogue_cache(tiny_bac
 def test_continuous_engine_rejects_unknown_names_and_empty_prompts(tiny_backend):
     import pytest
 
-    from parley.models.continuous import Request
+    from parley.models.continuous import Request, SlotEngine
 
     with pytest.raises(ValueError, match="unknown engine"):
         run_bargains(SCENARIOS, *_pair(tiny_backend, False, do_sample=False), PROTOCOL, engine="warp")
     with pytest.raises(ValueError, match="at least one prompt token"):
-        tiny_backend.slot_engine(slots=1).submit(Request(prompt=[], seed=0, settings=GenerationSettings()))
+        SlotEngine.of(tiny_backend, slots=1).submit(Request(prompt=[], seed=0, settings=GenerationSettings()))

@@ -82,13 +82,6 @@ class HFBackend:
     def encode(self, conversation: Conversation) -> list[int]:
         return self.tokenizer(self.render(conversation), add_special_tokens=False)["input_ids"]
 
-    def slot_engine(self, slots: int = 32):
-        """A continuous-batching engine over this model (models/continuous.py), sharing these stats."""
-        from parley.models.continuous import SlotEngine
-
-        return SlotEngine(self.model, self.tokenizer, self.stop_ids, self.tokenizer.pad_token_id, slots=slots,
-                          stats=self.stats)
-
     def forget(self, keys: Sequence[str]) -> None:
         for key in keys:
             self._sessions.pop(key, None)

@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from parley.models.backends import Completion, GenerationStats, common_prefix
+from parley.models.backends import Completion, GenerationStats, HFBackend, common_prefix
 from parley.models.generation import GenerationSettings
 
 
@@ -116,6 +116,12 @@ class SlotEngine:
         self.queue: deque[Request] = deque()
         self.stats = stats if stats is not None else GenerationStats()
         self._clock = 0
+
+    @classmethod
+    def of(cls, backend: HFBackend, slots: int = 32) -> SlotEngine:
+        """An engine over a local backend's model, sharing its stats."""
+        return cls(backend.model, backend.tokenizer, backend.stop_ids, backend.tokenizer.pad_token_id, slots=slots,
+                   stats=backend.stats)
 
     # -- queueing ----------------------------------------------------------------------------------------------
     def submit(self, request: Request, front: bool = False) -> None:

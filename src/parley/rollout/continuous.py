@@ -7,7 +7,7 @@ scripted counterpart answers in the same step, and the LLM's next turn of that d
 the slot that still holds its K/V; an episode that ends frees its slot for the next episode.
 
 An agent takes part through ``turn_request(observation) -> (conversation, session key)`` and
-``reply(completion) -> text`` when its backend offers ``slot_engine``; any other agent (scripted, a person, a
+``reply(completion) -> text`` when its backend is a local model (``HFBackend``); any other agent (scripted, a person, a
 remote server) plays its turns through ``act`` as soon as they come. Each turn samples with a seed drawn from
 (seed, episode index, turn), so transcripts do not depend on the slot count or on which episodes share a step.
 """
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from parley.models.continuous import Request
+from parley.models.backends import HFBackend
+from parley.models.continuous import Request, SlotEngine
 
 
 def _turn_seed(seed: int, episode: int, turn: int) -> int:
@@ -24,7 +25,7 @@ def _turn_seed(seed: int, episode: int, turn: int) -> int:
 
 
 def supports_continuous(agent) -> bool:
-    return all(hasattr(agent, a) for a in ("turn_request", "reply")) and hasattr(getattr(agent, "backend", None), "slot_engine")
+    return all(hasattr(agent, a) for a in ("turn_request", "reply")) and isinstance(getattr(agent, "backend", None), HFBackend)
 
 
 def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
@@ -36,7 +37,7 @@ def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
     def engine_of(agent):
         backend = agent.backend
         if id(backend) not in engines:
-            engines[id(backend)] = backend.slot_engine(slots=slots)
+            engines[id(backend)] = SlotEngine.of(backend, slots=slots)
         return engines[id(backend)]
 
     def advance(index: int, front: bool) -> None:

@@ -1,0 +1,82 @@
+"""Trained seeds against the untrained model and the scripted buyers, pooled over the sellers a run never met.
+
+    python benchmarks/seeds_table.py --baselines runs/suite-untrained-full --trained-on scripted:linear \\
+        runs/suite-seed0:seed0 runs/suite-seed2:seed2
+
+Each argument is a `parley eval bargain` output folder (scripted sellers) of the same suite, size and seed. For
+every buyer it pools the mutual-interest (MI) episodes against the scripted sellers other than ``--trained-on``
+(held-out products, unseen sellers) and prints the mean buyer reward with a 95% percentile-bootstrap CI, the
+overshoot rate (MI deals above budget) and the budget-leak rate (all episodes), then the spread of the trained
+seeds' means. The baselines folder supplies the untrained buyer and the scripted buyers on the same scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+
+def _episodes(folder: Path) -> dict[str, list[dict]]:
+    """buyer name -> episodes, from every episodes/<seller>__vs__<buyer>.jsonl of a suite run."""
+    by_buyer: dict[str, list[dict]] = defaultdict(list)
+    for path in sorted((folder / "episodes").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            e = json.loads(line)
+            by_buyer[e["agents"]["buyer"]].append(e)
+    return by_buyer
+
+
+def _bootstrap(values: list[float], seed: int = 0, samples: int = 2000) -> tuple[float, float]:
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(samples))
+    return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]
+
+
+def row(label: str, episodes: list[dict], unseen: set[str]) -> tuple[str, float]:
+    pool = [e for e in episodes if e["agents"]["seller"] in unseen]
+    mi = [e for e in pool if e["scenario"]["interest"] == "mutual"]
+    rewards = [e["reward"]["buyer"] for e in mi]
+    mean = statistics.fmean(rewards)
+    lo, hi = _bootstrap(rewards)
+    deals = [e for e in mi if e["outcome"]["deal"]]
+    over = sum(e["outcome"]["price"] > e["scenario"]["budget"] + 1e-9 for e in deals)
+    leaks = sum(any(t.get("revealed_budget") for t in e["turns"]) for e in pool)
+    ci = [e for e in pool if e["scenario"]["interest"] == "conflicting"]
+    exits = sum(not e["outcome"]["deal"] for e in ci)
+    return (f"| {label} | {len(mi)} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {len(deals) / len(mi):.2f} | "
+            f"{over / len(mi):.3f} | {exits / len(ci):.2f} | {leaks / len(pool):.3f} |"), mean
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="FOLDER[:LABEL] of a trained buyer's suite run")
+    parser.add_argument("--baselines", type=Path, required=True, help="suite run with the untrained buyer and baselines")
+    parser.add_argument("--trained-on", nargs="+", default=["scripted:linear"], help="sellers the runs trained against")
+    args = parser.parse_args()
+    base = _episodes(args.baselines)
+    sellers = {e["agents"]["seller"] for es in base.values() for e in es}
+    unseen = {s for s in sellers if s.startswith("scripted:")} - set(args.trained_on)
+    print(f"unseen scripted sellers: {', '.join(sorted(unseen))}; MI reward pooled over them\n")
+    print("| buyer | MI episodes | MI reward [95% CI] | MI deal rate | MI overshoot | CI rational exit | budget leaks |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for name in sorted(base):
+        label = f"{name} (baseline)" if name.startswith("scripted:") else f"{name} (untrained)"
+        print(row(label, base[name], unseen)[0])
+    means = []
+    for item in args.runs:
+        folder, _, label = item.partition(":")
+        for name, episodes in _episodes(Path(folder)).items():
+            line, mean = row(label or name, episodes, unseen)
+            means.append(mean)
+            print(line)
+    if len(means) > 1:
+        print(f"\nspread of the trained seeds' MI means: min {min(means):+.3f}, max {max(means):+.3f}, "
+              f"sd {statistics.stdev(means):.3f} over {len(means)} seeds")
+
+
+if __name__ == "__main__":
+    main()
