@@ -90,9 +90,8 @@ class BargainLLMAgent:
         return messages
 
     def act(self, observations: Sequence[BargainObservation], seed: int) -> list[str]:
-        conversations = [self.messages(o) for o in observations]
-        keys = [self.session_key(o.episode_id) for o in observations] if self.reuse_cache else None
-        self.last_completions = self.backend.generate(conversations, self.settings, seed, keys=keys)
+        conversations, keys = zip(*map(self.turn_request, observations)) if observations else ((), ())
+        self.last_completions = self.backend.generate(list(conversations), self.settings, seed, keys=list(keys))
         return [self.reply(c) for c in self.last_completions]
 
     def turn_request(self, obs: BargainObservation) -> tuple[Conversation, str | None]:

@@ -20,7 +20,7 @@ from parley.models.generation import GenerationSettings
 from parley.registry import Registry
 
 AGENT_OPTIONS = ("buyer", "seller", "agent", "opponent", "judge")
-# Scenario and protocol options only some games take (bargaining: all four); the CLI refuses them elsewhere.
+# Scenario and protocol options only some games take (bargaining: all five); the CLI refuses them elsewhere.
 GAME_OPTIONS = ("catalog", "budget_rule", "parser", "reward", "engine")
 _BUILT_IN = ("parley.evaluation.bargain_arena", "parley.evaluation.deliberation_arena", "parley.evaluation.casino_arena")
 

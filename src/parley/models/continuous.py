@@ -150,9 +150,8 @@ class SlotEngine:
         finished: list[Request] = []
         if admitted:
             finished += self._prefill(admitted)
-        decoding = [s for s, r in self.busy.items() if r.generated and r.completion is None]
-        if decoding:
-            finished += self._decode(sorted(decoding))
+        if self.busy:  # every busy request has a token to feed: admission prefilled the new ones above
+            finished += self._decode(sorted(self.busy))
         self.stats.seconds += time.perf_counter() - began
         for request in finished:
             if request.on_done:

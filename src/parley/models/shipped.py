@@ -27,6 +27,7 @@ from parley.models.loading import shipped_adapter_dir as adapter_dir
 
 __all__ = ["adapter_dir", "available", "combine", "export_run", "load_shipped", "provenance", "shipped_adapters_root"]
 
+
 def provenance(name: str) -> dict:
     return json.loads((adapter_dir(name) / "provenance.json").read_text())
 
@@ -97,7 +98,6 @@ def export_run(run_dir: Path, out: Path, metrics: dict | None = None, base_spec:
     import torch
     import yaml
     from safetensors.torch import load_file, save_file
-
 
     run_dir = Path(run_dir)
     final = run_dir / "final"
