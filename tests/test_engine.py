@@ -167,3 +167,26 @@ def test_continuous_engine_rejects_unknown_names_and_empty_prompts(tiny_backend)
         run_bargains(SCENARIOS, *_pair(tiny_backend, False, do_sample=False), PROTOCOL, engine="warp")
     with pytest.raises(ValueError, match="at least one prompt token"):
         SlotEngine.of(tiny_backend, slots=1).submit(Request(prompt=[], seed=0, settings=GenerationSettings()))
+
+
+def test_both_engines_count_forwards_and_kv_reads_for_the_bandwidth_bound(tiny_backend):
+    """The counts behind benchmarks/rollout.py's bandwidth figure: one forward per generated token, and attention
+    reads every position up to the current one (the slot engine) or the whole static cache (HF generate)."""
+    from parley.models.backends import GenerationStats
+    from parley.models.continuous import Request, SlotEngine
+
+    settings = GenerationSettings(max_new_tokens=6, do_sample=False)
+    prompt = tiny_backend.encode([{"role": "user", "content": "Offer 40 for the lamp."}])
+    engine = SlotEngine(tiny_backend.model, tiny_backend.tokenizer, [], tiny_backend.tokenizer.pad_token_id,
+                        slots=1, stats=GenerationStats())
+    engine.submit(Request(prompt=prompt, seed=0, settings=settings))
+    engine.run()
+    n, p = 6, len(prompt)  # no stop ids: exactly six tokens, the last never fed back
+    assert engine.stats.forwards == n
+    assert engine.stats.kv_reads == p + sum(p + i for i in range(1, n))
+
+    before_f, before_kv = tiny_backend.stats.forwards, tiny_backend.stats.kv_reads
+    out = tiny_backend.generate_ids([prompt, prompt[:-2]], settings, seed=0)
+    steps = max(len(c.completion_ids) for c in out)
+    assert tiny_backend.stats.forwards - before_f == steps
+    assert tiny_backend.stats.kv_reads - before_kv == 2 * (len(prompt) + 6) * steps

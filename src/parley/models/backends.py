@@ -30,6 +30,10 @@ class GenerationStats:
     new_tokens: int = 0
     prompt_tokens: int = 0  # prompt tokens actually run through the model (after cache reuse)
     seconds: float = 0.0
+    # For the memory-bandwidth bound of decoding (benchmarks/rollout.py): every forward reads all the weights
+    # once, and attention reads the K/V of every position it attends to, per row.
+    forwards: int = 0  # model forward passes (prefills and decoding steps)
+    kv_reads: int = 0  # K/V positions read by attention, summed over rows, forwards and (not counted) layers
 
     @property
     def tokens_per_second(self) -> float:
@@ -143,7 +147,8 @@ class HFBackend:
         attention_mask = torch.tensor(mask, device=device)
         # A preallocated cache: a growing DynamicCache copies every layer's K/V at each decoding step,
         # which at batch 32 and ~800 tokens of context costs more than the attention itself.
-        cache = StaticCache(config=self.model.config, max_cache_len=input_ids.shape[1] + gen_config.max_new_tokens)
+        cache_len = input_ids.shape[1] + gen_config.max_new_tokens
+        cache = StaticCache(config=self.model.config, max_cache_len=cache_len)
         if width_cached:
             for layer, (k, v) in zip(cache.layers, self._batch_cache(sessions, reuse, width_cached)):
                 layer.update(k, v)
@@ -157,6 +162,10 @@ class HFBackend:
         self.stats.sequences += len(prompts)
         self.stats.prompt_tokens += sum(len(p) - r for p, r in zip(prompts, reuse))
         width = input_ids.shape[1]
+        # The static cache is attended over its whole length at every step (masked, not sliced).
+        steps = out.sequences.shape[1] - width
+        self.stats.forwards += steps
+        self.stats.kv_reads += len(prompts) * cache_len * steps
         layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         results = []
         for row, (prompt, key) in enumerate(zip(prompts, keys)):

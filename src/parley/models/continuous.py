@@ -204,6 +204,8 @@ class SlotEngine:
         self.cache.positions = positions
         self.cache.width = width
         self.cache.all_rows = rows == list(range(self.slots))
+        self.stats.forwards += 1
+        self.stats.kv_reads += len(rows) * width
         with torch.inference_mode():
             out = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions,
                                past_key_values=self.cache, use_cache=True)
