@@ -190,3 +190,27 @@ def test_both_engines_count_forwards_and_kv_reads_for_the_bandwidth_bound(tiny_b
     steps = max(len(c.completion_ids) for c in out)
     assert tiny_backend.stats.forwards - before_f == steps
     assert tiny_backend.stats.kv_reads - before_kv == 2 * (len(prompt) + 6) * steps
+
+
+def test_slot_sampler_draws_only_from_transformers_nucleus_and_ignores_other_rows():
+    """The batched nucleus (top candidates first, full sort when the nucleus is wider) keeps exactly the tokens
+    transformers' TopPLogitsWarper keeps, and a row's draw does not depend on the rows beside it."""
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from parley.models.continuous import _next_tokens
+
+    torch.manual_seed(0)
+    peaked, flat = torch.randn(1, 2000) * 4, torch.randn(1, 2000) * 0.1  # flat: a nucleus of ~1,800 tokens
+    settings = GenerationSettings(temperature=0.7, top_p=0.9)
+    for logits in (peaked, flat):
+        scores = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.7)(None, logits.clone()))
+        nucleus = set(torch.isfinite(scores[0]).nonzero().flatten().tolist())
+        g = torch.Generator().manual_seed(3)
+        draws = {_next_tokens(logits, [settings], [g])[0] for _ in range(400)}
+        assert draws <= nucleus and len(draws) > 1
+    assert len(nucleus) > 256  # the flat row took the full-sort path
+    greedy = GenerationSettings(do_sample=False)
+    alone = _next_tokens(peaked, [settings], [torch.Generator().manual_seed(5)])
+    mixed = _next_tokens(torch.cat([flat, peaked, flat]), [greedy, settings, settings],
+                         [torch.Generator().manual_seed(9), torch.Generator().manual_seed(5), torch.Generator().manual_seed(9)])
+    assert mixed[1] == alone[0] and mixed[0] == int(flat.argmax())
