@@ -214,3 +214,26 @@ def test_slot_sampler_draws_only_from_transformers_nucleus_and_ignores_other_row
     mixed = _next_tokens(torch.cat([flat, peaked, flat]), [greedy, settings, settings],
                          [torch.Generator().manual_seed(9), torch.Generator().manual_seed(5), torch.Generator().manual_seed(9)])
     assert mixed[1] == alone[0] and mixed[0] == int(flat.argmax())
+
+
+def test_continuous_engine_prefills_a_shared_prefix_once_and_copies_it(tiny_backend):
+    """New dialogues admitted together, or later into free slots, take the K/V of the instructions they share from
+    another slot instead of recomputing them, and still say what HF generate says."""
+    from parley.models.backends import common_prefix
+    from parley.models.continuous import Request, SlotEngine
+
+    engine = SlotEngine.of(tiny_backend, slots=3)
+    settings = GenerationSettings(max_new_tokens=4, do_sample=False)
+    system = {"role": "system", "content": "You are a careful buyer of second-hand lamps. " * 4}
+    prompts = [tiny_backend.encode([system, {"role": "user", "content": f"The seller asks {40 + i} dollars."}])
+               for i in range(5)]
+    shared = min(common_prefix(prompts[0], p) for p in prompts[1:])
+    assert shared >= 30
+    done = {}
+    before = engine.stats.prompt_tokens
+    for i, p in enumerate(prompts):  # three admitted at once, two later into freed slots
+        engine.submit(Request(prompt=p, seed=0, settings=settings, key=f"d{i}", on_done=lambda c, i=i: done.__setitem__(i, c)))
+    engine.run()
+    assert engine.stats.prompt_tokens - before <= sum(len(p) for p in prompts) - 4 * shared
+    reference = tiny_backend.generate_ids(prompts, settings, seed=0)
+    assert [done[i].completion_ids for i in range(5)] == [r.completion_ids for r in reference]

@@ -44,6 +44,9 @@ class Request:
     completion: Completion | None = None
 
 
+_MIN_SHARED = 16  # shortest prefix worth copying from another slot instead of recomputing
+
+
 class _SlotCache:
     """K/V for every slot, [slots, kv_heads, length, head_dim] per layer, written per row at each row's own
     positions. The model calls ``update`` once per layer; it writes the new keys and values in place and returns
@@ -179,11 +182,31 @@ class SlotEngine:
             reuse = 0
             if request.key is not None and self.slot_key[slot] == request.key:
                 reuse = min(common_prefix(self.slot_ids[slot], request.prompt), len(request.prompt) - 1)
+            else:
+                reuse = self._borrow_prefix(slot, request.prompt)
             self.slot_key[slot], self.slot_ids[slot] = request.key, list(request.prompt[:reuse])
             request.generator = torch.Generator(device="cpu").manual_seed(request.seed % (2**63))
             self.busy[slot] = request
             admitted.append((slot, reuse))
         return admitted
+
+    def _borrow_prefix(self, slot: int, prompt: list[int], min_tokens: int | None = None) -> int:
+        """Copy into ``slot`` the K/V of the longest prefix of ``prompt`` that another slot already holds (another
+        episode's copy of the same instructions): positions are absolute, so those keys and values are the ones a
+        prefill would compute. Returns how many positions were copied (0 below ``min_tokens``)."""
+        best, donor = 0, None
+        for other in range(self.slots):
+            if other != slot and len(self.slot_ids[other]) > best:
+                n = common_prefix(self.slot_ids[other], prompt)
+                if n > best:
+                    best, donor = n, other
+        best = min(best, len(prompt) - 1)
+        if donor is None or best < (_MIN_SHARED if min_tokens is None else min_tokens):
+            return 0
+        for k, v in zip(self.cache.keys, self.cache.values):
+            k[slot, :, :best] = k[donor, :, :best]
+            v[slot, :, :best] = v[donor, :, :best]
+        return best
 
     def _forward(self, rows: list[int], tokens: list[list[int]], starts: list[int], lengths: list[int]):
         """Run ``tokens`` (right-padded to one width) of each slot in ``rows`` from position ``starts[i]``;
@@ -214,6 +237,26 @@ class SlotEngine:
             return self.head(last).float()
 
     def _prefill(self, admitted: list[tuple[int, int]]) -> list[Request]:
+        fresh = [slot for slot, reuse in admitted if reuse == 0]
+        if len(fresh) > 1:
+            # New episodes admitted together share their instructions: prefill one of them first, then copy its
+            # K/V of the shared prefix into the others' slots (as lockstep's shared-prefix pass does).
+            leader = fresh[0]
+            prompt = self.busy[leader].prompt
+            if max(common_prefix(prompt, self.busy[s].prompt) for s in fresh[1:]) >= _MIN_SHARED:
+                finished = self._prefill_rows([(leader, 0)])
+                rest = []
+                for slot, reuse in admitted:
+                    if slot == leader:
+                        continue
+                    if reuse == 0:
+                        reuse = self._borrow_prefix(slot, self.busy[slot].prompt)
+                        self.slot_ids[slot] = list(self.busy[slot].prompt[:reuse])
+                    rest.append((slot, reuse))
+                return finished + self._prefill_rows(rest)
+        return self._prefill_rows(admitted)
+
+    def _prefill_rows(self, admitted: list[tuple[int, int]]) -> list[Request]:
         rows = [s for s, _ in admitted]
         tokens = [self.busy[s].prompt[r:] for s, r in admitted]
         logits = self._forward(rows, tokens, [r for _, r in admitted], [len(t) for t in tokens])
