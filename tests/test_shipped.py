@@ -83,3 +83,28 @@ def test_a_shipped_adapter_name_cannot_walk_out_of_the_package(name):
 
     with pytest.raises(ParleyError, match="no shipped adapter named"):
         load_model_spec(f"smollm2:{name}")
+
+
+def test_an_exported_run_names_the_code_that_trained_it(tiny_model_dir, tmp_path):
+    """provenance.json carries the commit recorded when the run started (not only the exporting checkout's), and the
+    exported adapter is the run's model."""
+    import json
+
+    from training_helpers import tiny_overrides
+
+    from parley.code_version import code_version
+    from parley.models.shipped import export_run
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
+
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "run", "grpo.max_steps=1",
+                                                       "warm_start.enabled=true"), None)
+    train(cfg, run_dir)
+    started = {"commit": "f" * 40, "dirty": False}  # as if trained at another commit than this checkout's
+    (run_dir / "code.json").write_text(json.dumps({"started": started}))
+    out = export_run(run_dir, tmp_path / "adapter")
+    p = json.loads((out / "provenance.json").read_text())
+    assert p["commit"] == "f" * 40 and p["training_code"]["started"] == started
+    assert p["export_code"] == code_version() and p["seed"] == cfg.seed and p["warm_start_rank"] == 4
+    (run_dir / "code.json").unlink()  # a run from before runs recorded their code: no commit is claimed
+    assert json.loads((export_run(run_dir, tmp_path / "again") / "provenance.json").read_text())["commit"] is None

@@ -314,6 +314,11 @@ def test_resume_continues_bit_for_bit(tiny_model_dir, tmp_path, warm):
         f.write(json.dumps({"step": 3, "loss": 123.0}) + "\n")
     cfg2, run_dir, checkpoint = prepare_run(None, [], str(killed))
     assert checkpoint == latest_checkpoint(killed) and checkpoint.name == "checkpoint-2"
+    # The run records the code that started it and each resume (this checkout's commit, or None outside git).
+    from parley.code_version import code_version
+
+    code = json.loads((killed / "code.json").read_text())
+    assert code["started"] == code_version() and code["resumed"] == [code_version()]
     train(cfg2, run_dir, checkpoint)
     a, b = weights(straight / "final"), weights(killed / "final")
     assert a.keys() == b.keys()

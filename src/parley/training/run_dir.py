@@ -3,6 +3,7 @@
 Layout::
 
     config.yaml          the resolved config (what ran; --resume reads it back)
+    code.json            the git commit (and whether the tree was dirty) at the start and at each resume
     metrics.jsonl        one line per logged step (TRL's metrics + our timings)
     evals.jsonl          one line per evaluation: behaviour metrics of the trainee
     samples/step-N.jsonl transcripts from that evaluation
@@ -65,6 +66,7 @@ def prepare_run(config_path: str | None, overrides: list[str], resume: str | Non
             raise ParleyError("--resume continues a run exactly as configured; do not pass a config or --set with it")
         cfg = load_config(run_dir / "config.yaml")
         checkpoint = latest_checkpoint(run_dir)
+        record_code(run_dir, resumed=True)
         return cfg, run_dir, checkpoint
     cfg = load_config(config_path, overrides)
     run_dir = Path(cfg.output_dir)
@@ -78,4 +80,23 @@ def prepare_run(config_path: str | None, overrides: list[str], resume: str | Non
 
     shutil.rmtree(run_dir / WARM_START_DIR, ignore_errors=True)  # made under another config
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    (run_dir / CODE_FILE).unlink(missing_ok=True)
+    record_code(run_dir)
     return cfg, run_dir, None
+
+
+CODE_FILE = "code.json"
+
+
+def record_code(run_dir: Path, resumed: bool = False) -> None:
+    """Note the code that runs now: ``started`` once, then one entry per resume (a run may span commits)."""
+    from parley.code_version import code_version
+
+    path = run_dir / CODE_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if resumed:
+        record.setdefault("resumed", []).append(code_version())
+    else:
+        record["started"] = code_version()
+    path.write_text(json.dumps(record, indent=2) + "\n")
+

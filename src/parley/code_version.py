@@ -1,0 +1,25 @@
+"""Which code produced an artifact: the git commit of the working tree Parley runs from, if it is a checkout.
+
+Training runs record it when they start (``code.json`` in the run directory) and shipped adapters carry both
+the commit that trained them and the one that exported them, so a number in the docs can be traced to code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def _git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def code_version() -> dict:
+    """{"commit": sha or None (not a git checkout), "dirty": uncommitted changes to tracked files, or None}."""
+    commit = _git("rev-parse", "HEAD") or None
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
