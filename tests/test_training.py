@@ -455,3 +455,17 @@ def test_a_judge_failure_is_unscorable_not_zero():
 
     reward = EpisodeReward("collective_agency", collective_agency, allow_none=True)
     assert reward(episode=[Ep(7.0), Ep(None), Ep(0.0)]) == [0.7, None, 0.0]
+
+
+def test_a_run_without_learning_signal_is_called_out_once():
+    """Three steps in a row where every group's rewards were equal (zero advantages, zero gradient) give one warning
+    that says why and what to change; a step with spread resets the count."""
+    from parley.training.trainer import SignalWatch
+
+    watch = SignalWatch(patience=3)
+    said = [watch.update({"frac_reward_zero_std": f, "reward": 0.0}) for f in (1.0, 1.0, 0.5, 1.0, 1.0)]
+    assert said == [None] * 5  # the spread at step 3 broke the streak
+    message = watch.update({"frac_reward_zero_std": 1.0, "reward": 0.0})
+    assert message and "no learning signal for 3 steps" in message and "num_generations" in message
+    assert watch.update({"frac_reward_zero_std": 1.0}) is None  # once
+    assert SignalWatch().update({"loss": 0.1}) is None  # a log line without the column (TRL's final summary)

@@ -6,6 +6,7 @@ Layout::
     code.json            the git commit (and whether the tree was dirty) at the start and at each resume
     metrics.jsonl        one line per logged step (TRL's metrics + our timings)
     evals.jsonl          one line per evaluation: behaviour metrics of the trainee
+    warnings.jsonl       what the run warned about while training (e.g. no learning signal), if anything
     samples/step-N.jsonl transcripts from that evaluation
     warm_start/          with warm_start.enabled: the SFT'd model GRPO starts from, its teacher examples
     checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)

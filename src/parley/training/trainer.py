@@ -21,6 +21,29 @@ from parley.training.episode_rollout import EpisodeRollout
 SELF_PLAY_FILE = "self_play_opponent.pt"
 
 
+class SignalWatch:
+    """Says once when GRPO has learned nothing for ``patience`` steps in a row: every group's rewards were equal
+    (TRL's ``frac_reward_zero_std`` = 1), so every advantage, and the policy gradient, was zero. A run in that state
+    spends its hours replaying its starting model; the deliberation warm start under rubric v2 did exactly that
+    (docs/benchmarks.md), and nothing in the logs said so but a column of zeros."""
+
+    def __init__(self, patience: int = 3) -> None:
+        self.patience, self.streak, self.said = patience, 0, False
+
+    def update(self, logs: dict) -> str | None:
+        flat = logs.get("frac_reward_zero_std")
+        if flat is None:
+            return None
+        self.streak = self.streak + 1 if flat >= 1.0 else 0
+        if self.streak < self.patience or self.said:
+            return None
+        self.said = True
+        return (f"no learning signal for {self.streak} steps: in every group all rollouts got the same reward "
+                f"(mean {logs.get('reward', float('nan')):.3g}), so the policy update is zero. Give the groups a spread: "
+                "more rollouts per group (grpo.num_generations), a higher generation.temperature, a warm start whose "
+                "episodes earn some reward, or a judge/reward that tells the rollouts apart.")
+
+
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
     from transformers import TrainerCallback
 
@@ -33,6 +56,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
             self.step_began = None
             self.timings = {"rollout": 0.0, "reference": 0.0}
             self.last_timing: dict = {}
+            self.signal = SignalWatch()
 
         def on_train_begin(self, args, state, control, **kw):
             evals = run_dir / "evals.jsonl"
@@ -57,6 +81,12 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
         def on_log(self, args, state, control, logs=None, **kw):
             record = {"step": state.global_step, **(logs or {}), **self.last_timing}
             jsonl_append(run_dir / "metrics.jsonl", record)
+            message = self.signal.update(logs or {})
+            if message:
+                from rich.console import Console
+
+                Console(stderr=True).print(f"[yellow]warning: {message}[/]")
+                jsonl_append(run_dir / "warnings.jsonl", {"step": state.global_step, "warning": message})
 
         def on_save(self, args, state, control, **kw):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
