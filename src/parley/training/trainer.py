@@ -39,7 +39,8 @@ class SignalWatch:
             return None
         self.said = True
         return (f"no learning signal for {self.streak} steps: in every group all rollouts got the same reward "
-                f"(mean {logs.get('reward', float('nan')):.3g}), so the policy update is zero. Give the groups a spread: "
+                f"(mean {logs.get('reward', float('nan')):.3g}), so the reward gives the policy no gradient (only a KL "
+                "term, if grpo.beta > 0, moves it). Give the groups a spread: "
                 "more rollouts per group (grpo.num_generations), a higher generation.temperature, a warm start whose "
                 "episodes earn some reward, or a judge/reward that tells the rollouts apart.")
 
