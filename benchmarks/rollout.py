@@ -23,6 +23,7 @@ import torch
 from parley.agents import BackendCache, GenerationSettings, build_agent
 from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
+from parley.models.continuous import kv_geometry
 from parley.rollout import run_bargains
 
 GFLOP_PER_TOKEN = 0.27
@@ -53,13 +54,10 @@ def read_bandwidth_gbs(gib: float = 1.0, repeats: int = 5) -> float:
 
 def model_bytes(model) -> tuple[int, int]:
     """(bytes of all weights, bytes of K/V per position over all layers) of a decoder in its dtype."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    layers, kv_heads, head_dim = kv_geometry(model)
     size = model.dtype.itemsize
     weights = sum(p.numel() for p in model.parameters()) * size  # tied embeddings counted once, as they are read
-    return weights, 2 * config.num_hidden_layers * kv_heads * head_dim * size
+    return weights, 2 * layers * kv_heads * head_dim * size
 
 
 def measure(buyer, scenarios, protocol, batch_size: int, seed: int, engine: str = "lockstep") -> tuple[float, int, int, float, int, int]:

@@ -6,8 +6,11 @@ the commit that trained them and the one that exported them, so a number in the 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+
+CODE_FILE = "code.json"  # in a training run directory: {"started": code_version(), "resumed": [...]}
 
 
 def _git(*args: str) -> str | None:
@@ -23,3 +26,9 @@ def code_version() -> dict:
     commit = _git("rev-parse", "HEAD") or None
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def recorded_code(run_dir: Path) -> dict | None:
+    """What a training run recorded in its ``code.json``, or None for a run made before runs recorded it."""
+    path = Path(run_dir) / CODE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

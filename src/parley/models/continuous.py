@@ -47,6 +47,15 @@ class Request:
 _MIN_SHARED = 16  # shortest prefix worth copying from another slot instead of recomputing
 
 
+def kv_geometry(model) -> tuple[int, int, int]:
+    """(layers, key/value heads, head dim) of a decoder: the shape of its K/V per position."""
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    return text.num_hidden_layers, kv_heads, getattr(text, "head_dim", None) or text.hidden_size // heads
+
+
 class _SlotCache:
     """K/V for every slot, [slots, kv_heads, length, head_dim] per layer, written per row at each row's own
     positions. The model calls ``update`` once per layer; it writes the new keys and values in place and returns
@@ -102,15 +111,11 @@ class SlotEngine:
 
     def __init__(self, model, tokenizer, stop_ids: list[int], pad_id: int, slots: int = 32, context: int = 1024,
                  stats: GenerationStats | None = None) -> None:
-        config = model.config
-        text = config.get_text_config() if hasattr(config, "get_text_config") else config
-        heads = text.num_attention_heads
-        kv_heads = getattr(text, "num_key_value_heads", None) or heads
-        head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+        layers, kv_heads, head_dim = kv_geometry(model)
         self.model, self.tokenizer, self.stop_ids, self.pad_id = model, tokenizer, set(stop_ids), pad_id
         self.decoder = model.get_decoder()
         self.head = model.get_output_embeddings()
-        self.cache = _SlotCache(text.num_hidden_layers, slots, kv_heads, head_dim, context, model.dtype, model.device)
+        self.cache = _SlotCache(layers, slots, kv_heads, head_dim, context, model.dtype, model.device)
         self.slots = slots
         self.slot_ids: list[list[int]] = [[] for _ in range(slots)]  # tokens whose K/V the slot holds
         self.slot_key: list[str | None] = [None] * slots
@@ -190,10 +195,10 @@ class SlotEngine:
             admitted.append((slot, reuse))
         return admitted
 
-    def _borrow_prefix(self, slot: int, prompt: list[int], min_tokens: int | None = None) -> int:
+    def _borrow_prefix(self, slot: int, prompt: list[int]) -> int:
         """Copy into ``slot`` the K/V of the longest prefix of ``prompt`` that another slot already holds (another
         episode's copy of the same instructions): positions are absolute, so those keys and values are the ones a
-        prefill would compute. Returns how many positions were copied (0 below ``min_tokens``)."""
+        prefill would compute. Returns how many positions were copied (0 below ``_MIN_SHARED``)."""
         best, donor = 0, None
         for other in range(self.slots):
             if other != slot and len(self.slot_ids[other]) > best:
@@ -201,7 +206,7 @@ class SlotEngine:
                 if n > best:
                     best, donor = n, other
         best = min(best, len(prompt) - 1)
-        if donor is None or best < (_MIN_SHARED if min_tokens is None else min_tokens):
+        if donor is None or best < _MIN_SHARED:
             return 0
         for k, v in zip(self.cache.keys, self.cache.values):
             k[slot, :, :best] = k[donor, :, :best]

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from parley import ParleyError
-from parley.code_version import code_version
+from parley.code_version import code_version, recorded_code
 from parley.models.loading import BASE_FILE, load_model_spec, plain_copy, shipped_adapters_root
 from parley.models.loading import available_adapters as available
 from parley.models.loading import shipped_adapter_dir as adapter_dir
@@ -85,11 +85,6 @@ def combine(base, warm, adapter_state: dict, adapter_config: dict, warm_rank: in
     return state, config, worst
 
 
-def _training_code(run_dir: Path) -> dict | None:
-    path = run_dir / "code.json"  # written by parley.training.run_dir (a layer above; read here as a plain file)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def export_run(run_dir: Path, out: Path, metrics: dict | None = None, base_spec: str | None = None) -> Path:
     """Write ``run_dir``'s final model as one fp16 adapter on its base model into ``out`` (with provenance)."""
     import torch
@@ -121,11 +116,12 @@ def export_run(run_dir: Path, out: Path, metrics: dict | None = None, base_spec:
     save_file({k: v.to(torch.float16) for k, v in state.items()}, str(out / "adapter_model.safetensors"))
     (out / "adapter_config.json").write_text(json.dumps(config, indent=2))
     size = (out / "adapter_model.safetensors").stat().st_size
+    trained = recorded_code(run_dir)
     (out / "provenance.json").write_text(json.dumps({
         "source_run": run_dir.name, "base": base_spec, "config": cfg, "seed": cfg.get("seed"),
         # The commit that trained it (None for runs made before runs recorded it), then the one exporting it.
-        "commit": ((_training_code(run_dir) or {}).get("started") or {}).get("commit"),
-        "training_code": _training_code(run_dir), "export_code": code_version(),
+        "commit": ((trained or {}).get("started") or {}).get("commit"),
+        "training_code": trained, "export_code": code_version(),
         "rank": config["r"], "warm_start_rank": warm_rank, "warm_start_svd_relative_residual": residual,
         "dtype": "float16", "bytes": size, "metrics": metrics or {},
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2, default=str))

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from parley import ParleyError
+from parley.code_version import CODE_FILE, code_version, recorded_code
 from parley.training.config import TrainConfig, load_config
 
 
@@ -81,23 +82,16 @@ def prepare_run(config_path: str | None, overrides: list[str], resume: str | Non
 
     shutil.rmtree(run_dir / WARM_START_DIR, ignore_errors=True)  # made under another config
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    (run_dir / CODE_FILE).unlink(missing_ok=True)
     record_code(run_dir)
     return cfg, run_dir, None
 
 
-CODE_FILE = "code.json"
-
-
 def record_code(run_dir: Path, resumed: bool = False) -> None:
-    """Note the code that runs now: ``started`` once, then one entry per resume (a run may span commits)."""
-    from parley.code_version import code_version
-
-    path = run_dir / CODE_FILE
-    record = json.loads(path.read_text()) if path.is_file() else {}
+    """Note the code that runs now: ``started`` for a new run (replacing any earlier run's record), then one entry
+    per resume (a run may span commits)."""
     if resumed:
+        record = recorded_code(run_dir) or {}
         record.setdefault("resumed", []).append(code_version())
     else:
-        record["started"] = code_version()
-    path.write_text(json.dumps(record, indent=2) + "\n")
-
+        record = {"started": code_version()}
+    (run_dir / CODE_FILE).write_text(json.dumps(record, indent=2) + "\n")
