@@ -246,6 +246,21 @@ def test_leak_penalty_is_a_reward_function_of_its_own():
     assert "budget_leak" not in {f.__name__ for f in reward_functions(Role.BUYER, 0.2)}
 
 
+def test_deal_cost_makes_a_deal_at_the_budget_pay_less_than_holding_out():
+    from parley.training.rewards import reward_functions
+
+    at_budget = play(S, [f"OFFER: ${S.budget:.2f}", "ACCEPT"])
+    held_out = play(S, [f"OFFER: ${S.floor / 2:.2f}", f"OFFER: ${S.budget * 2:.2f}"], max_turns=2)
+    bargained = play(S, [f"OFFER: ${S.floor:.2f}", "ACCEPT"])
+    assert at_budget.outcome.deal and not held_out.outcome.deal and bargained.outcome.deal
+    funcs = reward_functions(Role.BUYER, 0.2, deal_cost_value=0.05)
+    assert "deal_cost" in {f.__name__ for f in funcs}
+    totals = [sum(f(episode=[ep])[0] for f in funcs) for ep in (at_budget, held_out, bargained)]
+    assert totals[0] == pytest.approx(-0.05) and totals[1] == 0.0   # without the cost both would be 0
+    assert totals[2] == pytest.approx(bargained.buyer_reward - 0.05) and totals[2] > totals[1]
+    assert "deal_cost" not in {f.__name__ for f in reward_functions(Role.BUYER, 0.2)}
+
+
 def test_training_config_carries_parser_reward_budget_rule_and_catalog(repo_root, tmp_path):
     from parley.training.config import TrainConfig
     from parley.training.games import _bargain_protocol, _bargain_scenarios

@@ -54,6 +54,8 @@ class RewardSection(_Section):
                                     "that carry no parseable action or break a rule")
     leak_penalty: float = Field(0.0, ge=0.0, description="bargain buyer: subtracted when a message states the "
                                 "budget before the deal (environments/secrecy.py)")
+    deal_cost: float = Field(0.0, ge=0.0, description="bargain: subtracted for every deal (a transaction cost), so "
+                             "a deal at zero surplus pays less than holding out (training/rewards.py, deal_cost)")
 
 
 class WarmStartSection(_Section):

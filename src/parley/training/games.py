@@ -102,7 +102,8 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
     role = Role(cfg.role)
     rollout = BargainRollout(scenarios, role, cfg.opponents, _bargain_protocol(cfg), settings, seed=cfg.seed,
                              refresh_steps=cfg.self_play_refresh_steps)
-    return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty)
+    return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty,
+                                     cfg.rewards.deal_cost)
 
 
 def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:

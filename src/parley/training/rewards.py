@@ -46,6 +46,17 @@ def protocol_penalty(episode: BargainEpisode, role: Role, penalty: float) -> flo
     return -penalty * protocol_share(episode, role)
 
 
+def deal_cost(episode: BargainEpisode, cost: float) -> float:
+    """-cost for any deal, 0 without one: a transaction cost.
+
+    Under the surplus reward a deal at the budget pays 0, exactly what holding out pays; a buyer that offers
+    its budget never risks a negative reward, and GRPO collapsed onto that move (docs/benchmarks.md, "Training
+    as the suite measures"). With a cost a zero-surplus deal pays less than no deal, so the group sees a spread
+    between conceding everything and bargaining.
+    """
+    return -cost if episode.outcome.deal else 0.0
+
+
 class EpisodeReward:
     """A TRL reward function over the ``episode`` extra field; its ``__name__`` names the logged metric."""
 
@@ -74,10 +85,13 @@ class EpisodeReward:
         return values
 
 
-def reward_functions(role: Role, penalty: float, leak_penalty: float = 0.0) -> list[EpisodeReward]:
+def reward_functions(role: Role, penalty: float, leak_penalty: float = 0.0,
+                     deal_cost_value: float = 0.0) -> list[EpisodeReward]:
     funcs = [EpisodeReward("surplus", lambda ep: surplus(ep, role))]
     if penalty > 0:
         funcs.append(EpisodeReward("protocol", lambda ep: protocol_penalty(ep, role, penalty)))
     if leak_penalty > 0 and role is Role.BUYER:
         funcs.append(EpisodeReward("budget_leak", lambda ep: -leak_penalty * leaked(ep)))
+    if deal_cost_value > 0:
+        funcs.append(EpisodeReward("deal_cost", lambda ep: deal_cost(ep, deal_cost_value)))
     return funcs
