@@ -223,3 +223,86 @@ def test_the_warm_started_policy_comes_back_without_activation_checkpointing(tin
                                                 "grpo.gradient_checkpointing=true"), None)
     model, _ = _warm_started(on, tmp_path / "on", None, None, progress=False)
     assert model.is_activation_checkpointing is True  # a run that asks for it keeps it
+
+
+# -- rejection sampling: the model's own resolutions, kept when the judge passes them -----------------------------
+class _RoundResolver:
+    """Resolves dilemmas alone: round k answers from ``rounds[k]`` (dilemma id -> text, "" otherwise)."""
+
+    def __init__(self, rounds):
+        self.rounds, self.seeds = rounds, []
+
+    def resolve(self, dilemmas, seed=0):
+        round_ = self.rounds[len(self.seeds) % len(self.rounds)]
+        self.seeds.append(seed)
+        return [round_.get(d.id, "I think we should talk more about it.") for d in dilemmas]
+
+
+def _good_and_bad():
+    from test_rubric_v2 import ADVERSARIAL, GOOD, GRENADE
+
+    good = dict(GOOD)
+    crossing = dict((d, t) for d, t in ADVERSARIAL["crosses_own_red_line"])
+    return good, crossing, GRENADE
+
+
+def test_filtered_teacher_keeps_a_dilemmas_best_resolution_only_when_the_judge_passes_it():
+    from parley.agents.deliberator import FilteredResolutionTeacher
+    from parley.agents.judge import RuleJudge
+    from parley.environments.deliberation import DeliberationObservation
+    from parley.environments.dilemmas import load_dilemmas
+
+    good, crossing, grenade = _good_and_bad()
+    train = {d.id: d for d in load_dilemmas("train")}
+    in_train = [i for i in good if i in train]
+    assert grenade in in_train and len(in_train) >= 2
+    drawn = [train[i] for i in in_train] + [d for d in train.values() if d.id not in good][:3]
+    # Round 0 crosses a red line everywhere it can; round 1 writes the good resolution for all but the grenade.
+    resolver = _RoundResolver([{i: crossing[i] for i in crossing if i in train},
+                               {i: good[i] for i in in_train if i != grenade}])
+    teacher = FilteredResolutionTeacher(resolver, RuleJudge(), samples=2)
+    kept = teacher.select(drawn + drawn[:1], seed=4)  # a repeated dilemma is resolved once per round
+    assert len(set(resolver.seeds)) == 2  # each round draws with its own seed
+    assert [d.id for d in kept] == [i for i in in_train if i != grenade]  # the grenade only ever crossed a line
+    assert teacher.chosen == {i: good[i] for i in in_train if i != grenade}
+    assert teacher.report["kept"] == len(kept) and teacher.report["judged"] == 2 * (len(drawn)) \
+        and teacher.report["kept_mean_score"] >= 7
+    d = kept[0]
+    first = DeliberationObservation("e", 0, d, (), (), 0, 6)
+    assert teacher.act([first]) == [f"PROPOSAL: {good[d.id]}"]
+    with pytest.raises(ValueError, match="no kept resolution"):
+        teacher.act([DeliberationObservation("e", 0, train[grenade], (), (), 0, 6)])
+    # Nothing scores above a bar no verdict reaches: nothing is kept
+    strict = FilteredResolutionTeacher(_RoundResolver([good]), RuleJudge(), samples=1, min_score=10)
+    assert strict.select(drawn) == [] and strict.chosen == {}
+
+
+def test_filtered_teacher_warm_starts_on_judged_resolutions_or_says_why_not(monkeypatch):
+    import parley.agents.spec as spec
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.environments.dilemmas import load_dilemmas
+
+    good, _, _ = _good_and_bad()
+    n_train = len(load_dilemmas("train"))
+    monkeypatch.setattr(spec, "build_resolver", lambda raw, settings, cache: _RoundResolver([good]))
+    examples, summary = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules",
+                                                      DeliberationConfig(max_turns=6), episodes=n_train, seed=1)
+    stats = summary["teachers"]["filtered:smollm2"]
+    kept = [i for i in good if i in {d.id for d in load_dilemmas("train")}]
+    assert stats["filter"]["kept"] == len(kept) and stats["episodes"] == len(kept)
+    assert stats["agreement_rate"] == 1.0 and stats["ca_score_mean"] >= 7   # the agreements are the kept texts
+    proposals = {x["completion"][0]["content"] for x in examples if "PROPOSAL:" in x["completion"][0]["content"]}
+    assert proposals == {f"PROPOSAL: {good[i]}" for i in kept}
+    # A model whose resolutions never pass: a clear error, not an empty warm start
+    monkeypatch.setattr(spec, "build_resolver", lambda raw, settings, cache: _RoundResolver([{}]))
+    with pytest.raises(ParleyError, match="kept no resolution.*filter_samples"):
+        deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", DeliberationConfig(max_turns=6),
+                                      episodes=4, seed=1)
+
+
+def test_filtered_teacher_specs_are_checked_in_the_config():
+    cfg = load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[filtered:smollm2]",
+                                                                 "warm_start.filter_samples=4"])
+    assert cfg.warm_start.teachers == ["filtered:smollm2"] and cfg.warm_start.filter_samples == 4
+    with pytest.raises(ParleyError, match="filtered:"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[filtered:scripted:stance]"])

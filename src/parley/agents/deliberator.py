@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import re
 
@@ -108,6 +108,72 @@ class SoloResolver:
         outs = self.backend.generate([self.messages(d) for d in dilemmas], self.settings, seed)
         self.last_raw = [o.text for o in outs]
         return [parse_resolution(t) for t in self.last_raw]
+
+
+FILTERED_PREFIX = "filtered:"  # warm-start teacher spec: filtered:<model spec>
+
+
+@dataclass
+class FilteredResolutionTeacher:
+    """A warm-start teacher made of a model's own best single-agent resolutions (rejection sampling).
+
+    Why: a scripted teacher can only show template text, which rubric v2 scores 0 (vague, or a red line crossed),
+    so a model warm-started on it samples nothing GRPO can reinforce (docs/benchmarks.md). Instead the model
+    resolves each dilemma alone ``samples`` times; the judge scores every resolution; a dilemma keeps its best one
+    only if that scores above ``min_score`` and crosses no red line. :meth:`select` returns the dilemmas that kept
+    one. In a deliberation the teacher proposes the kept resolution and accepts the other's proposal once it has
+    spoken (as :class:`ScriptedDeliberator`). Nothing is invented: every target is text the model wrote and the
+    run's own judge passed.
+    """
+
+    resolver: Any  # anything with resolve(dilemmas, seed) -> texts (SoloResolver)
+    judge: Any  # anything with judge(requests, seed) -> verdicts (RuleJudge, LLMJudge)
+    samples: int = 8
+    min_score: float = 0.0
+    name: str = "filtered"
+    patience: int = 1
+    chosen: dict[str, str] = field(default_factory=dict)  # dilemma id -> its kept resolution
+    report: dict = field(default_factory=dict)
+
+    def select(self, dilemmas: Sequence[Dilemma], seed: int = 0) -> list[Dilemma]:
+        from parley.agents.judge import JudgeRequest
+
+        distinct = list({d.id: d for d in dilemmas}.values())
+        best: dict[str, tuple[float, str]] = {}
+        judged = failed = 0
+        counts: dict[str, int] = {}  # how the judge scored every sample, to see how rare a pass is
+        for k in range(self.samples):  # one call per round: each round's draw has its own seed
+            texts = self.resolver.resolve(distinct, seed=seed + 7_919 * k)
+            verdicts = self.judge.judge([JudgeRequest(d, t) for d, t in zip(distinct, texts)], seed=seed)
+            for d, text, v in zip(distinct, texts, verdicts):
+                if v.score is None:
+                    failed += 1
+                    continue
+                judged += 1
+                counts[f"{v.score:g}"] = counts.get(f"{v.score:g}", 0) + 1
+                if text.strip() and v.score > self.min_score and not v.red_line_violations and \
+                        v.score > best.get(d.id, (float("-inf"), ""))[0]:
+                    best[d.id] = (v.score, text)
+        self.chosen = {i: text for i, (_, text) in best.items()}
+        self.report = {"dilemmas": len(distinct), "samples": self.samples, "judged": judged, "judge_failures": failed,
+                       "score_counts": dict(sorted(counts.items(), key=lambda kv: float(kv[0]))),
+                       "kept": len(best), "kept_mean_score": (sum(sc for sc, _ in best.values()) / len(best)
+                                                              if best else None)}
+        return [d for d in dilemmas if d.id in self.chosen]
+
+    def act(self, observations: Sequence[DeliberationObservation], seed: int = 0) -> list[str]:
+        out = []
+        for obs in observations:
+            if obs.dilemma.id not in self.chosen:
+                raise ValueError(f"{self.name}: no kept resolution for dilemma {obs.dilemma.id}; play only the "
+                                 "dilemmas select() returned")
+            own_turns = sum(1 for s, _ in obs.history if s == obs.speaker)
+            theirs = [p for p in obs.proposals if p.by != obs.speaker]
+            if theirs and own_turns >= self.patience:
+                out.append(f"I can live with that. ACCEPT #{theirs[-1].number}")
+            else:
+                out.append(f"PROPOSAL: {self.chosen[obs.dilemma.id]}")
+        return out
 
 
 SCRIPTED_DELIBERATORS = {

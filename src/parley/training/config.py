@@ -68,6 +68,10 @@ class WarmStartSection(_Section):
     epochs: float = Field(2.0, gt=0.0)
     learning_rate: float = Field(2e-4, gt=0.0)
     batch_size: int = Field(8, ge=1)
+    filter_samples: int = Field(8, ge=1, description="deliberation, filtered:<model> teachers: single-agent "
+                                "resolutions the model writes per dilemma before the judge picks the best")
+    filter_min_score: float = Field(0.0, description="deliberation, filtered:<model> teachers: a resolution is kept "
+                                    "only if the judge scores it above this (and it crosses no red line)")
 
     # The teachers are checked in TrainConfig: what a valid teacher is depends on the environment.
 

@@ -125,6 +125,7 @@ register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _
 
 
 def _deliberation_validate(cfg) -> None:
+    from parley.agents.deliberator import FILTERED_PREFIX
     from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, split_judge
 
     try:
@@ -134,6 +135,10 @@ def _deliberation_validate(cfg) -> None:
     for opponent in cfg.opponents:
         field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
     for teacher in cfg.warm_start.teachers:
+        if teacher.startswith(FILTERED_PREFIX):  # the model's own resolutions, filtered by the judge
+            field_spec(teacher.removeprefix(FILTERED_PREFIX), allow=LLM, what=f"warm_start.teachers entry {teacher!r} "
+                       f"(after {FILTERED_PREFIX!r} comes a language model)", personas=False)
+            continue
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
     if cfg.grpo.num_generations % 2:
         raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
@@ -166,7 +171,8 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
     ws = cfg.warm_start
     examples, summary = deliberation_teacher_examples(ws.teachers, cfg.opponents[0], cfg.judge,
                                                       DeliberationConfig(max_turns=cfg.environment.max_turns),
-                                                      ws.episodes, cfg.seed, cfg.environment.split, settings)
+                                                      ws.episodes, cfg.seed, cfg.environment.split, settings,
+                                                      ws.filter_samples, ws.filter_min_score)
     return examples, {**summary, "opponent": cfg.opponents[0]}
 
 

@@ -111,11 +111,18 @@ def two_seat_teacher_examples(teachers: Sequence[str], opponent: str, renderer, 
 
 
 def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge: str, protocol,
-                                  episodes: int, seed: int, split: str = "train", settings=None) -> tuple[list[dict], dict]:
-    """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``."""
+                                  episodes: int, seed: int, split: str = "train", settings=None,
+                                  filter_samples: int = 8, filter_min_score: float = 0.0) -> tuple[list[dict], dict]:
+    """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``.
+
+    A ``filtered:<model>`` teacher is the model's own single-agent resolutions, ``filter_samples`` per dilemma,
+    kept when ``judge`` scores one above ``filter_min_score`` (``FilteredResolutionTeacher``); it plays only the
+    drawn dilemmas that kept one, so it may play fewer than ``episodes``.
+    """
+    from parley import ParleyError
     from parley.models.generation import GenerationSettings
-    from parley.agents.deliberator import DeliberationLLMAgent
-    from parley.agents.spec import BackendCache, build_deliberator, build_judge
+    from parley.agents.deliberator import FILTERED_PREFIX, DeliberationLLMAgent, FilteredResolutionTeacher
+    from parley.agents.spec import BackendCache, build_deliberator, build_judge, build_resolver
     from parley.environments.dilemmas import sample_dilemmas
     from parley.evaluation.deliberation_arena import summarize_deliberations
     from parley.rollout.deliberation import run_deliberations, with_verdicts
@@ -129,12 +136,40 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
         return {"agreement_rate": result["agreement_rate"], "ca_score_mean": result["ca_score_mean"],
                 "red_line_violations": result["red_line_violations"]}
 
+    built: dict[str, object] = {}
+
+    def build(spec: str):
+        if spec.startswith(FILTERED_PREFIX):
+            agent = FilteredResolutionTeacher(build_resolver(spec.removeprefix(FILTERED_PREFIX), settings, cache), grader,
+                                              samples=filter_samples, min_score=filter_min_score, name=spec)
+        else:
+            agent = build_deliberator(spec, settings, cache)
+        built[spec] = agent
+        return agent
+
+    def scenarios_for(index: int):
+        drawn = sample_dilemmas(split, episodes, seed, stream=f"teacher-{index}")
+        teacher = built[teachers[index]]
+        if not isinstance(teacher, FilteredResolutionTeacher):
+            return drawn
+        kept = teacher.select(drawn, seed=seed)
+        if not kept:
+            report = teacher.report
+            raise ParleyError(f"warm-start teacher {teachers[index]!r} kept no resolution: none of {report['judged']} "
+                              f"single-agent resolutions ({report['dilemmas']} dilemmas x {report['samples']}) scored "
+                              f"above {filter_min_score} without crossing a red line under judge {judge!r}. Raise "
+                              "warm_start.filter_samples or warm_start.episodes, lower warm_start.filter_min_score, "
+                              "or use another teacher.")
+        return kept
+
     examples, summary = two_seat_teacher_examples(
         teachers, opponent, DeliberationLLMAgent("renderer", backend=None),  # only its prompt rendering is used
-        lambda spec: build_deliberator(spec, settings, cache),
-        lambda index: sample_dilemmas(split, episodes, seed, stream=f"teacher-{index}"),
+        build, scenarios_for,
         lambda dilemmas, agents, side, ids: run_deliberations(dilemmas, agents, protocol, seed=seed + side, episode_ids=ids),
         describe)
+    for spec, agent in built.items():
+        if isinstance(agent, FilteredResolutionTeacher):
+            summary["teachers"][spec]["filter"] = agent.report
     return examples, {**summary, "judge": judge}
 
 
