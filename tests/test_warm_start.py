@@ -306,3 +306,27 @@ def test_filtered_teacher_specs_are_checked_in_the_config():
     assert cfg.warm_start.teachers == ["filtered:smollm2"] and cfg.warm_start.filter_samples == 4
     with pytest.raises(ParleyError, match="filtered:"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[filtered:scripted:stance]"])
+
+
+def test_bargain_teachers_can_play_their_own_budget_rule():
+    """A scripted teacher in a CI scenario opens at its budget; warm-starting on mixed budgets taught the model
+    to offer its budget everywhere. warm_start.budget_rule lets the teachers play MI scenarios only."""
+    from parley.training.games import _bargain_teachers
+
+    mixed = load_config("configs/bargain-smollm2-cpu.yaml", ["environment.budget_rule=mixed", "warm_start.episodes=8"])
+    own = load_config("configs/bargain-smollm2-cpu.yaml", ["environment.budget_rule=mixed", "warm_start.episodes=8",
+                                                           "warm_start.budget_rule=uniform"])
+    ex_mixed, sum_mixed = _bargain_teachers(mixed, None)
+    ex_own, sum_own = _bargain_teachers(own, None)
+    assert (sum_mixed["budget_rule"], sum_own["budget_rule"]) == ("mixed", "uniform")
+
+    def opens_at_budget(examples):
+        firsts = [x for x in examples if "Your current offer: none" in x["prompt"][-1]["content"]]
+        return sum(x["prompt"][-1]["content"].rstrip("]").endswith(x["completion"][0]["content"].split("$")[-1] + ".")
+                   for x in firsts), len(firsts)
+
+    at_budget, n = opens_at_budget(ex_mixed)
+    assert n == 8 and at_budget >= 2      # the CI half: the teacher's opening offer is its budget
+    assert opens_at_budget(ex_own) == (0, 8)
+    with pytest.raises(ParleyError, match="budget_rule"):
+        load_config("configs/bargain-smollm2-cpu.yaml", ["warm_start.budget_rule=sometimes"])

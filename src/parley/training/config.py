@@ -68,6 +68,10 @@ class WarmStartSection(_Section):
     epochs: float = Field(2.0, gt=0.0)
     learning_rate: float = Field(2e-4, gt=0.0)
     batch_size: int = Field(8, ge=1)
+    budget_rule: Literal["uniform", "listing-fraction", "mixed"] | None = Field(
+        None, description="bargain: how the teachers' scenarios draw budgets; default the environment's. A scripted "
+        "teacher in a conflicting-interest scenario (budget far below the listing) opens at its budget, and a model "
+        "imitating it learns to offer its budget everywhere (docs/benchmarks.md)")
     filter_samples: int = Field(8, ge=1, description="deliberation, filtered:<model> teachers: single-agent "
                                 "resolutions the model writes per dilemma before the judge picks the best")
     filter_min_score: float = Field(0.0, description="deliberation, filtered:<model> teachers: a resolution is kept "

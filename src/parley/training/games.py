@@ -12,7 +12,7 @@ point per game; see the issue notes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from parley import ParleyError
@@ -112,9 +112,12 @@ def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
 
     ws = cfg.warm_start
     opponent = cfg.opponents[0] if cfg.opponents[0] != "self" else ws.teachers[0]
+    scenario_config = _bargain_scenario_config(cfg)
+    if ws.budget_rule is not None:
+        scenario_config = replace(scenario_config, budget_rule=ws.budget_rule)
     examples, summary = teacher_examples(ws.teachers, opponent, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
-                                         cfg.seed, cfg.environment.split, _bargain_scenario_config(cfg))
-    return examples, {**summary, "opponent": opponent}
+                                         cfg.seed, cfg.environment.split, scenario_config)
+    return examples, {**summary, "opponent": opponent, "budget_rule": scenario_config.budget_rule}
 
 
 register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _bargain_scenarios,
