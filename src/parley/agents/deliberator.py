@@ -132,6 +132,7 @@ class FilteredResolutionTeacher:
     min_score: float = 0.0
     name: str = "filtered"
     patience: int = 1
+    show_progress: bool = False
     chosen: dict[str, str] = field(default_factory=dict)  # dilemma id -> its kept resolution
     report: dict = field(default_factory=dict)
 
@@ -142,7 +143,12 @@ class FilteredResolutionTeacher:
         best: dict[str, tuple[float, str]] = {}
         judged = failed = 0
         counts: dict[str, int] = {}  # how the judge scored every sample, to see how rare a pass is
-        for k in range(self.samples):  # one call per round: each round's draw has its own seed
+        rounds = range(self.samples)
+        if self.show_progress:  # minutes on a CPU: one generate call per round
+            from rich.progress import track
+
+            rounds = track(rounds, description=f"{self.name}: resolving {len(distinct)} dilemmas alone")
+        for k in rounds:  # one call per round: each round's draw has its own seed
             texts = self.resolver.resolve(distinct, seed=seed + 7_919 * k)
             verdicts = self.judge.judge([JudgeRequest(d, t) for d, t in zip(distinct, texts)], seed=seed)
             for d, text, v in zip(distinct, texts, verdicts):

@@ -141,7 +141,8 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
     def build(spec: str):
         if spec.startswith(FILTERED_PREFIX):
             agent = FilteredResolutionTeacher(build_resolver(spec.removeprefix(FILTERED_PREFIX), settings, cache), grader,
-                                              samples=filter_samples, min_score=filter_min_score, name=spec)
+                                              samples=filter_samples, min_score=filter_min_score, name=spec,
+                                              show_progress=True)
         else:
             agent = build_deliberator(spec, settings, cache)
         built[spec] = agent
