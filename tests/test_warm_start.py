@@ -293,6 +293,9 @@ def test_filtered_teacher_warm_starts_on_judged_resolutions_or_says_why_not(monk
     assert stats["agreement_rate"] == 1.0 and stats["ca_score_mean"] >= 7   # the agreements are the kept texts
     proposals = {x["completion"][0]["content"] for x in examples if "PROPOSAL:" in x["completion"][0]["content"]}
     assert proposals == {f"PROPOSAL: {good[i]}" for i in kept}
+    # the other seat accepts at once: as many accepts as proposals to learn from, two turns an episode
+    accepts = [x for x in examples if x["completion"][0]["content"] == "I can live with that. ACCEPT #1"]
+    assert len(accepts) == len(kept) and len(examples) == 2 * len(kept)
     # A model whose resolutions never pass: a clear error, not an empty warm start
     monkeypatch.setattr(spec, "build_resolver", lambda raw, settings, cache: _RoundResolver([{}]))
     with pytest.raises(ParleyError, match="kept no resolution.*filter_samples"):

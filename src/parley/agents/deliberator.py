@@ -121,8 +121,10 @@ class FilteredResolutionTeacher:
     so a model warm-started on it samples nothing GRPO can reinforce (docs/benchmarks.md). Instead the model
     resolves each dilemma alone ``samples`` times; the judge scores every resolution; a dilemma keeps its best one
     only if that scores above ``min_score`` and crosses no red line. :meth:`select` returns the dilemmas that kept
-    one. In a deliberation the teacher proposes the kept resolution and accepts the other's proposal once it has
-    spoken (as :class:`ScriptedDeliberator`). Nothing is invented: every target is text the model wrote and the
+    one. In a deliberation the teacher proposes the kept resolution, and accepts a proposal of the other's at once
+    (``patience`` 0): a first try that waited a turn (as :class:`ScriptedDeliberator` does) showed each accept
+    once per two proposals, and the model it warm-started repeated proposals and never accepted, so self-play
+    reached no agreement and GRPO no reward spread (docs/benchmarks.md). Nothing is invented: every target is text the model wrote and the
     run's own judge passed.
     """
 
@@ -131,7 +133,7 @@ class FilteredResolutionTeacher:
     samples: int = 8
     min_score: float = 0.0
     name: str = "filtered"
-    patience: int = 1
+    patience: int = 0
     show_progress: bool = False
     chosen: dict[str, str] = field(default_factory=dict)  # dilemma id -> its kept resolution
     report: dict = field(default_factory=dict)
