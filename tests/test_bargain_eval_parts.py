@@ -246,6 +246,13 @@ def test_leak_penalty_is_a_reward_function_of_its_own():
     assert "budget_leak" not in {f.__name__ for f in reward_functions(Role.BUYER, 0.2)}
 
 
+def test_budget_offer_rate_counts_offers_of_exactly_the_budget_that_the_leak_rate_exempts():
+    at_budget = play(S, [f"OFFER: ${S.budget:.2f}", "ACCEPT"])
+    below = play(S, [f"OFFER: ${S.budget - 0.01:.2f}", "ACCEPT"])
+    m = bargain_metrics([at_budget, below], seed=0)["all"]
+    assert m["budget_offer_rate"]["mean"] == 0.5 and m["budget_leak_rate"]["mean"] == 0.0
+
+
 def test_deal_cost_makes_a_deal_at_the_budget_pay_less_than_holding_out():
     from parley.training.rewards import reward_functions
 

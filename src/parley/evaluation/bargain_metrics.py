@@ -19,6 +19,10 @@ seller_format_error_rate   the same for the seller's turns
 ci_rational_exit           CI only: share of episodes that end without a deal (the rational outcome)
 mean_turns                 turns played, both sides together
 budget_leak_rate           share of episodes where a buyer message stated the budget before the deal
+budget_offer_rate          share of episodes where the buyer offered exactly its budget (to the cent): an offer is a
+                           public move, so the leak rate exempts it, but a buyer that always offers its budget tells a
+                           seller who learns the pattern (the collapse of docs/benchmarks.md, "Training as the suite
+                           measures")
 =========================  =======================================================================================
 """
 
@@ -35,7 +39,8 @@ from parley.rollout.bargain import BargainEpisode
 
 GROUPS = ("all", "mutual", "conflicting")
 METRICS = ("deal_rate", "buyer_reward", "paper_reward", "overshoot_rate", "first_offer_ratio", "captured_room",
-           "buyer_format_error_rate", "seller_format_error_rate", "ci_rational_exit", "mean_turns", "budget_leak_rate")
+           "buyer_format_error_rate", "seller_format_error_rate", "ci_rational_exit", "mean_turns", "budget_leak_rate",
+           "budget_offer_rate")
 
 
 def _stat(values: Sequence[float], seed: int) -> dict:
@@ -83,6 +88,11 @@ def _leaked(e: BargainEpisode) -> bool:
     return any(t.revealed_budget for t in e.turns if t.role is Role.BUYER)
 
 
+def _offered_budget(e: BargainEpisode) -> bool:
+    return any(t.effect == "offer" and abs(t.action.price - e.scenario.budget) < 0.005
+               for t in e.turns if t.role is Role.BUYER)
+
+
 def _paper(e: BargainEpisode) -> float:
     return paper_buyer_reward(e.scenario, e.outcome, any(t.malformed for t in e.turns if t.role is Role.BUYER))
 
@@ -107,6 +117,7 @@ def group_metrics(episodes: Sequence[BargainEpisode], seed: int = 0) -> dict:
         "ci_rational_exit": _stat(_values(ci, lambda e: not e.outcome.deal), seed),
         "mean_turns": _stat(_values(episodes, lambda e: e.outcome.turns), seed),
         "budget_leak_rate": _stat(_values(episodes, _leaked), seed),
+        "budget_offer_rate": _stat(_values(episodes, _offered_budget), seed),
     }
 
 
