@@ -41,6 +41,14 @@ class DeliberationLLMAgent(SeatedLLMAgent):
                              status)
 
 
+def _acceptance(obs: DeliberationObservation, patience: int) -> str | None:
+    """The scripted accept of the other side's latest proposal, once ``patience`` own turns have passed; else None."""
+    theirs = [p for p in obs.proposals if p.by != obs.speaker]
+    if theirs and sum(1 for s, _ in obs.history if s == obs.speaker) >= patience:
+        return f"I can live with that. ACCEPT #{theirs[-1].number}"
+    return None
+
+
 @dataclass(frozen=True)
 class ScriptedDeliberator:
     """Proposes a resolution; accepts the other's latest proposal once ``patience`` of its own turns
@@ -69,11 +77,9 @@ class ScriptedDeliberator:
     def act(self, observations: Sequence[DeliberationObservation], seed: int = 0) -> list[str]:
         out = []
         for obs in observations:
-            own_turns = sum(1 for s, _ in obs.history if s == obs.speaker)
-            theirs = [p for p in obs.proposals if p.by != obs.speaker]
             me, other = obs.persona, obs.other
-            if theirs and own_turns >= self.patience:
-                out.append(f"I can live with that. ACCEPT #{theirs[-1].number}")
+            if accept := _acceptance(obs, self.patience):
+                out.append(accept)
             elif self.proposal == "stance":
                 out.append(f"What matters most to me is {me.values[0]}. PROPOSAL: {me.stance}")
             else:
@@ -158,7 +164,8 @@ class FilteredResolutionTeacher:
                     failed += 1
                     continue
                 judged += 1
-                counts[f"{v.score:g}"] = counts.get(f"{v.score:g}", 0) + 1
+                key = f"{v.score:g}"
+                counts[key] = counts.get(key, 0) + 1
                 if text.strip() and v.score > self.min_score and not v.red_line_violations and \
                         v.score > best.get(d.id, (float("-inf"), ""))[0]:
                     best[d.id] = (v.score, text)
@@ -175,12 +182,7 @@ class FilteredResolutionTeacher:
             if obs.dilemma.id not in self.chosen:
                 raise ValueError(f"{self.name}: no kept resolution for dilemma {obs.dilemma.id}; play only the "
                                  "dilemmas select() returned")
-            own_turns = sum(1 for s, _ in obs.history if s == obs.speaker)
-            theirs = [p for p in obs.proposals if p.by != obs.speaker]
-            if theirs and own_turns >= self.patience:
-                out.append(f"I can live with that. ACCEPT #{theirs[-1].number}")
-            else:
-                out.append(f"PROPOSAL: {self.chosen[obs.dilemma.id]}")
+            out.append(_acceptance(obs, self.patience) or f"PROPOSAL: {self.chosen[obs.dilemma.id]}")
         return out
 
 

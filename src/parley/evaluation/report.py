@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on servers or CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from parley.evaluation.bargain_metrics import GROUPS, METRICS  # noqa: E402
 from parley.rollout.bargain import BargainEpisode  # noqa: E402
 
 _TEMPLATES = jinja2.Environment(
@@ -100,7 +101,7 @@ def write_report(out: Path, episodes: Sequence[BargainEpisode], summary: dict, m
     }
     page = _TEMPLATES.get_template("arena.html").render(
         meta=meta, summary=summary, plots=plots, episodes=episodes[:20], total=len(episodes),
-        meta_json=json.dumps(meta, indent=2), escape=html.escape,
+        meta_json=json.dumps(meta, indent=2), escape=html.escape, metric_keys=METRICS, metric_groups=GROUPS,
     )
     path = out / "report.html"
     path.write_text(page)
