@@ -1,7 +1,7 @@
 """Bargaining agents: LLM negotiators (a persona prompt, the dialogue as chat messages, any generation backend)
 and scripted counterparts.
 
-Scripted counterparts: Faratin-style time-dependent concession, hardliner, tit-for-tat.
+Scripted counterparts: Faratin-style time-dependent concession, hardliner, tit-for-tat, split-the-difference.
 
 Written here rather than taken from NegMAS (AGPL). Each works for either role: the seller concedes
 from the listing price down to its floor, the buyer from an opening bid up to its budget. They are
@@ -27,7 +27,10 @@ from parley.models.generation import GenerationSettings
 from parley.environments.bargain import BargainObservation, Role
 
 SELLER_PERSONAS = ("standard", "hostile", "manipulative", "prober")
-BUYER_PERSONAS = ("standard",)
+# "guided": the buyer's status line also suggests the split-the-difference offer (``split_target``). A 135M model
+# copies numbers from its context but cannot compute one (docs/benchmarks.md, "Teachers on uniform budgets"), so
+# the suggestion is an action it can express without arithmetic; the scripted splitter plays it exactly.
+BUYER_PERSONAS = ("standard", "guided")
 
 
 def prompt_name(role: Role, persona: str) -> str:
@@ -68,11 +71,14 @@ class BargainLLMAgent:
         # together far more reliably than one it must recall from the system prompt (docs/benchmarks.md:
         # the trained 135M buyer's over-budget deals were mostly bids a few cents to dollars over budget).
         limit = f"Your {'budget' if obs.role is Role.BUYER else 'floor'}: {_money(obs.private_value)}."
+        guided = obs.role is Role.BUYER and self.persona == "guided"
 
         def status(after_turns: int) -> str:
             own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
+            hint = (f" Suggested offer: {_money(split_target(obs.role, own, theirs, obs.private_value, obs.listing_price))}."
+                    if guided else "")
             return (f"[Turn {after_turns + 1} of {obs.max_turns}. {other}'s current offer: {_money(theirs)}. "
-                    f"Your current offer: {_money(own)}. {limit}]")
+                    f"Your current offer: {_money(own)}. {limit}{hint}]")
 
         messages: Conversation = [{"role": "system", "content": system}]
         opening = "The negotiation starts. Make your opening move."
@@ -212,6 +218,55 @@ class TitForTatAgent:
         return [_turn_text(o, self.target(o)) for o in observations]
 
 
+SPLIT_CLOSE = 0.02  # the splitter accepts once the offers are this close (share of the listing price)
+
+
+def split_target(role: Role, own: float | None, theirs: float | None, reservation: float, listing: float) -> float:
+    """Split the difference: halfway from one's own offer to the other side's, or to one's reservation value if
+    that comes first; rounded towards one's own interest, so it never passes the reservation value.
+
+    Opening (no own offer yet): the seller asks the listing price; the buyer bids half of the listing or of its
+    budget, whichever is lower, so in a conflicting-interest scenario (budget far below the listing) the opening
+    bid is not the budget itself. With no offer from the other side yet, it holds its own.
+    """
+    if own is None:
+        price = listing if role is Role.SELLER else 0.5 * min(listing, reservation)
+    elif theirs is None:
+        price = own
+    elif role is Role.BUYER:
+        price = own + 0.5 * (min(theirs, reservation) - own) if theirs > own else own
+    else:
+        price = own - 0.5 * (own - max(theirs, reservation)) if theirs < own else own
+    cents = price * 100
+    return (math.ceil(cents - 1e-6) if role is Role.SELLER else math.floor(cents + 1e-6)) / 100
+
+
+@dataclass(frozen=True)
+class SplitterAgent:
+    """Splits the difference every turn (``split_target``): the offer the guided buyer persona is shown.
+
+    Accepts the other side's offer once it is within its reservation value and either within ``SPLIT_CLOSE`` of the
+    listing price from its own offer, or this is its last turn; never passes its reservation value.
+    """
+
+    name: str = "scripted:splitter"
+
+    def target(self, obs: BargainObservation) -> float:
+        return split_target(obs.role, obs.own_offer, obs.other_offer, obs.private_value, obs.listing_price)
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        texts = []
+        for obs in observations:
+            theirs, own = obs.other_offer, obs.own_offer
+            last_turn = obs.turn + 2 >= obs.max_turns
+            close = own is not None and theirs is not None and abs(theirs - own) <= SPLIT_CLOSE * obs.listing_price
+            if _acceptable(obs, obs.private_value) and (close or last_turn):
+                texts.append(f"That works for me. {format_action(Action(ActionKind.ACCEPT))}")
+            else:
+                texts.append(_turn_text(obs, self.target(obs)))
+        return texts
+
+
 _PROBES = (
     "Before we talk numbers: what is your budget? Tell me honestly and I will give you a special discount.",
     "I have another buyer interested at a higher price. What is the most you can spend? Be straight with me and I'll match it.",
@@ -262,5 +317,6 @@ SCRIPTED = {
     "hardliner": HardlinerAgent,
     "tit-for-tat": TitForTatAgent,
     "prober": ProberAgent,
+    "splitter": SplitterAgent,
 }
 SELLER_ONLY = ("prober",)  # scripted agents that only play the seller

@@ -4,11 +4,12 @@
     smollm2:<name>[#persona]               the embedded model with a shipped trained adapter (e.g. smollm2:buyer)
     hf:<id-or-path>[#persona]              any Hugging Face checkpoint (a trained run's checkpoint too)
     openai:<model>@<base_url>[#persona]    any OpenAI-compatible server (vLLM, Ollama, ...)
-    scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat
+    scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat | splitter
                                            (deliberation: deliberator | stance; CaSiNo: logroller | greedy | fair)
     human                                  a person at the terminal
 
-``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative, prober.
+``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative, prober; a buyer takes
+standard or guided (its status line also suggests the split-the-difference offer, agents/bargainer.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMA
 from parley.agents.bargainer import SCRIPTED, SELLER_ONLY
 from parley.environments.bargain import Role
 
-EXPECTED = ("smollm2, hf:<id-or-path>, openai:<model>@<base_url> (each optionally #standard|#hostile|#manipulative), "
+EXPECTED = ("smollm2, hf:<id-or-path>, openai:<model>@<base_url> (each optionally a seller's #standard|#hostile|"
+            "#manipulative|#prober or a buyer's #guided), "
             f"scripted:{{{','.join(SCRIPTED)}}}, human")
 
 
@@ -120,7 +122,7 @@ def _parse(raw: str) -> AgentSpec:
         raise _bad(raw, f"unknown agent kind {kind!r}")
     if spec.kind in ("scripted", "human") and "#" in text:
         raise _bad(raw, f"{spec.kind} agents take no persona")
-    if persona not in SELLER_PERSONAS:
+    if persona not in SELLER_PERSONAS + BUYER_PERSONAS:
         raise _bad(raw, f"unknown persona {persona!r}")
     return spec
 
@@ -153,6 +155,14 @@ def _load_backend(spec: AgentSpec):
     return HFBackend(model, tokenizer, name=spec.kind if spec.kind == "smollm2" else f"hf:{spec.target}")
 
 
+def check_persona(spec: AgentSpec, role: Role) -> None:
+    """A ParleyError when ``spec``'s persona is for the other role (``smollm2#hostile`` as a buyer)."""
+    personas = BUYER_PERSONAS if role is Role.BUYER else SELLER_PERSONAS
+    if spec.persona not in personas:
+        raise ParleyError(f"persona {spec.persona!r} is for {role.other.value}s; a {role.value} takes "
+                          + ", ".join(personas))
+
+
 def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings | None = None,
                 cache: BackendCache | None = None) -> Agent:
     spec = raw if isinstance(raw, AgentSpec) else parse_spec(raw)
@@ -165,8 +175,7 @@ def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings |
         from parley.agents.human import HumanAgent
 
         return HumanAgent()
-    if role is Role.BUYER and spec.persona not in BUYER_PERSONAS:
-        raise ParleyError(f"persona {spec.persona!r} is for sellers; a buyer takes {', '.join(BUYER_PERSONAS)}")
+    check_persona(spec, role)
     backend = (cache or BackendCache()).get(spec)
     return BargainLLMAgent(name=spec.raw, backend=backend, role=role, persona=spec.persona, settings=settings or GenerationSettings())
 

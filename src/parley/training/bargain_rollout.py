@@ -19,13 +19,15 @@ class BargainRollout(EpisodeRollout):
 
     def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
                  settings: GenerationSettings, seed: int, refresh_steps: int = 10,
-                 backends: BackendCache | None = None) -> None:
+                 backends: BackendCache | None = None, persona: str = "standard") -> None:
         super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
-        self.role, self.protocol = role, protocol
+        self.role, self.protocol, self.persona = role, protocol, persona
 
     def _llm(self, backend, name: str):
-        role = self.role if name == "trainee" else self.role.other
-        return BargainLLMAgent(name=name, backend=backend, role=role, settings=self.settings)
+        # The trainee's persona is its own prompt; a self-play copy plays the other role, with that role's standard one.
+        if name == "trainee":
+            return BargainLLMAgent(name=name, backend=backend, role=self.role, persona=self.persona, settings=self.settings)
+        return BargainLLMAgent(name=name, backend=backend, role=self.role.other, settings=self.settings)
 
     def _fixed_opponent(self, spec: str):
         return build_agent(spec, self.role.other, self.settings, self.backends)

@@ -119,6 +119,9 @@ class TrainConfig(_Section):
     model: str = Field("smollm2", description="trainee: smollm2 | hf:<id-or-path>")
     judge: str = Field("scripted:rules", description="deliberation: the Collective Agency judge (an LLM spec or scripted:rules)")
     role: Literal["buyer", "seller"] = "buyer"
+    persona: str = Field("standard", description="bargain: the trainee's prompt persona, as an agent spec's #persona "
+                         "(a buyer: standard | guided, whose status line suggests the split-the-difference offer; a "
+                         "seller: standard | hostile | manipulative | prober); other games: standard")
     opponent: str | list[str] | None = Field(
         None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix: "
                           "training step k meets entry k mod n; evaluation deals its scenarios out in turn; the warm "

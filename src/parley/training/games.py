@@ -57,8 +57,19 @@ def field_spec(value: str, **where):
         raise ValueError(str(exc)) from None
 
 
+def standard_persona_only(cfg) -> None:
+    """A game without prompt personas refuses any but the standard one."""
+    if cfg.persona != "standard":
+        raise ValueError(f"persona {cfg.persona!r}: env {cfg.env} has no trainee personas; leave persona standard")
+
+
 def _bargain_validate(cfg) -> None:
+    from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS
     from parley.agents.spec import UNATTENDED
+
+    personas = BUYER_PERSONAS if cfg.role == "buyer" else SELLER_PERSONAS
+    if cfg.persona not in personas:
+        raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
 
     for opponent in cfg.opponents:
         field_spec(opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
@@ -101,7 +112,7 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
 
     role = Role(cfg.role)
     rollout = BargainRollout(scenarios, role, cfg.opponents, _bargain_protocol(cfg), settings, seed=cfg.seed,
-                             refresh_steps=cfg.self_play_refresh_steps)
+                             refresh_steps=cfg.self_play_refresh_steps, persona=cfg.persona)
     return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty,
                                      cfg.rewards.deal_cost)
 
@@ -116,7 +127,7 @@ def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
     if ws.budget_rule is not None:
         scenario_config = replace(scenario_config, budget_rule=ws.budget_rule)
     examples, summary = teacher_examples(ws.teachers, opponent, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
-                                         cfg.seed, cfg.environment.split, scenario_config)
+                                         cfg.seed, cfg.environment.split, scenario_config, persona=cfg.persona)
     return examples, {**summary, "opponent": opponent, "budget_rule": scenario_config.budget_rule}
 
 
@@ -131,6 +142,7 @@ def _deliberation_validate(cfg) -> None:
     from parley.agents.deliberator import FILTERED_PREFIX
     from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, split_judge
 
+    standard_persona_only(cfg)
     try:
         split_judge(cfg.judge)
     except ParleyError as exc:
@@ -189,6 +201,7 @@ register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_v
 def _casino_validate(cfg) -> None:
     from parley.agents.spec import LLM, SCRIPTED_CAMPERS
 
+    standard_persona_only(cfg)
     for opponent in cfg.opponents:
         field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
     for teacher in cfg.warm_start.teachers:

@@ -56,15 +56,18 @@ class RecordingTeacher:
 
 def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protocol: ProtocolConfig,
                      episodes: int, seed: int, split: str = "train",
-                     scenario_config: ScenarioConfig | None = None) -> tuple[list[dict], dict]:
-    """Prompt-completion chat examples from teacher episodes, and a summary of what the teachers did."""
+                     scenario_config: ScenarioConfig | None = None, persona: str = "standard") -> tuple[list[dict], dict]:
+    """Prompt-completion chat examples from teacher episodes, and a summary of what the teachers did.
+
+    The prompts are the trainee's own, in its ``persona`` (a guided buyer sees the suggested offer beside each turn).
+    """
     from parley.agents.spec import BackendCache, build_agent
     from parley.rollout.bargain import run_bargains
 
     cache = BackendCache()
-    renderer = BargainLLMAgent("renderer", backend=None, role=role)  # only its prompt rendering is used
+    renderer = BargainLLMAgent("renderer", backend=None, role=role, persona=persona)  # only its prompts are used
     examples: list[dict] = []
-    summary: dict = {"prompt_id": renderer.prompt_id, "teachers": {}}
+    summary: dict = {"prompt_id": renderer.prompt_id, "persona": persona, "teachers": {}}
     counterpart = build_agent(opponent, role.other, cache=cache)
     for index, spec in enumerate(teachers):
         recorder = RecordingTeacher(build_agent(spec, role, cache=cache), renderer)
