@@ -2,6 +2,8 @@
 
     python benchmarks/seeds_table.py --baselines runs/suite-untrained-full --trained-on scripted:linear \\
         runs/suite-seed0:seed0 runs/suite-seed2:seed2
+    python benchmarks/seeds_table.py --baselines runs/suite-untrained-guided runs/suite-splitter \
+        runs/suite-guided-seed0:guided-seed0
 
 Each argument is a `parley eval bargain` output folder (scripted sellers) of the same suite, size and seed. For
 every buyer it pools the mutual-interest (MI) episodes against the scripted sellers other than ``--trained-on``
@@ -53,11 +55,15 @@ def row(label: str, episodes: list[dict], unseen: set[str]) -> tuple[str, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="FOLDER[:LABEL] of a trained buyer's suite run")
-    parser.add_argument("--baselines", type=Path, required=True, help="suite run with the untrained buyer and baselines")
+    parser.add_argument("runs", nargs="*", help="FOLDER[:LABEL] of a trained buyer's suite run")
+    parser.add_argument("--baselines", type=Path, nargs="+", required=True,
+                        help="suite run(s) with the untrained buyer and the baselines (e.g. one more for scripted:splitter)")
     parser.add_argument("--trained-on", nargs="+", default=["scripted:linear"], help="sellers the runs trained against")
     args = parser.parse_args()
-    base = _episodes(args.baselines)
+    base: dict[str, list[dict]] = {}
+    for folder in args.baselines:  # the same buyer in two folders (the scripted baselines) keeps the first's episodes
+        for name, episodes in _episodes(folder).items():
+            base.setdefault(name, episodes)
     sellers = {e["agents"]["seller"] for es in base.values() for e in es}
     unseen = {s for s in sellers if s.startswith("scripted:")} - set(args.trained_on)
     print(f"unseen scripted sellers: {', '.join(sorted(unseen))}; MI reward pooled over them\n")
