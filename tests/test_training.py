@@ -469,3 +469,16 @@ def test_a_run_without_learning_signal_is_called_out_once():
     assert message and "no learning signal for 3 steps" in message and "num_generations" in message
     assert watch.update({"frac_reward_zero_std": 1.0}) is None  # once
     assert SignalWatch().update({"loss": 0.1}) is None  # a log line without the column (TRL's final summary)
+
+
+def test_groups_equal_up_to_float_noise_count_as_no_signal():
+    """Logged by the guided warm start's GRPO steps: every rollout of a group got the same surplus, but the summed
+    float32 rewards differed by an ulp, so TRL's frac_reward_zero_std read 0 while the advantages were noise."""
+    from parley.training.trainer import SignalWatch
+
+    watch = SignalWatch(patience=2)
+    noisy = {"frac_reward_zero_std": 0.0, "reward": 0.4828, "reward_std": 3.186e-08}
+    assert watch.update(noisy) is None
+    assert "no learning signal for 2 steps" in watch.update(noisy)
+    spread = SignalWatch(patience=1)
+    assert spread.update({"frac_reward_zero_std": 0.0, "reward": 0.2, "reward_std": 0.05}) is None

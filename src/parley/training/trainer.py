@@ -27,6 +27,8 @@ class SignalWatch:
     spends its hours replaying its starting model; the deliberation warm start under rubric v2 did exactly that
     (docs/benchmarks.md), and nothing in the logs said so but a column of zeros."""
 
+    FLAT_STD = 1e-6  # a mean within-group reward std below this is float noise, not spread
+
     def __init__(self, patience: int = 3) -> None:
         self.patience, self.streak, self.said = patience, 0, False
 
@@ -34,6 +36,10 @@ class SignalWatch:
         flat = logs.get("frac_reward_zero_std")
         if flat is None:
             return None
+        # TRL calls a group flat only when its std is within 1e-8 of 0; equal rewards summed from several reward
+        # functions in float32 differ by an ulp (std ~3e-8 at a reward of 0.5: the guided warm start's groups), and
+        # their advantages are ~1e-4 of a real one's. A mean group std below FLAT_STD is no signal either.
+        flat = max(flat, 1.0 if logs.get("reward_std", 1.0) < self.FLAT_STD else 0.0)
         self.streak = self.streak + 1 if flat >= 1.0 else 0
         if self.streak < self.patience or self.said:
             return None
