@@ -108,3 +108,21 @@ def test_an_exported_run_names_the_code_that_trained_it(tiny_model_dir, tmp_path
     assert p["export_code"] == code_version() and p["seed"] == cfg.seed and p["warm_start_rank"] == 4
     (run_dir / "code.json").unlink()  # a run from before runs recorded their code: no commit is claimed
     assert json.loads((export_run(run_dir, tmp_path / "again") / "provenance.json").read_text())["commit"] is None
+
+
+def test_a_shipped_adapter_plays_the_persona_it_was_trained_under(tmp_path, monkeypatch):
+    """A guided buyer shipped as smollm2:<name> must see its suggested offers without the user knowing to add #guided;
+    naming a persona still wins, and an adapter from before personas (no field) plays the standard one."""
+    import json
+
+    from parley.agents.spec import parse_spec
+    from parley.models import loading
+
+    for name, config in (("guided", {"persona": "guided"}), ("old", {})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text("{}")
+        (tmp_path / name / "provenance.json").write_text(json.dumps({"config": config}))
+    monkeypatch.setattr(loading, "shipped_adapters_root", lambda: tmp_path)
+    assert parse_spec("smollm2:guided").persona == "guided"
+    assert parse_spec("smollm2:guided#standard").persona == "standard"
+    assert parse_spec("smollm2:old").persona == "standard"

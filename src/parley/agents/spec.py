@@ -87,11 +87,11 @@ def _parse(raw: str) -> AgentSpec:
     text = (raw or "").strip()
     if not text:
         raise _bad(raw, "it is empty")
-    body, _, persona = text.partition("#")
-    persona = persona or "standard"
+    body, _, named = text.partition("#")
+    persona = named or "standard"
     kind, sep, rest = body.partition(":")
     if kind == "smollm2" and sep:
-        from parley.models.shipped import adapter_dir
+        from parley.models.shipped import adapter_dir, trained_persona
 
         if not rest:
             raise _bad(raw, "smollm2: needs a shipped adapter's name, e.g. smollm2:buyer")
@@ -99,6 +99,7 @@ def _parse(raw: str) -> AgentSpec:
             adapter_dir(rest)
         except ParleyError as exc:
             raise _bad(raw, str(exc)) from None
+        persona = named or trained_persona(rest)  # the persona it was trained under, unless the spec names one
         spec = AgentSpec(text, "smollm2", rest, persona=persona)
     elif not sep:
         if body in ("smollm2", "human"):

@@ -25,11 +25,18 @@ from parley.models.loading import BASE_FILE, load_model_spec, plain_copy, shippe
 from parley.models.loading import available_adapters as available
 from parley.models.loading import shipped_adapter_dir as adapter_dir
 
-__all__ = ["adapter_dir", "available", "combine", "export_run", "load_shipped", "provenance", "shipped_adapters_root"]
+__all__ = ["adapter_dir", "available", "combine", "export_run", "load_shipped", "provenance", "shipped_adapters_root",
+           "trained_persona"]
 
 
 def provenance(name: str) -> dict:
     return json.loads((adapter_dir(name) / "provenance.json").read_text())
+
+
+def trained_persona(name: str) -> str:
+    """The prompt persona the shipped adapter was trained under (a guided buyer sees the suggested offer); its
+    spec plays it unless it names another (``smollm2:<name>#standard``)."""
+    return provenance(name).get("config", {}).get("persona", "standard")
 
 
 def load_shipped(name: str):
