@@ -2,8 +2,8 @@
 
     python benchmarks/seeds_table.py --baselines runs/suite-untrained-full --trained-on scripted:linear \\
         runs/suite-seed0:seed0 runs/suite-seed2:seed2
-    python benchmarks/seeds_table.py --baselines runs/suite-untrained-guided runs/suite-splitter \
-        runs/suite-guided-seed0:guided-seed0
+    python benchmarks/seeds_table.py runs/suite-guided-ws-seed0:seed0 --baselines runs/suite-untrained-guided \
+        runs/suite-splitter        # the trained runs first: --baselines takes every folder after it
 
 Each argument is a `parley eval bargain` output folder (scripted sellers) of the same suite, size and seed. For
 every buyer it pools the mutual-interest (MI) episodes against the scripted sellers other than ``--trained-on``
