@@ -21,8 +21,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train, evalu
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
-AGENT_HELP = ("agent spec: smollm2 | hf:<id-or-path> | openai:<model>@<base_url> (LLM specs take #hostile or "
-              "#manipulative as seller persona) | scripted:boulware|linear|conceder|hardliner|tit-for-tat")
+AGENT_HELP = ("agent spec: smollm2 | smollm2:<shipped> | hf:<id-or-path> | openai:<model>@<base_url> (LLM specs take "
+              "#hostile, #manipulative or #prober as seller persona, #guided as buyer persona) | "
+              "scripted:boulware|linear|conceder|hardliner|tit-for-tat|splitter|prober")
 
 
 @contextmanager
