@@ -137,10 +137,14 @@ def _bounds(obs: BargainObservation) -> tuple[float, float]:
     return min(obs.private_value, round(BUYER_OPENING_FRACTION * obs.listing_price, 2)), obs.private_value
 
 
-def _round_safe(price: float, obs: BargainObservation) -> float:
+def _round_for(role: Role, price: float) -> float:
     # Round towards the side's own interest so rounding never crosses its reservation value.
     cents = price * 100
-    return (math.ceil(cents - 1e-6) if obs.role is Role.SELLER else math.floor(cents + 1e-6)) / 100
+    return (math.ceil(cents - 1e-6) if role is Role.SELLER else math.floor(cents + 1e-6)) / 100
+
+
+def _round_safe(price: float, obs: BargainObservation) -> float:
+    return _round_for(obs.role, price)
 
 
 def _acceptable(obs: BargainObservation, target: float) -> bool:
@@ -237,8 +241,7 @@ def split_target(role: Role, own: float | None, theirs: float | None, reservatio
         price = own + 0.5 * (min(theirs, reservation) - own) if theirs > own else own
     else:
         price = own - 0.5 * (own - max(theirs, reservation)) if theirs < own else own
-    cents = price * 100
-    return (math.ceil(cents - 1e-6) if role is Role.SELLER else math.floor(cents + 1e-6)) / 100
+    return _round_for(role, price)
 
 
 @dataclass(frozen=True)
