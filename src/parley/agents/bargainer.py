@@ -33,6 +33,11 @@ SELLER_PERSONAS = ("standard", "hostile", "manipulative", "prober")
 BUYER_PERSONAS = ("standard", "guided")
 
 
+def personas_for(role: Role) -> tuple[str, ...]:
+    """The prompt personas an LLM agent in ``role`` may play."""
+    return BUYER_PERSONAS if role is Role.BUYER else SELLER_PERSONAS
+
+
 def prompt_name(role: Role, persona: str) -> str:
     return "buyer" if role is Role.BUYER else f"seller_{persona}"
 

@@ -22,7 +22,7 @@ from parley.agents.base import Agent
 from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, CamperLLMAgent
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
 from parley.models.generation import GenerationSettings
-from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent
+from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent, personas_for
 from parley.agents.bargainer import SCRIPTED, SELLER_ONLY
 from parley.environments.bargain import Role
 
@@ -158,7 +158,7 @@ def _load_backend(spec: AgentSpec):
 
 def check_persona(spec: AgentSpec, role: Role) -> None:
     """A ParleyError when ``spec``'s persona is for the other role (``smollm2#hostile`` as a buyer)."""
-    personas = BUYER_PERSONAS if role is Role.BUYER else SELLER_PERSONAS
+    personas = personas_for(role)
     if spec.persona not in personas:
         raise ParleyError(f"persona {spec.persona!r} is for {role.other.value}s; a {role.value} takes "
                           + ", ".join(personas))

@@ -64,10 +64,11 @@ def standard_persona_only(cfg) -> None:
 
 
 def _bargain_validate(cfg) -> None:
-    from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS
+    from parley.agents.bargainer import personas_for
     from parley.agents.spec import UNATTENDED
+    from parley.environments.bargain import Role
 
-    personas = BUYER_PERSONAS if cfg.role == "buyer" else SELLER_PERSONAS
+    personas = personas_for(Role(cfg.role))
     if cfg.persona not in personas:
         raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
 
