@@ -126,3 +126,24 @@ def test_a_shipped_adapter_plays_the_persona_it_was_trained_under(tmp_path, monk
     assert parse_spec("smollm2:guided").persona == "guided"
     assert parse_spec("smollm2:guided#standard").persona == "standard"
     assert parse_spec("smollm2:old").persona == "standard"
+
+
+def test_the_shipped_adapters_fit_the_box_and_say_where_they_come_from():
+    """The issue's budget: every shipped adapter together at most 40 MB, fp16, each with its provenance."""
+    from safetensors import safe_open
+
+    from parley.models.shipped import adapter_dir, available, provenance
+
+    names = available()
+    assert names, "no adapter is shipped"
+    total = 0
+    for name in names:
+        weights = adapter_dir(name) / "adapter_model.safetensors"
+        total += weights.stat().st_size
+        with safe_open(str(weights), "pt") as f:
+            assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float16"}, name
+        record = provenance(name)
+        assert record["config"]["model"] == "smollm2" and isinstance(record["seed"], int), name
+        assert record["commit"] and record["metrics"].get("last_validation"), name
+        assert record["bytes"] == weights.stat().st_size, name
+    assert total <= 40e6, f"shipped adapters take {total / 1e6:.1f} MB, over the 40 MB budget"

@@ -418,7 +418,8 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
 
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
-        f"warm_start.enabled={str(warm).lower()}"), None)
+        f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]"), None)
+    # (the shipped config's filtered:smollm2 teacher would load the real SmolLM2; tests/test_warm_start.py covers it)
     assert cfg.env == "deliberation" and cfg.opponent == "self"
     train(cfg, run_dir)
     if warm:

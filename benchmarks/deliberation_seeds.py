@@ -1,0 +1,99 @@
+"""Deliberators side by side from their self-play arena runs, with the spread across trained seeds.
+
+    python benchmarks/deliberation_seeds.py runs/delib-eval/seed1-warm_start:"seed 1 warm start" \\
+        runs/delib-eval/seed1-final:"seed 1 final" runs/delib-eval/seed2-final:"seed 2 final" --trained final
+
+Each argument is a `parley arena --env deliberation` output folder (FOLDER[:LABEL]); give them the same split,
+episode count, seed and judge, or the rows do not compare (the script refuses a mismatch). For each it prints
+the agreement rate, Collective Agency with no agreement = 0, CA of the judged agreements, and the share of
+agreements that cross a red line, each with a 95% percentile-bootstrap CI over episodes (agreements for the last
+two), recomputed from `episodes.jsonl` so every row uses the same resampling. Rows whose label contains
+``--trained`` (default "final") are the trained seeds: their spread is printed below the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from pathlib import Path
+
+
+def _bootstrap(values: list[float], seed: int = 0, samples: int = 2000) -> tuple[float, float] | None:
+    if not values:
+        return None
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(samples))
+    return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]
+
+
+def _fmt(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "n/a"
+    lo, hi = _bootstrap(values)
+    return f"{statistics.fmean(values):.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def measures(episodes: list[dict]) -> dict:
+    """The table's columns from one arena's episodes (a judge failure is an agreement without a score)."""
+    agreed = [e for e in episodes if e["outcome"]["agreed"]]
+    judged = [e for e in agreed if e.get("score") is not None]
+    return {
+        "episodes": len(episodes),
+        "agreement": [float(e["outcome"]["agreed"]) for e in episodes],
+        "ca": [float(e["score"]) if e["outcome"]["agreed"] else 0.0 for e in episodes
+               if not e["outcome"]["agreed"] or e.get("score") is not None],
+        "ca_agreed": [float(e["score"]) for e in judged],
+        "red_line": [float(bool((e.get("verdict") or {}).get("red_line_violations"))) for e in judged],
+        "refused": sum(t["effect"] == "refused" for e in episodes for t in e["turns"]),
+    }
+
+
+def load(folder: Path) -> tuple[dict, list[dict]]:
+    summary, path = folder / "summary.json", folder / "episodes.jsonl"
+    if not summary.is_file() or not path.is_file():
+        sys.exit(f"{folder} is not a deliberation arena folder (no summary.json / episodes.jsonl): give the --out "
+                 "of `parley arena --env deliberation`")
+    config = json.loads(summary.read_text())["config"]
+    if config.get("env") != "deliberation":
+        sys.exit(f"{folder} is a {config.get('env')!r} arena, not deliberation")
+    return config, [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="FOLDER[:LABEL] of a deliberation arena run")
+    parser.add_argument("--trained", default="final", help="rows whose label contains this are the trained seeds")
+    args = parser.parse_args()
+    rows, reference = [], None
+    for item in args.runs:
+        folder, _, label = item.partition(":")
+        config, episodes = load(Path(folder))
+        key = {k: config.get(k) for k in ("split", "episodes", "seed")}
+        if reference is None:
+            reference = (folder, key)
+        elif key != reference[1]:
+            sys.exit(f"{folder} ran {key}, {reference[0]} ran {reference[1]}: evaluate every row on the same split, "
+                     "episodes and seed")
+        rows.append((label or config["agent"], measures(episodes)))
+    print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}; "
+          "95% bootstrap CIs\n")
+    print("| model | agreement | CA, no deal = 0 | CA of agreements | red-line rate of agreements | refused acceptances |")
+    print("|---|---|---|---|---|---:|")
+    for label, m in rows:
+        print(f"| {label} | {_fmt(m['agreement'])} | {_fmt(m['ca'])} | {_fmt(m['ca_agreed'])} | "
+              f"{_fmt(m['red_line'])} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} |")
+    trained = [(label, m) for label, m in rows if args.trained in label]
+    if len(trained) > 1:
+        for name, column in (("CA of agreements", "ca_agreed"), ("red-line rate", "red_line"), ("agreement", "agreement")):
+            means = [statistics.fmean(m[column]) for _, m in trained if m[column]]
+            if len(means) > 1:
+                print(f"\nspread of the trained seeds' {name}: min {min(means):.2f}, max {max(means):.2f}, "
+                      f"sd {statistics.stdev(means):.2f} over {len(means)} seeds", end="")
+        print()
+
+
+if __name__ == "__main__":
+    main()
