@@ -15,24 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 from pathlib import Path
 
-
-def _bootstrap(values: list[float], seed: int = 0, samples: int = 2000) -> tuple[float, float] | None:
-    if not values:
-        return None
-    rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(samples))
-    return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]
+from parley.evaluation.stats import bootstrap_ci  # the arena's own CI, so rows match its summary.json
 
 
 def _fmt(values: list[float], digits: int = 2) -> str:
     if not values:
         return "n/a"
-    lo, hi = _bootstrap(values)
+    lo, hi = bootstrap_ci(values)
     return f"{statistics.fmean(values):.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -56,7 +49,8 @@ def load(folder: Path) -> tuple[dict, list[dict]]:
     if not summary.is_file() or not path.is_file():
         sys.exit(f"{folder} is not a deliberation arena folder (no summary.json / episodes.jsonl): give the --out "
                  "of `parley arena --env deliberation`")
-    config = json.loads(summary.read_text())["config"]
+    record = json.loads(summary.read_text())
+    config = {**record["config"], "judge": (record.get("judge") or {}).get("spec")}
     if config.get("env") != "deliberation":
         sys.exit(f"{folder} is a {config.get('env')!r} arena, not deliberation")
     return config, [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -71,12 +65,12 @@ def main() -> None:
     for item in args.runs:
         folder, _, label = item.partition(":")
         config, episodes = load(Path(folder))
-        key = {k: config.get(k) for k in ("split", "episodes", "seed")}
+        key = {k: config.get(k) for k in ("split", "episodes", "seed", "judge")}
         if reference is None:
             reference = (folder, key)
         elif key != reference[1]:
             sys.exit(f"{folder} ran {key}, {reference[0]} ran {reference[1]}: evaluate every row on the same split, "
-                     "episodes and seed")
+                     "episodes, seed and judge")
         rows.append((label or config["agent"], measures(episodes)))
     print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}; "
           "95% bootstrap CIs\n")
