@@ -416,9 +416,10 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     from parley.training.run_dir import prepare_run
     from parley.training.trainer import train
 
+    penalty = ["rewards.red_line_penalty=0.5"] if warm else []
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
-        f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]"), None)
+        f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]", *penalty), None)
     # (the shipped config's filtered:smollm2 teacher would load the real SmolLM2; tests/test_warm_start.py covers it)
     assert cfg.env == "deliberation" and cfg.opponent == "self"
     train(cfg, run_dir)
@@ -428,6 +429,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
         assert json.loads((run_dir / "checkpoint-1" / "parley_base.json").read_text())["base"] == "hf:../warm_start"
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "rewards/collective_agency/mean" in metrics[0]
+    assert ("rewards/red_line/mean" in metrics[0]) == warm  # the penalty is its own logged reward, only when set
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert {"agreement_rate", "ca_score_mean", "red_line_violations"} <= set(evals[0])
     from parley.evaluation.training_report import write_training_report
@@ -443,6 +445,39 @@ def test_deliberation_config_errors():
         load_config("configs/deliberation-smollm2-cpu.yaml", ["opponent=scripted:linear"])
     with pytest.raises(ParleyError, match="even grpo.num_generations"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["grpo.num_generations=3"])
+
+
+def test_the_red_line_penalty_puts_a_crossing_below_no_agreement():
+    """Rubric v2 scores a red-line crossing 0, the value of no agreement, so GRPO cannot tell them apart;
+    rewards.red_line_penalty makes the crossing strictly worse, and leaves every other outcome's reward alone."""
+    from types import SimpleNamespace as NS
+
+    from parley.training.deliberation_rollout import collective_agency, red_line
+
+    def ep(agreed, verdict):
+        score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
+        return NS(id="x", outcome=NS(agreed=agreed), verdict=verdict, score=score)
+
+    none = ep(False, None)
+    crossed = ep(True, {"score": 0.0, "red_line_violations": ["Sam"]})
+    good = ep(True, {"score": 7.0, "red_line_violations": []})
+    unjudged = ep(True, None)
+    funcs = [EpisodeReward("collective_agency", collective_agency, allow_none=True),
+             EpisodeReward("red_line", lambda e: red_line(e, 0.5), allow_none=True)]
+    per_func = [f(episode=[none, crossed, good, unjudged]) for f in funcs]
+    assert per_func[1] == [0.0, -0.5, 0.0, None]  # an unjudged agreement stays out of the advantages
+    total = [sum(v) if None not in v else None for v in zip(*per_func)]
+    assert total == [0.0, -0.5, 0.7, None] and total[1] < total[0] < total[2]
+
+
+def test_the_red_line_penalty_is_refused_where_there_are_no_red_lines():
+    with pytest.raises(ParleyError, match="red_line_penalty.*deliberation only"):
+        load_config("configs/bargain-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"])
+    with pytest.raises(ParleyError, match="red_line_penalty"):
+        load_config("configs/casino-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"])
+    with pytest.raises(ParleyError, match="red_line_penalty"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=-1"])
+    assert load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"]).rewards.red_line_penalty == 0.5
 
 
 def test_a_judge_failure_is_unscorable_not_zero():

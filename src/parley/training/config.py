@@ -56,6 +56,10 @@ class RewardSection(_Section):
                                 "budget before the deal (environments/secrecy.py)")
     deal_cost: float = Field(0.0, ge=0.0, description="bargain: subtracted for every deal (a transaction cost), so "
                              "a deal at zero surplus pays less than holding out (training/rewards.py, deal_cost)")
+    red_line_penalty: float = Field(0.0, ge=0.0, description="deliberation: subtracted when the agreement crosses a "
+                                    "persona's red line. The judge already scores such an agreement 0, the value of no "
+                                    "agreement, so without a penalty GRPO sees no reason to refuse one "
+                                    "(training/deliberation_rollout.py, red_line)")
 
 
 class WarmStartSection(_Section):

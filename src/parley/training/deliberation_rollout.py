@@ -57,3 +57,16 @@ def collective_agency(episode: DeliberationEpisode) -> float | None:
     """Judge score / 10 for an agreement, 0 without one, None (unscorable, no advantage) if the judge failed."""
     score = episode.score
     return None if score is None else score / 10.0
+
+
+def red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
+    """-penalty for an agreement that crosses a red line (either persona's), 0 otherwise; None if unjudged.
+
+    Both personas' red lines count: the trainee either proposed the crossing or accepted it, and the
+    arena's red-line rate counts both. None where the judge failed keeps the episode out of the group's
+    advantages, as ``collective_agency`` does (TRL sums reward functions, skipping None)."""
+    if not episode.outcome.agreed:
+        return 0.0
+    if episode.verdict is None or episode.score is None:
+        return None
+    return -penalty if episode.verdict.get("red_line_violations") else 0.0

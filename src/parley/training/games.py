@@ -63,11 +63,18 @@ def standard_persona_only(cfg) -> None:
         raise ValueError(f"persona {cfg.persona!r}: env {cfg.env} has no trainee personas; leave persona standard")
 
 
+def no_red_line_penalty(cfg) -> None:
+    """Only deliberation has red lines; elsewhere the field would be silently ignored."""
+    if cfg.rewards.red_line_penalty:
+        raise ValueError(f"rewards.red_line_penalty: env {cfg.env} has no red lines (deliberation only); remove it")
+
+
 def _bargain_validate(cfg) -> None:
     from parley.agents.bargainer import personas_for
     from parley.agents.spec import UNATTENDED
     from parley.environments.bargain import Role
 
+    no_red_line_penalty(cfg)
     personas = personas_for(Role(cfg.role))
     if cfg.persona not in personas:
         raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
@@ -170,14 +177,18 @@ def _deliberation_scenarios(cfg, split: str, n: int, seed: int) -> list:
 def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.agents.spec import BackendCache, build_judge
     from parley.environments.deliberation import DeliberationConfig
-    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency
+    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency, red_line
     from parley.training.rewards import EpisodeReward
 
     backends = BackendCache()
     rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends)
-    return rollout, [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
+    rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
+    penalty = cfg.rewards.red_line_penalty
+    if penalty > 0:
+        rewards.append(EpisodeReward("red_line", lambda ep: red_line(ep, penalty), allow_none=True))
+    return rollout, rewards
 
 
 def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
@@ -203,6 +214,7 @@ def _casino_validate(cfg) -> None:
     from parley.agents.spec import LLM, SCRIPTED_CAMPERS
 
     standard_persona_only(cfg)
+    no_red_line_penalty(cfg)
     for opponent in cfg.opponents:
         field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
     for teacher in cfg.warm_start.teachers:
