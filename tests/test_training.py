@@ -319,6 +319,11 @@ def test_resume_continues_bit_for_bit(tiny_model_dir, tmp_path, warm):
 
     code = json.loads((killed / "code.json").read_text())
     assert code["started"] == code_version() and code["resumed"] == [code_version()]
+    # ... and the libraries it ran under: another transformers samples other tokens from the same seed
+    assert code["started"]["libraries"]["torch"] == torch.__version__
+    import transformers
+
+    assert code["started"]["libraries"]["transformers"] == transformers.__version__
     train(cfg2, run_dir, checkpoint)
     a, b = weights(straight / "final"), weights(killed / "final")
     assert a.keys() == b.keys()

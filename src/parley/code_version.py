@@ -7,10 +7,16 @@ the commit that trained them and the one that exported them, so a number in the 
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 CODE_FILE = "code.json"  # in a training run directory: {"started": code_version(), "resumed": [...]}
+# The libraries whose version can change sampled tokens. The same seed and commit, set up two days apart (the second
+# time with transformers 5.25 instead of 5.24), kept 42 and then 52 of 96 dilemmas in the deliberation warm start's
+# filter (docs/benchmarks.md); without versions in code.json nobody could tell why.
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "numpy")
 
 
 def _git(*args: str) -> str | None:
@@ -21,11 +27,23 @@ def _git(*args: str) -> str | None:
         return None
 
 
+def library_versions() -> dict:
+    """The installed version of each of ``LIBRARIES`` (None where one is not installed), and Python's."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def code_version() -> dict:
-    """{"commit": sha or None (not a git checkout), "dirty": uncommitted changes to tracked files, or None}."""
+    """{"commit": sha or None (not a git checkout), "dirty": uncommitted changes to tracked files, or None,
+    "libraries": ``library_versions()``}: a seed reproduces a transcript only under the same commit and libraries."""
     commit = _git("rev-parse", "HEAD") or None
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
+    return {"commit": commit, "dirty": None if status is None else bool(status), "libraries": library_versions()}
 
 
 def recorded_code(run_dir: Path) -> dict | None:

@@ -3,7 +3,8 @@
 Layout::
 
     config.yaml          the resolved config (what ran; --resume reads it back)
-    code.json            the git commit (and whether the tree was dirty) at the start and at each resume
+    code.json            the git commit (and whether the tree was dirty) and the library versions, at the start
+                         and at each resume
     metrics.jsonl        one line per logged step (TRL's metrics + our timings)
     evals.jsonl          one line per evaluation: behaviour metrics of the trainee
     warnings.jsonl       what the run warned about while training (e.g. no learning signal), if anything
