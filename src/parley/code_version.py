@@ -13,9 +13,9 @@ from importlib import metadata
 from pathlib import Path
 
 CODE_FILE = "code.json"  # in a training run directory: {"started": code_version(), "resumed": [...]}
-# The libraries whose version can change sampled tokens. The same seed and commit, set up two days apart (the second
-# time with transformers 5.25 instead of 5.24), kept 42 and then 52 of 96 dilemmas in the deliberation warm start's
-# filter (docs/benchmarks.md); without versions in code.json nobody could tell why.
+# The libraries whose version can change sampled tokens (kernels, sampling code, cache layouts): a seed reproduces a
+# transcript only under the same commit and these. (Seed 2 of the deliberation config did replicate across two setups
+# two days apart, transformers 5.24 then 5.25, filter counts equal; code.json now says which versions a run had.)
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "numpy")
 
 
