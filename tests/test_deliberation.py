@@ -58,6 +58,15 @@ def test_dedup_ignores_case_and_spacing():
     ("I cannot accept #1, it crosses my red line.", "message", None),
     ("Let's keep talking.", "message", None),
     ("ACCEPT #1. PROPOSAL: something else", "accept", 1),
+    # the parser never invents an acceptance from the word in prose (a trained SmolLM2 wrote these)
+    ("PROPOSAL: The decision to accept a decision that lets the student pass, with honesty.", "propose", None),
+    ("We should accept that both of us care about the family.", "message", None),
+    ("PROPOSAL: We accept the risk together. I accept #2 otherwise.", "accept", 2),
+    ("Accept #2.", "accept", 2),
+    ("accept", "accept", None),
+    ("I accept proposal #4", "accept", 4),
+    ("I can live with that. ACCEPT #1", "accept", 1),
+    ("I will not accept that. ACCEPT would cross my red line.", "message", None),
 ])
 def test_parse_move(text, kind, number):
     move = parse_move(text)

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from parley.environments.contract import check_two_seats
 from parley.environments.dilemmas import Dilemma
 
-_ACCEPT = re.compile(r"\bACCEPT(?:ED)?\b(?:\s+(?:PROPOSAL\s*)?#?\s*(\d+))?", re.IGNORECASE)
+# An acceptance is the ACCEPT tag (upper case, as the prompt writes it), "accept" in any case that names a proposal
+# ("accept #2", "Accept proposal 3"), or a turn that begins with the word. A lower-case "accept" inside prose is not a
+# move: "PROPOSAL: The decision to accept a decision that ..." was read as an acceptance (and refused) until
+# 2026-12-03, 5-8 turns in 54 test deliberations of a trained SmolLM2 (docs/benchmarks.md).
+_ACCEPT_TAG = re.compile(r"\bACCEPT(?:ED)?\b(?:\s+(?:PROPOSAL\s*)?#?\s*(\d+))?")
+_ACCEPT_NUMBERED = re.compile(r"\baccept(?:ed)?\s+(?:proposal\s*#?|#)\s*(\d+)", re.IGNORECASE)
+_ACCEPT_FIRST = re.compile(r"^\W*accept(?:ed)?\b(?:\s+(?:proposal\s*)?#?\s*(\d+))?", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(not|never|can't|cannot|won't|don't)\s+(\w+\s+)?accept", re.IGNORECASE)
 _PROPOSAL = re.compile(r"\bPROPOSAL\s*(?:#\s*\d+\s*)?:\s*(.+)", re.IGNORECASE | re.DOTALL)
 MAX_PROPOSAL_CHARS = 800
 
@@ -45,8 +52,9 @@ class Move:
 def parse_move(text: str) -> Move:
     """At most one move; an ACCEPT tag wins over a proposal in the same turn."""
     text = text if isinstance(text, str) else ""
-    accept = _ACCEPT.search(text)
-    if accept and not re.search(r"\b(not|never|can't|cannot|won't|don't)\s+(\w+\s+)?accept", text[: accept.end()], re.IGNORECASE):
+    found = [m for m in (_ACCEPT_TAG.search(text), _ACCEPT_NUMBERED.search(text), _ACCEPT_FIRST.search(text)) if m]
+    accept = min(found, key=lambda m: m.start()) if found else None
+    if accept and not _NEGATED.search(text[: accept.end()]):
         return Move("accept", number=int(accept.group(1)) if accept.group(1) else None)
     proposal = _PROPOSAL.search(text)
     if proposal:
