@@ -73,6 +73,22 @@ def test_parse_move(text, kind, number):
     assert move.kind == kind and move.number == number
 
 
+_PROSE = st.lists(st.sampled_from(["we", "should", "accept", "accepted", "acceptable", "the", "decision", "to",
+                                   "Accept", "family", "and", "care", ",", ".", "\n", "proposal", "PROPOSAL:"]),
+                  min_size=1, max_size=25)
+
+
+@given(words=_PROSE)
+def test_prose_that_mentions_accepting_is_never_an_acceptance(words):
+    """Without the upper-case tag, a proposal number after "accept", or "accept" as the turn's first word, no turn is
+    read as an acceptance, whatever else it says: the parser never invents the move that ends a deliberation."""
+    text = "I think " + " ".join(words)
+    move = parse_move(text)
+    assert move.kind != "accept", text
+    assert move.kind == ("propose" if parse_move(text.replace("accept", "x").replace("Accept", "x")).kind == "propose"
+                         else "message")
+
+
 def _env(max_turns=6):
     env = DeliberationEnv(DeliberationConfig(max_turns=max_turns))
     env.reset(load_dilemmas("test")[0])
