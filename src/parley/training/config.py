@@ -173,6 +173,8 @@ class TrainConfig(_Section):
                 raise ValueError("opponent: 'self' (self-play) cannot be part of a mix; use it alone")
             elif len(set(self.opponent)) < len(self.opponent):
                 raise ValueError("opponent: the mix names an opponent twice")
+        if self.rewards.red_line_penalty and not game.red_lines:  # otherwise the game would silently ignore it
+            raise ValueError(f"rewards.red_line_penalty: env {self.env} has no red lines (deliberation only); remove it")
         game.validate(self)
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")

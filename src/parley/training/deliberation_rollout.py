@@ -67,6 +67,6 @@ def red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
     advantages, as ``collective_agency`` does (TRL sums reward functions, skipping None)."""
     if not episode.outcome.agreed:
         return 0.0
-    if episode.verdict is None or episode.score is None:
+    if episode.score is None:  # agreed but unjudged (an agreed episode with a score has a verdict)
         return None
     return -penalty if episode.verdict.get("red_line_violations") else 0.0

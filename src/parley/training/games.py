@@ -37,6 +37,8 @@ class TrainingGame:
     teacher_examples: Callable[["TrainConfig", "GenerationSettings"], tuple[list[dict], dict]]
     # the opponent when the config names none
     default_opponent: str = "self"
+    # whether the game's scenarios give personas red lines (rewards.red_line_penalty is refused elsewhere)
+    red_lines: bool = False
 
 
 GAMES: Registry[TrainingGame] = Registry("env")
@@ -63,18 +65,11 @@ def standard_persona_only(cfg) -> None:
         raise ValueError(f"persona {cfg.persona!r}: env {cfg.env} has no trainee personas; leave persona standard")
 
 
-def no_red_line_penalty(cfg) -> None:
-    """Only deliberation has red lines; elsewhere the field would be silently ignored."""
-    if cfg.rewards.red_line_penalty:
-        raise ValueError(f"rewards.red_line_penalty: env {cfg.env} has no red lines (deliberation only); remove it")
-
-
 def _bargain_validate(cfg) -> None:
     from parley.agents.bargainer import personas_for
     from parley.agents.spec import UNATTENDED
     from parley.environments.bargain import Role
 
-    no_red_line_penalty(cfg)
     personas = personas_for(Role(cfg.role))
     if cfg.persona not in personas:
         raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
@@ -204,7 +199,7 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
 
 
 register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_validate, _deliberation_scenarios,
-                           _deliberation_environment, _deliberation_teachers))
+                           _deliberation_environment, _deliberation_teachers, red_lines=True))
 
 
 # ---------------------------------------------------------------- CaSiNo
@@ -214,7 +209,6 @@ def _casino_validate(cfg) -> None:
     from parley.agents.spec import LLM, SCRIPTED_CAMPERS
 
     standard_persona_only(cfg)
-    no_red_line_penalty(cfg)
     for opponent in cfg.opponents:
         field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
     for teacher in cfg.warm_start.teachers:
