@@ -237,3 +237,23 @@ def test_continuous_engine_prefills_a_shared_prefix_once_and_copies_it(tiny_back
     assert engine.stats.prompt_tokens - before <= sum(len(p) for p in prompts) - 4 * shared
     reference = tiny_backend.generate_ids(prompts, settings, seed=0)
     assert [done[i].completion_ids for i in range(5)] == [r.completion_ids for r in reference]
+
+
+def test_engines_pass_the_cache_under_this_transformers_name(tiny_backend):
+    """transformers renamed ``past_key_values`` to ``cache`` and drops the old name in 5.40: our engines must pass
+    the name the installed version reads, so they neither warn now nor break on that release."""
+    import inspect
+    import warnings
+
+    from transformers.models.llama.modeling_llama import LlamaModel
+
+    from parley.models.compat import CACHE_ARG
+
+    assert CACHE_ARG in inspect.signature(LlamaModel.forward).parameters
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for engine in ("lockstep", "continuous"):
+            run_bargains(SCENARIOS[:2], *_pair(tiny_backend, True, do_sample=False), PROTOCOL, batch_size=2,
+                         engine=engine)
+    stale = [str(w.message) for w in caught if "past_key_values" in str(w.message)]
+    assert not stale, stale

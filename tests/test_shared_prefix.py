@@ -92,3 +92,14 @@ def test_the_override_matches_this_trls_method_and_can_be_turned_off(tiny_model_
     cfg, run_dir, _ = prepare_run(None, tiny_overrides(tiny_model_dir, tmp_path / "off", "grpo.share_prompt_prefix=false"), None)
     trainer, _ = build_trainer(cfg, run_dir)
     assert trainer.share_prompt_prefix is False
+
+
+def test_the_shared_pass_hands_the_cache_under_this_transformers_name(trainer):
+    import warnings
+
+    ids, mask, keep = _batch(trainer.model.config.vocab_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _pass(trainer, True, ids, mask, keep)
+    stale = [str(w.message) for w in caught if "past_key_values" in str(w.message)]
+    assert not stale, stale

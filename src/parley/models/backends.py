@@ -125,6 +125,8 @@ class HFBackend:
         import torch
         from transformers import StaticCache
 
+        from parley.models.compat import cache_of, with_cache
+
         pad = self.tokenizer.pad_token_id
         sessions = [self._sessions.get(k) if k is not None else None for k in keys]
         # Reuse at most len(prompt) - 1 tokens: the model must see at least one new token.
@@ -156,7 +158,7 @@ class HFBackend:
         began = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=gen_config,
-                                      past_key_values=cache)
+                                      **with_cache(cache))
         self.stats.seconds += time.perf_counter() - began
         self.stats.calls += 1
         self.stats.sequences += len(prompts)
@@ -166,7 +168,7 @@ class HFBackend:
         steps = out.sequences.shape[1] - width
         self.stats.forwards += steps
         self.stats.kv_reads += len(prompts) * cache_len * steps
-        layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        layers = [(layer.keys, layer.values) for layer in cache_of(out).layers]
         results = []
         for row, (prompt, key) in enumerate(zip(prompts, keys)):
             completion = _cut_at_stop(out.sequences[row, width:].tolist(), self.stop_ids)
@@ -187,6 +189,8 @@ class HFBackend:
         """K/V of the prefix that all these prompts share (a persona's generic instructions), computed once."""
         import torch
 
+        from parley.models.compat import cache_of
+
         n = min(len(p) for p in prompts)
         for p in prompts[1:]:
             n = min(n, common_prefix(prompts[0][:n], p))
@@ -198,7 +202,7 @@ class HFBackend:
             with torch.inference_mode():
                 out = self.model(input_ids=torch.tensor([ids], device=self.model.device), use_cache=True)
             self.stats.prompt_tokens += n
-            cached = _Session(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in out.past_key_values.layers])
+            cached = _Session(ids, [(layer.keys[0].clone(), layer.values[0].clone()) for layer in cache_of(out).layers])
             if len(self._prefixes) >= 8:
                 self._prefixes.pop(next(iter(self._prefixes)))
             self._prefixes[tuple(ids)] = cached

@@ -12,7 +12,7 @@ depend on which other requests shared its steps: the same seed gives the same tr
 
 transformers' own continuous batching (``generate_batch`` / ``ContinuousBatchingManager``) runs a background
 thread with a shared sampler, so its transcripts depend on thread timing, and it keeps no dialogue's K/V from one
-turn to the next; hence this small engine. It needs a decoder that takes a ``Cache``-like ``past_key_values``
+turn to the next; hence this small engine. It needs a decoder that takes a ``Cache``-like cache argument
 (``update(keys, values, layer_idx)``) and a 4D attention mask, as Llama, Qwen2 and Mistral in transformers do.
 """
 
@@ -25,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from parley.models.compat import with_cache
 from parley.models.backends import Completion, GenerationStats, HFBackend, common_prefix
 from parley.models.generation import GenerationSettings
 
@@ -236,7 +237,7 @@ class SlotEngine:
         self.stats.kv_reads += len(rows) * width
         with torch.inference_mode():
             out = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions,
-                               past_key_values=self.cache, use_cache=True)
+                               use_cache=True, **with_cache(self.cache))
             hidden = out.last_hidden_state
             last = hidden[torch.arange(len(rows), device=device), torch.tensor(lengths, device=device) - 1]
             return self.head(last).float()

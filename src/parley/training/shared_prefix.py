@@ -22,6 +22,8 @@ import warnings
 import torch
 from trl import GRPOTrainer
 
+from parley.models.compat import cache_of, with_cache
+
 MIN_SHARED_TOKENS = 16  # below this the extra forward costs more than it saves
 # What the override relies on in TRL's method; another TRL that changes it gets TRL's own pass, with a warning.
 _EXPECTED = ("self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
@@ -77,7 +79,7 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
         with self.accelerator.autocast():
             head = model(input_ids=input_ids[:1, :prefix], attention_mask=attention_mask[:1, :prefix], use_cache=True,
                          logits_to_keep=1)
-        cache = head.past_key_values
+        cache = cache_of(head)
         if cache is None:
             return None
         cache.batch_repeat_interleave(input_ids.size(0))
@@ -86,7 +88,7 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
         labels[:, :-logits_to_keep] = -100
         shift_labels = torch.cat([labels[:, prefix + 1:], labels.new_full((labels.size(0), 1), -100)], dim=1)
         with self.accelerator.autocast():
-            return model(input_ids=input_ids[:, prefix:], attention_mask=attention_mask, past_key_values=cache,
+            return model(input_ids=input_ids[:, prefix:], attention_mask=attention_mask, **with_cache(cache),
                          shift_labels=shift_labels, fused_lm_head=True)
 
 
