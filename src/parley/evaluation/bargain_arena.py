@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import ParleyError, __version__
+from parley.code_version import code_version
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.spec import UNATTENDED
 from parley.environments.bargain import ProtocolConfig, Role
@@ -58,6 +59,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
     buyer = build_agent(buyer_spec, Role.BUYER, config.generation, cache)
     seller = build_agent(seller_spec, Role.SELLER, config.generation, cache)
 
+    code = code_version()  # at the start: the tree may change while a long run plays
     started = time.perf_counter()
     with Progress(TextColumn("[bold]arena[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
@@ -81,7 +83,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
         "seed": config.seed, "protocol": {**asdict(config.protocol), "first_mover": config.protocol.first_mover.value},
         "catalog": config.scenarios.catalog or "packaged",
         "generation": asdict(config.generation), "scenarios": asdict(config.scenarios), "engine": config.engine,
-        "prompts": episodes[0].prompts if episodes else {}, "version": __version__,
+        "prompts": episodes[0].prompts if episodes else {}, "version": __version__, "code": code,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     with (out / "episodes.jsonl").open("w") as f:

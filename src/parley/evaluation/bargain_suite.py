@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import ParleyError, __version__
+from parley.code_version import code_version
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.bargainer import SELLER_ONLY
 from parley.agents.spec import LLM, UNATTENDED, check_persona
@@ -115,6 +116,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
     pairs = [(b, s) for s in sellers for b in buyers]
     cache = cache or BackendCache()
     rows: list[dict] = []
+    code = code_version()  # at the start: the tree may change while a long run plays
     started = time.perf_counter()
     with Progress(TextColumn("[bold]eval bargain[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
@@ -138,7 +140,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
                          "rollouts": rollouts, "episodes_file": f"episodes/{name}",
                          "metrics": bargain_metrics(episodes, seed=config.seed)})
     summary = {
-        "suite": SUITE, "suite_version": SUITE_VERSION, "parley_version": __version__,
+        "suite": SUITE, "suite_version": SUITE_VERSION, "parley_version": __version__, "code": code,
         "config": {"buyer": config.buyer, "seller_model": config.seller_model, "catalog": config.catalog or "packaged",
                    "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed},
         "scenario_mix": {"mutual": sum(s.interest == "mutual" for s in scenarios),

@@ -15,6 +15,7 @@ from typing import Sequence
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import __version__
+from parley.code_version import code_version
 from parley.agents.spec import BackendCache, build_camper, check_camper
 from parley.environments.casino import CasinoConfig, max_joint_points, pareto_optimal, sample_casino
 from parley.evaluation.games import output_folder
@@ -95,6 +96,7 @@ def run_casino_arena(config: CasinoArenaConfig, show_progress: bool = True, cach
     # The agent is camper 0 in the first half and camper 1 in the second: neither seat nor first move is favoured.
     half = (len(scenarios) + 1) // 2
     ids = [f"{s.id}#{i}" for i, s in enumerate(scenarios)]
+    code = code_version()  # at the start: the tree may change while a long run plays
     started = time.perf_counter()
     with Progress(TextColumn("[bold]casino[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
@@ -111,7 +113,7 @@ def run_casino_arena(config: CasinoArenaConfig, show_progress: bool = True, cach
     summary["seconds"] = round(time.perf_counter() - started, 2)
     meta = {"env": "casino", "agent": config.agent, "opponent": config.opponent, "split": config.split,
             "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
-            "generation": asdict(config.generation), "version": __version__,
+            "generation": asdict(config.generation), "version": __version__, "code": code,
             "data": "CaSiNo (Chawla et al., NAACL 2021), CC BY 4.0",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with (out / "episodes.jsonl").open("w") as f:

@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import __version__
+from parley.code_version import code_version
 from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec, split_judge
 from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
@@ -83,6 +84,7 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     judge = build_judge(config.judge, cache)
     # Half the episodes with the agent as persona 0, half as persona 1: neither side is favoured.
     half = (len(dilemmas) + 1) // 2
+    code = code_version()  # at the start: the tree may change while a long run plays
     started = time.perf_counter()
     with Progress(TextColumn("[bold]deliberation[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
@@ -100,7 +102,7 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     summary["judge"] = {"spec": config.judge, "rubric": judge.rubric_id, **asdict(judge.stats)}
     meta = {"env": "deliberation", "agent": config.agent, "opponent": config.opponent or config.agent,
             "split": config.split, "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
-            "generation": asdict(config.generation), "version": __version__,
+            "generation": asdict(config.generation), "version": __version__, "code": code,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with (out / "episodes.jsonl").open("w") as f:
         for e in episodes:

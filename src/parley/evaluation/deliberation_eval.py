@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from parley import ParleyError, __version__
+from parley.code_version import code_version
 from parley.agents.judge import JudgeRequest
 from parley.agents.pairwise_judge import compare
 from parley.agents.spec import (LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_judge, build_pairwise_judge,
@@ -69,6 +70,7 @@ def run_deliberation_eval(config: DeliberationEvalConfig, show_progress: bool = 
         raise ParleyError("the baseline is the agent itself; pass another --baseline, or none")
     out = output_folder(config.out)
     cache = cache or BackendCache()
+    code = code_version()  # at the start: the tree may change while a long run plays
     started = time.perf_counter()
     dilemmas = sample_dilemmas(config.split, config.dilemmas, config.seed)
     judge = build_judge(config.judge, cache)
@@ -111,7 +113,7 @@ def run_deliberation_eval(config: DeliberationEvalConfig, show_progress: bool = 
                     "position_bias": sum(o.position_bias for o in outcomes),
                     "judge_failures": sum((o.a_first.better is None) + (o.b_first.better is None) for o in outcomes),
                     "win_rate": _stat(points, config.seed)}
-    summary = {"eval_version": EVAL_VERSION, "parley_version": __version__,
+    summary = {"eval_version": EVAL_VERSION, "parley_version": __version__, "code": code,
                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "config": {**asdict(config), "out": str(config.out)}, "judge": {"spec": config.judge, "rubric": judge.rubric_id},
                "dilemmas": [d.id for d in dilemmas], "rows": rows, "pairwise": pairwise,
