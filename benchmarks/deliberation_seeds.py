@@ -8,7 +8,9 @@ episode count, seed and judge, or the rows do not compare (the script refuses a 
 the agreement rate, Collective Agency with no agreement = 0, CA of the judged agreements, and the share of
 agreements that cross a red line, each with a 95% percentile-bootstrap CI over episodes (agreements for the last
 two), recomputed from `episodes.jsonl` so every row uses the same resampling. Rows whose label contains
-``--trained`` (default "final") are the trained seeds: their spread is printed below the table.
+``--trained`` (default "final") are the trained seeds: their spread is printed below the table, only if they come
+from distinct training seeds (read from the checkpoint's run folder, `config.yaml`); rows of one seed under two
+settings are not a spread across seeds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import statistics
 import sys
 from pathlib import Path
+
+import yaml
 
 from parley.evaluation.stats import bootstrap_ci  # the arena's own CI, so rows match its summary.json
 
@@ -42,6 +46,18 @@ def measures(episodes: list[dict]) -> dict:
         "red_line": [float(bool((e.get("verdict") or {}).get("red_line_violations"))) for e in judged],
         "refused": sum(t["effect"] == "refused" for e in episodes for t in e["turns"]),
     }
+
+
+def training_seed(agent: str) -> int | str:
+    """The seed of the training run behind an ``hf:RUN/CHECKPOINT`` agent (its run folder's config.yaml), else the
+    spec itself: rows with equal values are one seed."""
+    path = Path(agent.removeprefix("hf:")) if agent.startswith("hf:") else None
+    config = path.parent / "config.yaml" if path else None
+    if config and config.is_file():
+        seed = (yaml.safe_load(config.read_text()) or {}).get("seed")
+        if seed is not None:
+            return seed
+    return agent
 
 
 def load(folder: Path) -> tuple[dict, list[dict]]:
@@ -71,16 +87,20 @@ def main() -> None:
         elif key != reference[1]:
             sys.exit(f"{folder} ran {key}, {reference[0]} ran {reference[1]}: evaluate every row on the same split, "
                      "episodes, seed and judge")
-        rows.append((label or config["agent"], measures(episodes)))
+        rows.append((label or config["agent"], measures(episodes), training_seed(config["agent"])))
     print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}; "
           "95% bootstrap CIs\n")
     print("| model | agreement | CA, no deal = 0 | CA of agreements | red-line rate of agreements | refused acceptances |")
     print("|---|---|---|---|---|---:|")
-    for label, m in rows:
+    for label, m, _ in rows:
         print(f"| {label} | {_fmt(m['agreement'])} | {_fmt(m['ca'])} | {_fmt(m['ca_agreed'])} | "
               f"{_fmt(m['red_line'])} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} |")
-    trained = [(label, m) for label, m in rows if args.trained in label]
-    if len(trained) > 1:
+    trained = [(label, m) for label, m, _ in rows if args.trained in label]
+    seeds = [seed for label, _, seed in rows if args.trained in label]
+    if len(set(seeds)) < len(seeds):
+        print(f"\nno spread printed: the rows labelled {args.trained!r} come from training seeds {seeds}, "
+              "and rows of one seed are not a spread across seeds")
+    elif len(trained) > 1:
         for name, column in (("CA of agreements", "ca_agreed"), ("red-line rate", "red_line"), ("agreement", "agreement")):
             means = [statistics.fmean(m[column]) for _, m in trained if m[column]]
             if len(means) > 1:
