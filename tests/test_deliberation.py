@@ -201,3 +201,31 @@ def test_deliberation_arena_cli_with_scripted_agents(tmp_path):
     assert bad.exit_code == 2 and "judge" in bad.output
     bad = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--judge", "scripted:rules#v7", "--out", str(out)])
     assert bad.exit_code == 2 and "#v1, #v2" in bad.output
+
+
+def test_arena_against_an_opponent_reports_whose_proposal_and_whose_red_line(tmp_path):
+    """scripted:deliberator accepts the latest proposal after one turn of its own: as persona 0 it accepts the stance
+    opponent's proposal (its own red line), as persona 1 the opponent accepts its plan. The agent-side figures must
+    say so, and match a recount from the episodes with the agent's persona taken from each half."""
+    from typer.testing import CliRunner
+
+    from parley.cli.main import app
+
+    out = tmp_path / "o"
+    result = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator", "--opponent",
+                                      "scripted:stance", "--episodes", "6", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "crossing the agent's red line" in result.output
+    side = json.loads((out / "summary.json").read_text())["agent_side"]
+    lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    sides = [lines[i]["agents"].index("scripted:deliberator") for i in range(6)]
+    assert sides == [0, 0, 0, 1, 1, 1]
+    own = [e["outcome"]["proposal"]["by"] == s for e, s in zip(lines, sides)]
+    mine = [e["dilemma"]["personas"][s]["name"] in e["verdict"]["red_line_violations"] for e, s in zip(lines, sides)]
+    assert side["agreed_on_own_proposal_rate"] == sum(own) / 6 == 0.5
+    assert side["own_red_line_rate"] == sum(mine) / 6 == 0.5 and side["opponent_red_line_rate"] == 0.0
+    assert own == [False] * 3 + [True] * 3  # it yields as persona 0, prevails as persona 1
+    selfplay = tmp_path / "s"
+    assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:stance", "--episodes", "2",
+                                    "--out", str(selfplay)]).exit_code == 0
+    assert "agent_side" not in json.loads((selfplay / "summary.json").read_text())  # self-play has no sides

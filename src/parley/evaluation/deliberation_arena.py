@@ -69,6 +69,28 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
     }
 
 
+def side_summary(episodes: list[DeliberationEpisode], sides: list[int], seed: int = 0) -> dict:
+    """The agent's side against an opponent (``sides[i]``: the persona the agent played in episode i): whose proposal
+    the agreements took, and whose red line they cross. Self-play has no sides: both personas are the agent.
+
+    Against ``scripted:stance``, which proposes its own stance (the other persona's red line) and accepts the latest
+    proposal, an agent that yields shows as agreements on the opponent's proposals that cross the agent's red line."""
+    agreed = [(e, side) for e, side in zip(episodes, sides) if e.outcome.agreed]
+    judged = [(e, side) for e, side in agreed if e.score is not None]
+
+    def crossed(e, persona: int) -> float:
+        return float(e.dilemma.personas[persona].name in ((e.verdict or {}).get("red_line_violations") or []))
+
+    own = [float(e.outcome.proposal.by == side) for e, side in agreed]
+    mine = [crossed(e, side) for e, side in judged]
+    theirs = [crossed(e, 1 - side) for e, side in judged]
+    return {
+        "agreed_on_own_proposal_rate": _mean(own), "agreed_on_own_proposal_rate_ci95": bootstrap_ci(own, seed=seed),
+        "own_red_line_rate": _mean(mine), "own_red_line_rate_ci95": bootstrap_ci(mine, seed=seed),
+        "opponent_red_line_rate": _mean(theirs), "opponent_red_line_rate_ci95": bootstrap_ci(theirs, seed=seed),
+    }
+
+
 def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool = True,
                            cache: BackendCache | None = None) -> dict:
     # Check every spec before loading any model.
@@ -100,6 +122,8 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     summary = summarize_deliberations(episodes, seed=config.seed)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     summary["judge"] = {"spec": config.judge, "rubric": judge.rubric_id, **asdict(judge.stats)}
+    if config.opponent and config.opponent != config.agent:
+        summary["agent_side"] = side_summary(episodes, [0] * len(first) + [1] * len(second), seed=config.seed)
     meta = {"env": "deliberation", "agent": config.agent, "opponent": config.opponent or config.agent,
             "split": config.split, "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
             "generation": asdict(config.generation), "version": __version__, "code": code,
@@ -120,7 +144,16 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
         ("mean turns to agreement", "–" if turns is None else f"{turns:.2f}"),
         ("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items())),
         ("judge failures (recorded, not scored)", str(summary["judge_failures"])),
-    ]
+    ] + _side_rows(summary.get("agent_side"))
+
+
+def _side_rows(side: dict | None) -> list[tuple[str, str]]:
+    if not side:
+        return []
+    return [(f"agreements {what} [95% CI]", fmt_ci(side[key], side[f"{key}_ci95"])) for what, key in (
+        ("on the agent's own proposal", "agreed_on_own_proposal_rate"),
+        ("crossing the agent's red line", "own_red_line_rate"),
+        ("crossing the opponent's red line", "opponent_red_line_rate"))]
 
 
 def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:
