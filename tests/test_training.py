@@ -402,12 +402,27 @@ def test_a_mix_of_opponents_takes_turns_by_step_and_deals_out_evaluation(tiny_tr
 
 
 @pytest.mark.parametrize("value, error", [
-    ("[]", "empty list"), ("[self, scripted:linear]", "cannot be part of a mix"),
+    ("[]", "empty list"), ("[self, self]", "twice"),
     ("[scripted:linear, scripted:linear]", "twice"), ("[scripted:linear, scripted:nobody]", "training opponent"),
 ])
 def test_opponent_mix_errors_name_the_problem(value, error):
     with pytest.raises(ParleyError, match=error):
         load_config(None, [f"opponent={value}"])
+
+
+def test_a_mix_with_self_play_alternates_the_frozen_copy_and_the_fixed_opponent(tiny_trainer):
+    """A deliberator that only meets a copy of itself never meets an opponent that proposes a red line; a mix such as
+    [self, scripted:stance] trains against both, each step's groups against one of them."""
+    trainer, rollout, run_dir = tiny_trainer("opponent=[self, scripted:boulware]", "self_play_refresh_steps=1")
+    scenario = next(iter(rollout.scenarios))
+    seen = []
+    for step in range(3):
+        trainer.state.global_step = step
+        out = rollout([scenario] * 2, trainer)
+        seen.append({e.agents["seller"] for e in out["episode"]})
+    assert seen == [{"self"}, {"scripted:boulware"}, {"self"}]
+    assert rollout.self_play is not None and rollout.self_play.refreshed_at == 2  # refreshed although step 1 was scripted
+    assert rollout.opponent(0) is rollout.self_play.agent and rollout.opponent(1).name == "scripted:boulware"
 
 
 def test_a_one_entry_mix_is_that_opponent():

@@ -127,8 +127,8 @@ class TrainConfig(_Section):
                          "(a buyer: standard | guided, whose status line suggests the split-the-difference offer; a "
                          "seller: standard | hostile | manipulative | prober); other games: standard")
     opponent: str | list[str] | None = Field(
-        None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix: "
-                          "training step k meets entry k mod n; evaluation deals its scenarios out in turn; the warm "
+        None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix, "
+                          "'self' allowed in it, e.g. [self, scripted:stance]: training step k meets entry k mod n; evaluation deals its scenarios out in turn; the warm "
                           "start plays the first); default: the game's (bargain scripted:boulware, deliberation self, "
                           "casino scripted:logroller)")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
@@ -169,8 +169,6 @@ class TrainConfig(_Section):
                 raise ValueError("opponent: an empty list; name at least one opponent")
             if len(self.opponent) == 1:
                 self.opponent = self.opponent[0]
-            elif "self" in self.opponent:
-                raise ValueError("opponent: 'self' (self-play) cannot be part of a mix; use it alone")
             elif len(set(self.opponent)) < len(self.opponent):
                 raise ValueError("opponent: the mix names an opponent twice")
         if self.rewards.red_line_penalty and not game.red_lines:  # otherwise the game would silently ignore it

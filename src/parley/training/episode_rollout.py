@@ -120,14 +120,15 @@ class EpisodeRollout:
             self.policy_backend = VLLMTrainerBackend(trainer, tokenizer)
         else:
             self.policy_backend = HFBackend(policy, tokenizer, name="trainee")
-        if self.opponent_specs == ["self"]:
+        if "self" in self.opponent_specs:
             self.self_play = SelfPlayOpponent(policy, tokenizer, lambda backend: self._llm(backend, "self"), self.refresh_steps)
-        else:
-            self._opponents = [self._fixed_opponent(spec) for spec in self.opponent_specs]
+        # None stands for the frozen copy, whose agent is read at each call (a refresh keeps the same agent object).
+        self._opponents = [None if spec == "self" else self._fixed_opponent(spec) for spec in self.opponent_specs]
 
     def opponent(self, turn: int = 0):
         """The opponent of training step ``turn`` (or of the ``turn``-th evaluation scenario)."""
-        return self.self_play.agent if self.self_play else self._opponents[turn % len(self._opponents)]
+        fixed = self._opponents[turn % len(self._opponents)]
+        return self.self_play.agent if fixed is None else fixed
 
     def _trainee(self) -> TraineeAgent:
         return TraineeAgent(self._llm(self.policy_backend, "trainee"))
