@@ -386,14 +386,19 @@ def test_trainee_as_seller_including_episodes_where_it_never_speaks(tiny_trainer
     assert [r for r in trainer.reward_funcs[0](episode=out["episode"])] == [1.0, 1.0]  # sold at listing: clipped max
 
 
-def test_a_mix_of_opponents_takes_turns_by_step_and_deals_out_evaluation(tiny_trainer):
-    trainer, rollout, _ = tiny_trainer("opponent=[scripted:linear, scripted:boulware, scripted:hardliner]")
+def _sellers_by_step(trainer, rollout, steps: int) -> list[set]:
+    """The sellers each training step's group of two met, one scenario throughout."""
     scenario = next(iter(rollout.scenarios))
     seen = []
-    for step in range(4):
+    for step in range(steps):
         trainer.state.global_step = step
-        out = rollout([scenario] * 2, trainer)
-        seen.append({e.agents["seller"] for e in out["episode"]})
+        seen.append({e.agents["seller"] for e in rollout([scenario] * 2, trainer)["episode"]})
+    return seen
+
+
+def test_a_mix_of_opponents_takes_turns_by_step_and_deals_out_evaluation(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("opponent=[scripted:linear, scripted:boulware, scripted:hardliner]")
+    seen = _sellers_by_step(trainer, rollout, 4)
     names = [rollout.opponent(k).name for k in range(3)]
     assert len(set(names)) == 3 and seen == [{names[0]}, {names[1]}, {names[2]}, {names[0]}]  # a group meets one opponent
     episodes, _ = rollout.play(list(rollout.scenarios.values())[:4], seed=0)
@@ -413,13 +418,8 @@ def test_opponent_mix_errors_name_the_problem(value, error):
 def test_a_mix_with_self_play_alternates_the_frozen_copy_and_the_fixed_opponent(tiny_trainer):
     """A deliberator that only meets a copy of itself never meets an opponent that proposes a red line; a mix such as
     [self, scripted:stance] trains against both, each step's groups against one of them."""
-    trainer, rollout, run_dir = tiny_trainer("opponent=[self, scripted:boulware]", "self_play_refresh_steps=1")
-    scenario = next(iter(rollout.scenarios))
-    seen = []
-    for step in range(3):
-        trainer.state.global_step = step
-        out = rollout([scenario] * 2, trainer)
-        seen.append({e.agents["seller"] for e in out["episode"]})
+    trainer, rollout, _ = tiny_trainer("opponent=[self, scripted:boulware]", "self_play_refresh_steps=1")
+    seen = _sellers_by_step(trainer, rollout, 3)
     assert seen == [{"self"}, {"scripted:boulware"}, {"self"}]
     assert rollout.self_play is not None and rollout.self_play.refreshed_at == 2  # refreshed although step 1 was scripted
     assert rollout.opponent(0) is rollout.self_play.agent and rollout.opponent(1).name == "scripted:boulware"
