@@ -128,9 +128,9 @@ class TrainConfig(_Section):
                          "seller: standard | hostile | manipulative | prober); other games: standard")
     opponent: str | list[str] | None = Field(
         None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix, "
-                          "'self' allowed in it, e.g. [self, scripted:stance]: training step k meets entry k mod n; evaluation deals its scenarios out in turn; the warm "
-                          "start plays the first); default: the game's (bargain scripted:boulware, deliberation self, "
-                          "casino scripted:logroller)")
+                          "'self' allowed in it, e.g. [self, scripted:stance]: training step k meets entry k mod n; "
+                          "evaluation deals its scenarios out in turn; the warm start plays the first); default: the "
+                          "game's (bargain scripted:boulware, deliberation self, casino scripted:logroller)")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
     seed: int = 0
     output_dir: str = "runs/train"
