@@ -359,15 +359,18 @@ def test_a_slow_writer_never_blocks_other_cases(db_url):
             slow.url("/meso"), headers=slow.mediator, json={"party_id": slow.party_ids["Tenant"]})))
         drafting.start()
         time.sleep(0.5)  # the writer is running now
-        latencies = []
+        # Served while the writer still runs, counted rather than timed: a blocked server answers nothing until the
+        # writer is done (0 or 1 here), while a per-request time limit trips whenever the CI machine is busy.
+        served_during_write, latencies = 0, []
         while drafting.is_alive() and len(latencies) < 40:
             t0 = time.perf_counter()
             r = client.post(other.url("/messages"), headers=other.mediator, json={"text": "still here"})
             latencies.append(time.perf_counter() - t0)
             assert r.status_code == 204
+            served_during_write += drafting.is_alive()
         drafting.join()
         assert done["r"].status_code == 201
-        assert len(latencies) >= 5 and max(latencies) < 1.0, latencies
+        assert served_during_write >= 3, latencies
     app.state.sessions.kw["bind"].dispose()
 
 
