@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from parley.cli.main import app
 from parley.evaluation.bargain_suite import SUITE, SUITE_VERSION, SuiteConfig, markdown_table, run_suite
-from code_helpers import records_this_code
+from code_helpers import stamped_by_this_code
 
 runner = CliRunner()
 
@@ -37,7 +37,7 @@ def test_scripted_suite_has_every_seller_every_baseline_and_both_interests(tmp_p
         assert m["conflicting"]["ci_rational_exit"]["mean"] == 1.0 and m["all"]["overshoot_rate"]["mean"] == 0.0
         assert m["all"]["buyer_format_error_rate"]["mean"] == 0.0 and m["all"]["budget_leak_rate"]["mean"] == 0.0
     assert json.loads((tmp_path / "summary.json").read_text())["rows"] == json.loads(json.dumps(s["rows"]))
-    assert records_this_code(json.loads((tmp_path / "summary.json").read_text())["code"])
+    assert stamped_by_this_code(json.loads((tmp_path / "summary.json").read_text()))
     page = (tmp_path / "report.html").read_text()
     assert SUITE_VERSION in page and "scripted:prober" in page
     for png in ("suite_mi_reward.png", "suite_ci_exit.png", "suite_leaks.png"):

@@ -19,7 +19,7 @@ from parley.environments.casino import (
 )
 from parley.models.generation import GenerationSettings
 from parley.rollout.casino import run_casino
-from code_helpers import records_this_code
+from code_helpers import stamped_by_this_code
 
 
 def test_the_corpus_is_packaged_with_its_splits_and_human_outcomes():
@@ -221,7 +221,7 @@ def test_cli_arena_casino_writes_summary_report_and_reference(tmp_path):
     deals = [line for line in lines if line["outcome"]["deal"]]
     assert summary["pareto_rate"] == pytest.approx(sum(d["pareto_optimal"] for d in deals) / len(deals))
     assert summary["human_reference"]["joint_points_mean"] > 30 and summary["config"]["env"] == "casino"
-    assert records_this_code(summary["config"]["code"])
+    assert stamped_by_this_code(summary["config"])
     html = (out / "report.html").read_text()
     assert "points.png" in html and (out / "points.png").stat().st_size > 1000 and "CC BY 4.0" in html
     wrong = CliRunner().invoke(app, ["arena", "--env", "casino", "--buyer", "smollm2", "--out", str(out)])

@@ -3,7 +3,7 @@ import json
 from typer.testing import CliRunner
 
 from parley.cli.main import app
-from code_helpers import records_this_code
+from code_helpers import stamped_by_this_code
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ def test_arena_with_scripted_agents_writes_everything(tmp_path):
     assert ep["turns"][0]["action"]["kind"] in ("offer", "accept", "walk", "none")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 12 and summary["config"]["seed"] == 3
-    assert records_this_code(summary["config"]["code"])  # the commit and libraries that played it
+    assert stamped_by_this_code(summary["config"])  # the commit and libraries that played it
     deals = [json.loads(l) for l in lines if json.loads(l)["outcome"]["deal"]]
     assert summary["agreement_rate"] == len(deals) / 12
     html = (out / "report.html").read_text()

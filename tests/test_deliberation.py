@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from parley import ParleyError
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, parse_move
 from parley.environments.dilemmas import deduplicate, load_dilemmas, parse_dilemma
-from code_helpers import records_this_code
+from code_helpers import stamped_by_this_code
 
 
 def test_packaged_scenarios_are_many_valid_split_and_sourced():
@@ -192,7 +192,7 @@ def test_deliberation_arena_cli_with_scripted_agents(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["agreement_rate"] == 1.0 and summary["ca_score_mean"] >= 6
-    assert records_this_code(summary["config"]["code"])
+    assert stamped_by_this_code(summary["config"])
     assert summary["judge"]["rubric"] == "judge_collective_agency.rules" and summary["red_line_rate"] == 0.0
     assert summary["judge"]["requests"] == 6 and summary["red_line_violations"] == {"persona_0": 0, "persona_1": 0}
     lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]

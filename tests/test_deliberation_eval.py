@@ -15,7 +15,7 @@ from parley.models.generation import GenerationSettings
 from fake_openai import FakeOpenAIServer
 from test_judge import FakeBackend
 from test_rubric_v2 import DILEMMAS, GOOD, GRENADE
-from code_helpers import records_this_code
+from code_helpers import stamped_by_this_code
 
 
 @pytest.mark.parametrize("text, better", [
@@ -119,7 +119,7 @@ def test_eval_deliberation_cli_end_to_end(tmp_path, tiny_model_dir):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["eval_version"] == "deliberation-eval.v1" and summary["judge"]["rubric"] == "judge_collective_agency.rules.v2"
-    assert records_this_code(summary["code"])
+    assert stamped_by_this_code(summary)
     agent, baseline = summary["rows"]
     assert not agent["baseline"] and baseline["baseline"] and len(summary["dilemmas"]) == 4
     # the stance baseline alone proposes its own stance: the other persona's red line, every time it is read

@@ -9,7 +9,7 @@ import pytest
 from parley import ParleyError
 from parley.models.backends import Completion
 from parley.evaluation.general import extract_answer, is_correct, load_problems, run_general_eval
-from code_helpers import records_this_code
+from code_helpers import stamped_by_this_code
 
 
 def test_subset_is_real_and_sourced():
@@ -46,7 +46,7 @@ def test_accuracy_is_what_the_replies_earn(tmp_path):
     problems = load_problems()
     summary = run_general_eval(Oracle(miss=[problems[0].question, problems[3].question]), n=10, batch_size=4, out=tmp_path)
     assert summary["accuracy"] == pytest.approx(0.8)
-    assert records_this_code(json.loads((tmp_path / "general_summary.json").read_text())["code"])
+    assert stamped_by_this_code(json.loads((tmp_path / "general_summary.json").read_text()))
     rows = [json.loads(line) for line in (tmp_path / "general.jsonl").read_text().splitlines()]
     assert [r["correct"] for r in rows].count(False) == 2 and rows[0]["correct"] is False
     with pytest.raises(ParleyError, match="between 1 and 200"):

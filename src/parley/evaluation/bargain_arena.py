@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import ParleyError, __version__
-from parley.code_version import code_version
+from parley import ParleyError
+from parley.evaluation.run_stamp import RunStamp
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.spec import UNATTENDED
 from parley.environments.bargain import ProtocolConfig, Role
@@ -59,8 +57,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
     buyer = build_agent(buyer_spec, Role.BUYER, config.generation, cache)
     seller = build_agent(seller_spec, Role.SELLER, config.generation, cache)
 
-    code = code_version()  # at the start: the tree may change while a long run plays
-    started = time.perf_counter()
+    stamp = RunStamp()
     with Progress(TextColumn("[bold]arena[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
         task = progress.add_task(f"{config.buyer} vs {config.seller}", total=len(scenarios))
@@ -69,11 +66,10 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
             batch_size=config.generation.batch_size,
             on_turn=lambda done, total: progress.update(task, completed=done), engine=config.engine,
         )
-    elapsed = time.perf_counter() - started
-
+    
     summary = summarize(episodes, seed=config.seed)
     summary["metrics"] = bargain_metrics(episodes, seed=config.seed)
-    summary["seconds"] = round(elapsed, 2)
+    summary["seconds"] = stamp.seconds()
     summary["generation"] = {
         role: asdict(agent.backend.stats) | {"tokens_per_second": round(agent.backend.stats.tokens_per_second, 2)}
         for role, agent in (("buyer", buyer), ("seller", seller)) if hasattr(agent, "backend")
@@ -83,8 +79,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
         "seed": config.seed, "protocol": {**asdict(config.protocol), "first_mover": config.protocol.first_mover.value},
         "catalog": config.scenarios.catalog or "packaged",
         "generation": asdict(config.generation), "scenarios": asdict(config.scenarios), "engine": config.engine,
-        "prompts": episodes[0].prompts if episodes else {}, "version": __version__, "code": code,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "prompts": episodes[0].prompts if episodes else {}, **stamp.fields(),
     }
     with (out / "episodes.jsonl").open("w") as f:
         for e in episodes:

@@ -12,15 +12,13 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import ParleyError, __version__
-from parley.code_version import code_version
+from parley import ParleyError
+from parley.evaluation.run_stamp import RunStamp
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.bargainer import SELLER_ONLY
 from parley.agents.spec import LLM, UNATTENDED, check_persona
@@ -116,8 +114,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
     pairs = [(b, s) for s in sellers for b in buyers]
     cache = cache or BackendCache()
     rows: list[dict] = []
-    code = code_version()  # at the start: the tree may change while a long run plays
-    started = time.perf_counter()
+    stamp = RunStamp()
     with Progress(TextColumn("[bold]eval bargain[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
         plays = {p: len(scenarios) * (1 if _deterministic(p[0]) and _deterministic(p[1]) else config.rollouts) for p in pairs}
@@ -140,14 +137,13 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
                          "rollouts": rollouts, "episodes_file": f"episodes/{name}",
                          "metrics": bargain_metrics(episodes, seed=config.seed)})
     summary = {
-        "suite": SUITE, "suite_version": SUITE_VERSION, "parley_version": __version__, "code": code,
+        "suite": SUITE, "suite_version": SUITE_VERSION, **stamp.fields(),
         "config": {"buyer": config.buyer, "seller_model": config.seller_model, "catalog": config.catalog or "packaged",
                    "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed},
         "scenario_mix": {"mutual": sum(s.interest == "mutual" for s in scenarios),
                          "conflicting": sum(s.interest == "conflicting" for s in scenarios)},
         "llm_sellers": bool(config.seller_model),
-        "seconds": round(time.perf_counter() - started, 1),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": stamp.seconds(1),
         "rows": rows,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -257,7 +253,7 @@ table{{border-collapse:collapse;font-size:.85em}}td,th{{border:1px solid #ccc;pa
 <p class="meta">{cfg['scenarios']} test-split scenarios ({summary['scenario_mix']['mutual']} MI, {summary['scenario_mix']['conflicting']} CI),
 {cfg['rollouts']} rollouts for sampling agents (scripted pairs play once), seed {cfg['seed']}, catalog {html.escape(cfg['catalog'])},
 strict protocol; LLM sellers: {html.escape(str(cfg['seller_model']) if summary['llm_sellers'] else 'none')}.
-Generated {summary['created']} by parley {html.escape(summary['parley_version'])} in {summary['seconds']} s.
+Generated {summary['created']} by parley {html.escape(summary['version'])} in {summary['seconds']} s.
 Metric definitions: README, "The bargaining evaluation suite". Every episode: <code>episodes/</code>.</p>
 <table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in header)}</tr>{rows_html}</table>
 {''.join(f'<p><img src="{p}" alt="{p}"></p>' for p in plots)}

@@ -6,16 +6,13 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import __version__
-from parley.code_version import code_version
+from parley.evaluation.run_stamp import RunStamp
 from parley.agents.spec import BackendCache, build_camper, check_camper
 from parley.environments.casino import CasinoConfig, max_joint_points, pareto_optimal, sample_casino
 from parley.evaluation.games import output_folder
@@ -96,8 +93,7 @@ def run_casino_arena(config: CasinoArenaConfig, show_progress: bool = True, cach
     # The agent is camper 0 in the first half and camper 1 in the second: neither seat nor first move is favoured.
     half = (len(scenarios) + 1) // 2
     ids = [f"{s.id}#{i}" for i, s in enumerate(scenarios)]
-    code = code_version()  # at the start: the tree may change while a long run plays
-    started = time.perf_counter()
+    stamp = RunStamp()
     with Progress(TextColumn("[bold]casino[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
         task = progress.add_task(f"{config.agent} vs {config.opponent}", total=len(scenarios))
@@ -110,12 +106,11 @@ def run_casino_arena(config: CasinoArenaConfig, show_progress: bool = True, cach
     episodes = [dataclasses.replace(e, agent_side=0) for e in first] + [dataclasses.replace(e, agent_side=1) for e in second]
     sides = [e.agent_side for e in episodes]
     summary = summarize_casino(episodes, sides, seed=config.seed)
-    summary["seconds"] = round(time.perf_counter() - started, 2)
+    summary["seconds"] = stamp.seconds()
     meta = {"env": "casino", "agent": config.agent, "opponent": config.opponent, "split": config.split,
             "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
-            "generation": asdict(config.generation), "version": __version__, "code": code,
-            "data": "CaSiNo (Chawla et al., NAACL 2021), CC BY 4.0",
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "generation": asdict(config.generation), "data": "CaSiNo (Chawla et al., NAACL 2021), CC BY 4.0",
+            **stamp.fields()}
     with (out / "episodes.jsonl").open("w") as f:
         for e in episodes:
             f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")

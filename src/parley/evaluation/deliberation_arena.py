@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley import __version__
-from parley.code_version import code_version
+from parley.evaluation.run_stamp import RunStamp
 from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec, split_judge
 from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
@@ -106,8 +103,7 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     judge = build_judge(config.judge, cache)
     # Half the episodes with the agent as persona 0, half as persona 1: neither side is favoured.
     half = (len(dilemmas) + 1) // 2
-    code = code_version()  # at the start: the tree may change while a long run plays
-    started = time.perf_counter()
+    stamp = RunStamp()
     with Progress(TextColumn("[bold]deliberation[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
         task = progress.add_task(f"{config.agent} vs {config.opponent or 'itself'}", total=len(dilemmas))
@@ -120,14 +116,13 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
                                    episode_ids=[f"{d.id}#{half + i}" for i, d in enumerate(dilemmas[half:])])
     episodes = with_verdicts(first + second, judge, seed=config.seed)
     summary = summarize_deliberations(episodes, seed=config.seed)
-    summary["seconds"] = round(time.perf_counter() - started, 2)
+    summary["seconds"] = stamp.seconds()
     summary["judge"] = {"spec": config.judge, "rubric": judge.rubric_id, **asdict(judge.stats)}
     if config.opponent and config.opponent != config.agent:
         summary["agent_side"] = side_summary(episodes, [0] * len(first) + [1] * len(second), seed=config.seed)
     meta = {"env": "deliberation", "agent": config.agent, "opponent": config.opponent or config.agent,
             "split": config.split, "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
-            "generation": asdict(config.generation), "version": __version__, "code": code,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "generation": asdict(config.generation), **stamp.fields()}
     with (out / "episodes.jsonl").open("w") as f:
         for e in episodes:
             f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")

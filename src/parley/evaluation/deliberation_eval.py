@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
-from parley import ParleyError, __version__
-from parley.code_version import code_version
+from parley import ParleyError
+from parley.evaluation.run_stamp import RunStamp
 from parley.agents.judge import JudgeRequest
 from parley.agents.pairwise_judge import compare
 from parley.agents.spec import (LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_judge, build_pairwise_judge,
@@ -70,8 +68,7 @@ def run_deliberation_eval(config: DeliberationEvalConfig, show_progress: bool = 
         raise ParleyError("the baseline is the agent itself; pass another --baseline, or none")
     out = output_folder(config.out)
     cache = cache or BackendCache()
-    code = code_version()  # at the start: the tree may change while a long run plays
-    started = time.perf_counter()
+    stamp = RunStamp()
     dilemmas = sample_dilemmas(config.split, config.dilemmas, config.seed)
     judge = build_judge(config.judge, cache)
     rows, resolutions = [], {}
@@ -113,11 +110,10 @@ def run_deliberation_eval(config: DeliberationEvalConfig, show_progress: bool = 
                     "position_bias": sum(o.position_bias for o in outcomes),
                     "judge_failures": sum((o.a_first.better is None) + (o.b_first.better is None) for o in outcomes),
                     "win_rate": _stat(points, config.seed)}
-    summary = {"eval_version": EVAL_VERSION, "parley_version": __version__, "code": code,
-               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    summary = {"eval_version": EVAL_VERSION, **stamp.fields(),
                "config": {**asdict(config), "out": str(config.out)}, "judge": {"spec": config.judge, "rubric": judge.rubric_id},
                "dilemmas": [d.id for d in dilemmas], "rows": rows, "pairwise": pairwise,
-               "seconds": round(time.perf_counter() - started, 2)}
+               "seconds": stamp.seconds()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     write_report(out, summary)
     return summary
@@ -194,7 +190,7 @@ table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;pad
 </head><body><h1>{html.escape(summary['eval_version'])}: <code>{html.escape(cfg['agent'])}</code></h1>
 <p class="meta">{len(summary['dilemmas'])} {html.escape(cfg['split'])}-split dilemmas, seed {cfg['seed']}, judge
 <code>{html.escape(summary['judge']['spec'])}</code> (rubric {html.escape(summary['judge']['rubric'])}).
-Generated {summary['created']} by parley {html.escape(summary['parley_version'])} in {summary['seconds']} s.
+Generated {summary['created']} by parley {html.escape(summary['version'])} in {summary['seconds']} s.
 Transcripts: <code>selfplay-*/episodes.jsonl</code>; resolutions: <code>solo-*.jsonl</code>; pairwise verdicts: <code>pairwise.jsonl</code>.</p>
 <table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in COLUMNS)}</tr>{rows_html}</table>
 <p>{html.escape(pairwise_line(summary))}</p><p><img src="deliberation_eval.png" alt="Collective Agency by view"></p>

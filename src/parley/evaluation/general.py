@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from parley import ParleyError
-from parley.code_version import code_version
+from parley.evaluation.run_stamp import RunStamp
 from parley.models.generation import GenerationSettings
 from parley.evaluation.stats import bootstrap_ci
 
@@ -61,8 +60,7 @@ def run_general_eval(backend, n: int = 50, max_new_tokens: int = 256, batch_size
         raise ParleyError(f"--n must be between 1 and {len(problems)} (the shipped GSM8K subset), got {n}")
     problems = problems[:n]
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=False, batch_size=batch_size)
-    code = code_version()  # at the start: the tree may change while a long run plays
-    started = time.perf_counter()
+    stamp = RunStamp()
     replies = []
     for start in range(0, n, batch_size):
         chunk = problems[start:start + batch_size]
@@ -71,9 +69,9 @@ def run_general_eval(backend, n: int = 50, max_new_tokens: int = 256, batch_size
         if on_batch:
             on_batch(len(replies), n)
     correct = [is_correct(r, p.answer) for r, p in zip(replies, problems)]
-    summary = {"benchmark": "gsm8k-subset", "code": code, "n": n, "accuracy": sum(correct) / n,
+    summary = {"benchmark": "gsm8k-subset", "n": n, "accuracy": sum(correct) / n,
                "accuracy_ci95": bootstrap_ci([float(c) for c in correct]), "max_new_tokens": max_new_tokens,
-               "seconds": round(time.perf_counter() - started, 2)}
+               "seconds": stamp.seconds(), **stamp.fields()}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         with (out / "general.jsonl").open("w") as f:
