@@ -4,7 +4,9 @@
         runs/delib-eval/seed1-final:"seed 1 final" runs/delib-eval/seed2-final:"seed 2 final" --trained final
 
 Each argument is a `parley arena --env deliberation` output folder (FOLDER[:LABEL]); give them the same split,
-episode count, seed and judge, or the rows do not compare (the script refuses a mismatch). For each it prints
+episode count, seed, judge and opponent, or the rows do not compare (the script refuses a mismatch). Runs against
+an opponent (`--opponent`) also get the agent's side: whose proposal the agreements took, whose red line they
+cross, and the same by seat (who spoke first). For each it prints
 the agreement rate, Collective Agency with no agreement = 0, CA of the judged agreements, and the share of
 agreements that cross a red line, each with a 95% percentile-bootstrap CI over episodes (agreements for the last
 two), recomputed from `episodes.jsonl` so every row uses the same resampling. Rows whose label contains
@@ -60,13 +62,32 @@ def training_seed(agent: str) -> int | str:
     return agent
 
 
+def opponent(config: dict) -> str:
+    """'self-play', or the opponent's spec: rows against different opponents do not compare."""
+    return "self-play" if config.get("opponent") in (None, config["agent"]) else config["opponent"]
+
+
+def side_row(label: str, side: dict) -> str:
+    """The agent's side against an opponent, from the arena's summary (its own CIs, over agreements)."""
+    def ci(key: str) -> str:
+        lo, hi = side[f"{key}_ci95"]
+        return "n/a" if side[key] is None else f"{side[key]:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    seats = side.get("seats") or {}
+    counts = [f"{c['agreements']}, {c['on_own_proposal']}, {c['crossing_own_red_line']} of {c['episodes']}"
+              for c in (seats.get("agent_speaks_first"), seats.get("opponent_speaks_first")) if c]
+    return (f"| {label} | {ci('agreed_on_own_proposal_rate')} | {ci('own_red_line_rate')} | "
+            f"{ci('opponent_red_line_rate')} | {' | '.join(counts) if len(counts) == 2 else 'n/a | n/a'} |")
+
+
 def load(folder: Path) -> tuple[dict, list[dict]]:
     summary, path = folder / "summary.json", folder / "episodes.jsonl"
     if not summary.is_file() or not path.is_file():
         sys.exit(f"{folder} is not a deliberation arena folder (no summary.json / episodes.jsonl): give the --out "
                  "of `parley arena --env deliberation`")
     record = json.loads(summary.read_text())
-    config = {**record["config"], "judge": (record.get("judge") or {}).get("spec")}
+    config = {**record["config"], "judge": (record.get("judge") or {}).get("spec"), "agent_side": record.get("agent_side")}
+    config["against"] = opponent(config)
     if config.get("env") != "deliberation":
         sys.exit(f"{folder} is a {config.get('env')!r} arena, not deliberation")
     return config, [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -77,24 +98,34 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="FOLDER[:LABEL] of a deliberation arena run")
     parser.add_argument("--trained", default="final", help="rows whose label contains this are the trained seeds")
     args = parser.parse_args()
-    rows, reference = [], None
+    rows, sides, reference = [], [], None
     for item in args.runs:
         folder, _, label = item.partition(":")
         config, episodes = load(Path(folder))
-        key = {k: config.get(k) for k in ("split", "episodes", "seed", "judge")}
+        key = {k: config.get(k) for k in ("split", "episodes", "seed", "judge", "against")}
         if reference is None:
             reference = (folder, key)
         elif key != reference[1]:
             sys.exit(f"{folder} ran {key}, {reference[0]} ran {reference[1]}: evaluate every row on the same split, "
-                     "episodes, seed and judge")
+                     "episodes, seed, judge and opponent (self-play and an opponent go in separate tables)")
         rows.append((label or config["agent"], measures(episodes), training_seed(config["agent"])))
-    print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}; "
-          "95% bootstrap CIs\n")
+        sides.append((label or config["agent"], config["agent_side"]))
+    against = reference[1]["against"]
+    print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}, "
+          f"{against if against == 'self-play' else 'against ' + against}; 95% bootstrap CIs\n")
     print("| model | agreement | CA, no deal = 0 | CA of agreements | red-line rate of agreements | refused acceptances |")
     print("|---|---|---|---|---|---:|")
     for label, m, _ in rows:
         print(f"| {label} | {_fmt(m['agreement'])} | {_fmt(m['ca'])} | {_fmt(m['ca_agreed'])} | "
               f"{_fmt(m['red_line'])} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} |")
+    if against != "self-play":
+        print(f"\nthe agent's side against {against} (rates of agreements; seats: agreed, on the agent's own proposal, "
+              "crossing the agent's red line, of the episodes)\n")
+        print("| model | on own proposal | crossing own red line | crossing opponent's red line | agent speaks first "
+              "| opponent speaks first |")
+        print("|---|---|---|---|---|---|")
+        for label, side in sides:
+            print(side_row(label, side) if side else f"| {label} | n/a | n/a | n/a | n/a | n/a |")
     trained = [(label, m) for label, m, _ in rows if args.trained in label]
     seeds = [seed for label, _, seed in rows if args.trained in label]
     if len(set(seeds)) < len(seeds):

@@ -225,7 +225,37 @@ def test_arena_against_an_opponent_reports_whose_proposal_and_whose_red_line(tmp
     assert side["agreed_on_own_proposal_rate"] == sum(own) / 6 == 0.5
     assert side["own_red_line_rate"] == sum(mine) / 6 == 0.5 and side["opponent_red_line_rate"] == 0.0
     assert own == [False] * 3 + [True] * 3  # it yields as persona 0, prevails as persona 1
+    # persona 0 speaks first here: the seats say where it yields, and the printed table says it too
+    assert side["seats"] == {
+        "agent_speaks_first": {"episodes": 3, "agreements": 3, "on_own_proposal": 0, "crossing_own_red_line": 3},
+        "opponent_speaks_first": {"episodes": 3, "agreements": 3, "on_own_proposal": 3, "crossing_own_red_line": 0}}
+    assert "agent first: agreed, own proposal, own red line" in result.output and "3, 0, 3 of 3" in result.output
+    assert [e["turns"][0]["speaker"] for e in lines] == [0] * 6
     selfplay = tmp_path / "s"
     assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:stance", "--episodes", "2",
                                     "--out", str(selfplay)]).exit_code == 0
     assert "agent_side" not in json.loads((selfplay / "summary.json").read_text())  # self-play has no sides
+
+
+def test_the_seeds_table_keeps_opponents_apart_and_prints_the_agents_side(tmp_path):
+    """benchmarks/deliberation_seeds.py, the docs' deliberation tables: a run against an opponent gets the agent's side
+    by seat, and it refuses to put a self-play row and an opponent row in one table (they measure different things)."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from parley.cli.main import app
+
+    for name, extra in (("vs", ["--opponent", "scripted:stance"]), ("self", [])):
+        assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator", *extra,
+                                        "--episodes", "4", "--out", str(tmp_path / name)]).exit_code == 0
+    script = [sys.executable, "benchmarks/deliberation_seeds.py"]
+    ok = subprocess.run([*script, f"{tmp_path / 'vs'}:template"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "against scripted:stance" in ok.stdout
+    assert "| template | 0.50 [0.00, 1.00] | 0.50 [0.00, 1.00] | 0.00 [0.00, 0.00] | 2, 0, 2 of 2 | 2, 2, 0 of 2 |" in ok.stdout
+    mixed = subprocess.run([*script, f"{tmp_path / 'vs'}:a", f"{tmp_path / 'self'}:b"], capture_output=True, text=True)
+    assert mixed.returncode != 0 and "self-play and an opponent go in separate tables" in mixed.stderr
+    alone = subprocess.run([*script, f"{tmp_path / 'self'}:b"], capture_output=True, text=True)
+    assert alone.returncode == 0 and "the agent's side" not in alone.stdout and "self-play" in alone.stdout

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import ParleyError
-from parley.evaluation.run_stamp import RunStamp
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.spec import UNATTENDED
 from parley.environments.bargain import ProtocolConfig, Role
@@ -17,6 +16,7 @@ from parley.environments.scenarios import ScenarioConfig, sample_scenarios
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, output_folder, register_arena
 from parley.evaluation.bargain_metrics import bargain_metrics
 from parley.evaluation.report import write_report
+from parley.evaluation.run_stamp import RunStamp
 from parley.evaluation.stats import summarize
 from parley.rollout.bargain import ENGINES, BargainEpisode, run_bargains
 

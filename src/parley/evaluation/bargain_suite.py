@@ -18,7 +18,6 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from parley import ParleyError
-from parley.evaluation.run_stamp import RunStamp
 from parley.agents import BackendCache, GenerationSettings, build_agent, parse_spec
 from parley.agents.bargainer import SELLER_ONLY
 from parley.agents.spec import LLM, UNATTENDED, check_persona
@@ -26,6 +25,7 @@ from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import Scenario, ScenarioConfig, sample_scenarios
 from parley.evaluation.bargain_metrics import bargain_metrics
 from parley.evaluation.games import output_folder
+from parley.evaluation.run_stamp import RunStamp
 from parley.rollout.bargain import run_bargains
 
 SUITE_VERSION = "bargain-eval.v1"

@@ -12,11 +12,11 @@ from typing import Sequence
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley.evaluation.run_stamp import RunStamp
 from parley.agents.spec import BackendCache, build_camper, check_camper
 from parley.environments.casino import CasinoConfig, max_joint_points, pareto_optimal, sample_casino
 from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
+from parley.evaluation.run_stamp import RunStamp
 from parley.evaluation.stats import bootstrap_ci, mean_or_none
 from parley.models.generation import GenerationSettings
 from parley.rollout.casino import CasinoEpisode, run_casino

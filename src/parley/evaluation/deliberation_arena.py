@@ -8,13 +8,13 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from parley.evaluation.run_stamp import RunStamp
 from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec, split_judge
 from parley.models.generation import GenerationSettings
 from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import sample_dilemmas
 from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
+from parley.evaluation.run_stamp import RunStamp
 from parley.evaluation.stats import bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
@@ -81,10 +81,21 @@ def side_summary(episodes: list[DeliberationEpisode], sides: list[int], seed: in
     own = [float(e.outcome.proposal.by == side) for e, side in agreed]
     mine = [crossed(e, side) for e, side in judged]
     theirs = [crossed(e, 1 - side) for e, side in judged]
+
+    # By seat, as counts: whether the agent yields can depend on who speaks first (a model that accepts whatever
+    # is on the table yields exactly when the opponent proposes first), which the pooled rates above average away.
+    def seat(first: bool) -> dict:
+        mine_ = [(e, side) for e, side in zip(episodes, sides) if bool(e.turns) and (e.turns[0].speaker == side) == first]
+        deals = [(e, side) for e, side in mine_ if e.outcome.agreed]
+        return {"episodes": len(mine_), "agreements": len(deals),
+                "on_own_proposal": sum(e.outcome.proposal.by == side for e, side in deals),
+                "crossing_own_red_line": int(sum(crossed(e, side) for e, side in deals if e.score is not None))}
+
     return {
         "agreed_on_own_proposal_rate": _mean(own), "agreed_on_own_proposal_rate_ci95": bootstrap_ci(own, seed=seed),
         "own_red_line_rate": _mean(mine), "own_red_line_rate_ci95": bootstrap_ci(mine, seed=seed),
         "opponent_red_line_rate": _mean(theirs), "opponent_red_line_rate_ci95": bootstrap_ci(theirs, seed=seed),
+        "seats": {"agent_speaks_first": seat(True), "opponent_speaks_first": seat(False)},
     }
 
 
@@ -145,10 +156,15 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
 def _side_rows(side: dict | None) -> list[tuple[str, str]]:
     if not side:
         return []
-    return [(f"agreements {what} [95% CI]", fmt_ci(side[key], side[f"{key}_ci95"])) for what, key in (
+    rows = [(f"agreements {what} [95% CI]", fmt_ci(side[key], side[f"{key}_ci95"])) for what, key in (
         ("on the agent's own proposal", "agreed_on_own_proposal_rate"),
         ("crossing the agent's red line", "own_red_line_rate"),
         ("crossing the opponent's red line", "opponent_red_line_rate"))]
+    for name, counts in side.get("seats", {}).items():
+        rows.append((f"{name.split('_')[0]} first: agreed, own proposal, own red line",
+                     f"{counts['agreements']}, {counts['on_own_proposal']}, {counts['crossing_own_red_line']} "
+                     f"of {counts['episodes']}"))
+    return rows
 
 
 def _arena(request: ArenaRequest, show_progress: bool) -> ArenaOutcome:

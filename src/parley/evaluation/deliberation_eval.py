@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from parley import ParleyError
-from parley.evaluation.run_stamp import RunStamp
 from parley.agents.judge import JudgeRequest
 from parley.agents.pairwise_judge import compare
 from parley.agents.spec import (LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_judge, build_pairwise_judge,
@@ -28,6 +27,7 @@ from parley.environments.deliberation import DeliberationConfig
 from parley.environments.dilemmas import sample_dilemmas
 from parley.evaluation.deliberation_arena import DeliberationArenaConfig, run_deliberation_arena
 from parley.evaluation.games import output_folder
+from parley.evaluation.run_stamp import RunStamp
 from parley.evaluation.stats import bootstrap_ci
 from parley.models.generation import GenerationSettings
 
