@@ -333,3 +333,72 @@ def test_bargain_teachers_can_play_their_own_budget_rule():
     assert opens_at_budget(ex_own) == (0, 8)
     with pytest.raises(ParleyError, match="budget_rule"):
         load_config("configs/bargain-smollm2-cpu.yaml", ["warm_start.budget_rule=sometimes"])
+
+
+def test_filtered_teacher_accepts_only_what_it_would_have_kept():
+    """Accepting whatever is on the table taught the trainee to yield to a red-line proposal; the teacher now holds
+    out (proposes its own again) unless the judge passes the other's proposal by the bar its own resolutions met."""
+    from parley.agents.deliberator import FilteredResolutionTeacher
+    from parley.agents.judge import RuleJudge
+    from parley.environments.deliberation import DeliberationObservation, Proposal
+    from parley.environments.dilemmas import load_dilemmas
+
+    good, crossing, _ = _good_and_bad()
+    train = {d.id: d for d in load_dilemmas("train")}
+    both = [i for i in good if i in train and i in crossing]
+    assert both
+    d = train[both[0]]
+    teacher = FilteredResolutionTeacher(_RoundResolver([good]), RuleJudge(), samples=1)
+    assert teacher.select([d]) == [d]
+
+    def facing(text: str, by: int = 0) -> DeliberationObservation:  # the teacher is persona 1, the other proposed
+        return DeliberationObservation("e", 1, d, ((by, f"PROPOSAL: {text}"),), (Proposal(1, by, text, 0),), 1, 6)
+
+    assert teacher.act([facing(crossing[d.id])]) == [f"PROPOSAL: {good[d.id]}"]  # a red line: it holds out
+    assert teacher.act([facing(good[d.id])]) == ["I can live with that. ACCEPT #1"]
+    other = FilteredResolutionTeacher(_RoundResolver([{d.id: "We should think about it."}]), RuleJudge(), samples=1)
+    other.chosen = {d.id: "We should think about it."}
+    assert other.act([facing(good[d.id])]) == ["I can live with that. ACCEPT #1"]  # not its own text, but it passes
+    assert other.act([facing("Let us talk later.")]) == ["PROPOSAL: We should think about it."]  # vague: it holds out
+    # its own kept text as the table holds it (cut at a blank line) is its own, accepted without asking the judge
+    long = FilteredResolutionTeacher(_RoundResolver([good]), RuleJudge(), samples=1)
+    long.chosen = {d.id: good[d.id] + "\n\nA second paragraph the parser cuts."}
+    assert long.act([facing(good[d.id])]) == ["I can live with that. ACCEPT #1"] and long._verdicts == {}
+
+
+def test_a_warm_start_against_several_opponents_plays_each_and_keeps_self_play_as_it_was(monkeypatch):
+    import parley.agents.spec as spec
+    from parley.environments.deliberation import DeliberationConfig
+
+    good, _, _ = _good_and_bad()
+    monkeypatch.setattr(spec, "build_resolver", lambda raw, settings, cache: _RoundResolver([good]))
+    from parley.environments.dilemmas import load_dilemmas
+
+    protocol, n = DeliberationConfig(max_turns=6), len(load_dilemmas("train"))
+    alone, _ = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", protocol, episodes=n, seed=1)
+    both, summary = deliberation_teacher_examples(["filtered:smollm2"], ["self", "scripted:stance"], "scripted:rules",
+                                                  protocol, episodes=n, seed=1)
+    assert both[:len(alone)] == alone  # the first opponent's examples are exactly those of a run with it alone
+    stance = both[len(alone):]
+    stats = summary["teachers"]["filtered:smollm2"]
+    assert set(stats["opponents"]) == {"self", "scripted:stance"} and stats["filter"]["kept"] >= 2
+    kept = stats["opponents"]["self"]["episodes"]
+    assert stats["opponents"]["scripted:stance"]["episodes"] == kept and stats["episodes"] == 2 * kept
+    # against the stance it never accepts (the stance's proposals cross its red line) and the stance takes its plan
+    assert stance and all("~vs:scripted:stance/" in x["episode"] for x in stance)
+    assert not any("ACCEPT" in x["completion"][0]["content"] for x in stance)
+    assert stats["opponents"]["scripted:stance"]["agreement_rate"] == 1.0
+    assert stats["opponents"]["scripted:stance"]["red_line_violations"] == {"persona_0": 0, "persona_1": 0}
+    # a teacher that opened second saw the stance's proposal before its own turn and answered with a proposal
+    assert any("PROPOSAL" in (m["content"] or "") and m["role"] == "user" for x in stance for m in x["prompt"])
+
+
+def test_warm_start_opponents_default_to_the_runs_first_and_are_checked():
+    cfg = load_config("configs/deliberation-smollm2-cpu.yaml", ["opponent=[self, scripted:stance]"])
+    assert cfg.warm_start.opponents == ["self"]
+    cfg = load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.opponents=[self, scripted:stance]"])
+    assert cfg.warm_start.opponents == ["self", "scripted:stance"] and cfg.opponents == ["self"]
+    with pytest.raises(ParleyError, match="warm_start.opponents: names an opponent twice"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.opponents=[self, self]"])
+    with pytest.raises(ParleyError, match="scripted:nobody"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.opponents=[scripted:nobody]"])

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import re
 
 from parley.agents.seated import SeatedLLMAgent, seat_dialogue
-from parley.environments.deliberation import MAX_PROPOSAL_CHARS, DeliberationObservation
+from parley.environments.deliberation import MAX_PROPOSAL_CHARS, DeliberationObservation, parse_move
 from parley.environments.dilemmas import Dilemma
 from parley.models import prompts
 from parley.models.backends import Conversation
@@ -128,7 +128,7 @@ class FilteredResolutionTeacher:
     resolves each dilemma alone ``samples`` times; the judge scores every resolution; a dilemma keeps its best one
     only if that scores above ``min_score`` and crosses no red line. :meth:`select` returns the dilemmas that kept
     one. In a deliberation the teacher proposes the kept resolution, and accepts a proposal of the other's at once
-    (``patience`` 0): a first try that waited a turn (as :class:`ScriptedDeliberator` does) showed each accept
+    (``patience`` 0) if the judge passes it by the same bar, else proposes its own again: a first try that waited a turn (as :class:`ScriptedDeliberator` does) showed each accept
     once per two proposals, and the model it warm-started repeated proposals and never accepted, so self-play
     reached no agreement and GRPO no reward spread (docs/benchmarks.md). Nothing is invented: every target is text the model wrote and the
     run's own judge passed.
@@ -143,6 +143,7 @@ class FilteredResolutionTeacher:
     show_progress: bool = False
     chosen: dict[str, str] = field(default_factory=dict)  # dilemma id -> its kept resolution
     report: dict = field(default_factory=dict)
+    _verdicts: dict = field(default_factory=dict, repr=False)  # (dilemma id, text) -> passes
 
     def select(self, dilemmas: Sequence[Dilemma], seed: int = 0) -> list[Dilemma]:
         from parley.agents.judge import JudgeRequest
@@ -176,13 +177,32 @@ class FilteredResolutionTeacher:
                                                               if best else None)}
         return [d for d in dilemmas if d.id in self.chosen]
 
+    def passes(self, dilemma: Dilemma, text: str, seed: int = 0) -> bool:
+        """The bar its own resolutions met: the judge scores ``text`` above ``min_score``, crossing no red line."""
+        from parley.agents.judge import JudgeRequest
+
+        key = (dilemma.id, text)
+        if self.chosen.get(dilemma.id) is not None and parse_move(f"PROPOSAL: {self.chosen[dilemma.id]}").text == text:
+            return True  # its own kept resolution as the table holds it (cut at a blank line or the length limit)
+        if key not in self._verdicts:
+            [v] = self.judge.judge([JudgeRequest(dilemma, text)], seed=seed)
+            self._verdicts[key] = v.score is not None and v.score > self.min_score and not v.red_line_violations
+        return self._verdicts[key]
+
     def act(self, observations: Sequence[DeliberationObservation], seed: int = 0) -> list[str]:
         out = []
         for obs in observations:
             if obs.dilemma.id not in self.chosen:
                 raise ValueError(f"{self.name}: no kept resolution for dilemma {obs.dilemma.id}; play only the "
                                  "dilemmas select() returned")
-            out.append(_acceptance(obs, self.patience) or f"PROPOSAL: {self.chosen[obs.dilemma.id]}")
+            # It accepts only what it would have kept itself. Accepting whatever is on the table taught the
+            # trainee to yield: every trained deliberator accepted scripted:stance's red-line proposal 27 times in
+            # 27 (docs/benchmarks.md). Against itself (self-play) every proposal passes, so nothing changes there.
+            theirs = [p for p in obs.proposals if p.by != obs.speaker]
+            accept = _acceptance(obs, self.patience)
+            if accept and not self.passes(obs.dilemma, theirs[-1].text, seed):
+                accept = None
+            out.append(accept or f"PROPOSAL: {self.chosen[obs.dilemma.id]}")
         return out
 
 

@@ -76,6 +76,9 @@ class WarmStartSection(_Section):
         None, description="bargain: how the teachers' scenarios draw budgets; default the environment's. A scripted "
         "teacher in a conflicting-interest scenario (budget far below the listing) opens at its budget, and a model "
         "imitating it learns to offer its budget everywhere (docs/benchmarks.md)")
+    opponents: list[str] | None = Field(None, min_length=1, description="the teachers' counterparts: each teacher "
+                                        "plays its episodes once against each ('self': against itself); default "
+                                        "the run's opponent, the first of a mix")
     filter_samples: int = Field(8, ge=1, description="deliberation, filtered:<model> teachers: single-agent "
                                 "resolutions the model writes per dilemma before the judge picks the best")
     filter_min_score: float = Field(0.0, description="deliberation, filtered:<model> teachers: a resolution is kept "
@@ -129,7 +132,8 @@ class TrainConfig(_Section):
     opponent: str | list[str] | None = Field(
         None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix, "
                           "'self' allowed in it, e.g. [self, scripted:stance]: training step k meets entry k mod n; "
-                          "evaluation deals its scenarios out in turn; the warm start plays the first); default: the "
+                          "evaluation deals its scenarios out in turn; the warm start plays the first unless "
+                          "warm_start.opponents says otherwise); default: the "
                           "game's (bargain scripted:boulware, deliberation self, casino scripted:logroller)")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
     seed: int = 0
@@ -171,6 +175,10 @@ class TrainConfig(_Section):
                 self.opponent = self.opponent[0]
             elif len(set(self.opponent)) < len(self.opponent):
                 raise ValueError("opponent: the mix names an opponent twice")
+        if self.warm_start.opponents is None:
+            self.warm_start.opponents = self.opponents[:1]
+        elif len(set(self.warm_start.opponents)) < len(self.warm_start.opponents):
+            raise ValueError("warm_start.opponents: names an opponent twice")
         if self.rewards.red_line_penalty and not game.red_lines:  # otherwise the game would silently ignore it
             raise ValueError(f"rewards.red_line_penalty: env {self.env} has no red lines (deliberation only); remove it")
         game.validate(self)

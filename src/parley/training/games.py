@@ -74,7 +74,7 @@ def _bargain_validate(cfg) -> None:
     if cfg.persona not in personas:
         raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
 
-    for opponent in cfg.opponents:
+    for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
         field_spec(opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
     if cfg.environment.catalog is not None:
         from parley.environments.catalog import load_catalog
@@ -125,13 +125,18 @@ def _bargain_teachers(cfg, settings) -> tuple[list[dict], dict]:
     from parley.training.warm_start import teacher_examples
 
     ws = cfg.warm_start
-    opponent = cfg.opponents[0] if cfg.opponents[0] != "self" else ws.teachers[0]
+    opponents = [ws.teachers[0] if o == "self" else o for o in ws.opponents]
     scenario_config = _bargain_scenario_config(cfg)
     if ws.budget_rule is not None:
         scenario_config = replace(scenario_config, budget_rule=ws.budget_rule)
-    examples, summary = teacher_examples(ws.teachers, opponent, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
+    examples, summary = teacher_examples(ws.teachers, opponents, Role(cfg.role), _bargain_protocol(cfg), ws.episodes,
                                          cfg.seed, cfg.environment.split, scenario_config, persona=cfg.persona)
-    return examples, {**summary, "opponent": opponent, "budget_rule": scenario_config.budget_rule}
+    return examples, {**summary, **_opponent_record(opponents), "budget_rule": scenario_config.budget_rule}
+
+
+def _opponent_record(opponents: list[str]) -> dict:
+    """The warm-start summary's opponent field(s): one opponent as it always was, several as a list."""
+    return {"opponent": opponents[0]} if len(opponents) == 1 else {"opponents": opponents}
 
 
 register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _bargain_scenarios,
@@ -150,7 +155,7 @@ def _deliberation_validate(cfg) -> None:
         split_judge(cfg.judge)
     except ParleyError as exc:
         raise ValueError(str(exc)) from None
-    for opponent in cfg.opponents:
+    for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
         field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
     for teacher in cfg.warm_start.teachers:
         if teacher.startswith(FILTERED_PREFIX):  # the model's own resolutions, filtered by the judge
@@ -191,11 +196,11 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
     from parley.training.warm_start import deliberation_teacher_examples
 
     ws = cfg.warm_start
-    examples, summary = deliberation_teacher_examples(ws.teachers, cfg.opponents[0], cfg.judge,
+    examples, summary = deliberation_teacher_examples(ws.teachers, ws.opponents, cfg.judge,
                                                       DeliberationConfig(max_turns=cfg.environment.max_turns),
                                                       ws.episodes, cfg.seed, cfg.environment.split, settings,
                                                       ws.filter_samples, ws.filter_min_score)
-    return examples, {**summary, "opponent": cfg.opponents[0]}
+    return examples, {**summary, **_opponent_record(ws.opponents)}
 
 
 register_game(TrainingGame("deliberation", ("scripted:stance",), _deliberation_validate, _deliberation_scenarios,
@@ -209,7 +214,7 @@ def _casino_validate(cfg) -> None:
     from parley.agents.spec import LLM, SCRIPTED_CAMPERS
 
     standard_persona_only(cfg)
-    for opponent in cfg.opponents:
+    for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
         field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
     for teacher in cfg.warm_start.teachers:
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_CAMPERS)
@@ -240,9 +245,9 @@ def _casino_teachers(cfg, settings) -> tuple[list[dict], dict]:
     from parley.training.warm_start import casino_teacher_examples
 
     ws = cfg.warm_start
-    examples, summary = casino_teacher_examples(ws.teachers, cfg.opponents[0], CasinoConfig(max_turns=cfg.environment.max_turns),
+    examples, summary = casino_teacher_examples(ws.teachers, ws.opponents, CasinoConfig(max_turns=cfg.environment.max_turns),
                                                 ws.episodes, cfg.seed, cfg.environment.split, settings)
-    return examples, {**summary, "opponent": cfg.opponents[0]}
+    return examples, {**summary, **_opponent_record(ws.opponents)}
 
 
 register_game(TrainingGame("casino", ("scripted:logroller",), _casino_validate, _casino_scenarios,

@@ -39,6 +39,7 @@ class RecordingTeacher:
     teacher: Any  # a bargaining Agent or a deliberator: anything with act(observations, seed)
     renderer: Any  # BargainLLMAgent or DeliberationLLMAgent: only its messages() is used
     records: list[dict] = field(default_factory=list)
+    tag: str = ""  # appended to each record's episode: one teacher's episodes against several opponents share ids
 
     @property
     def name(self) -> str:
@@ -48,18 +49,37 @@ class RecordingTeacher:
         texts = self.teacher.act(observations, seed)
         for obs, text in zip(observations, texts):
             speaker = getattr(obs, "speaker", None)
-            key = obs.episode_id if speaker is None else f"{obs.episode_id}/{speaker}"
+            key = (obs.episode_id if speaker is None else f"{obs.episode_id}/{speaker}") + self.tag
             self.records.append({"episode": key, "prompt": self.renderer.messages(obs),
                                  "completion": [{"role": "assistant", "content": text}]})
         return texts
 
 
-def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protocol: ProtocolConfig,
+def _opponent_list(opponents: str | Sequence[str]) -> list[str]:
+    return [opponents] if isinstance(opponents, str) else list(opponents)
+
+
+def _tag(k: int, opponent: str) -> str:
+    """The episode-key suffix of a teacher's episodes against its k-th opponent (none for the first: one opponent
+    keeps the keys it always had)."""
+    return f"~vs:{opponent}" if k else ""
+
+
+def _by_opponent(stats: dict[str, dict]) -> dict:
+    """A teacher's summary entry: its only opponent's figures as before, or totals plus each opponent's figures."""
+    if len(stats) == 1:
+        return next(iter(stats.values()))
+    return {"episodes": sum(v["episodes"] for v in stats.values()), "turns": sum(v["turns"] for v in stats.values()),
+            "opponents": stats}
+
+
+def teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], role: Role, protocol: ProtocolConfig,
                      episodes: int, seed: int, split: str = "train",
                      scenario_config: ScenarioConfig | None = None, persona: str = "standard") -> tuple[list[dict], dict]:
     """Prompt-completion chat examples from teacher episodes, and a summary of what the teachers did.
 
-    The prompts are the trainee's own, in its ``persona`` (a guided buyer sees the suggested offer beside each turn).
+    Each teacher plays its ``episodes`` scenarios against each of ``opponents`` (one spec, or several). The prompts
+    are the trainee's own, in its ``persona`` (a guided buyer sees the suggested offer beside each turn).
     """
     from parley.agents.spec import BackendCache, build_agent
     from parley.rollout.bargain import run_bargains
@@ -68,30 +88,33 @@ def teacher_examples(teachers: Sequence[str], opponent: str, role: Role, protoco
     renderer = BargainLLMAgent("renderer", backend=None, role=role, persona=persona)  # only its prompts are used
     examples: list[dict] = []
     summary: dict = {"prompt_id": renderer.prompt_id, "persona": persona, "teachers": {}}
-    counterpart = build_agent(opponent, role.other, cache=cache)
     for index, spec in enumerate(teachers):
-        recorder = RecordingTeacher(build_agent(spec, role, cache=cache), renderer)
+        stats = {}
         scenarios = sample_scenarios(split, episodes, seed=seed + 1_000 * (index + 1), config=scenario_config)
-        sides = {role: recorder, role.other: counterpart}
-        played = run_bargains(scenarios, sides[Role.BUYER], sides[Role.SELLER], protocol, seed=seed)
-        rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in played]
-        summary["teachers"][spec] = {
-            "episodes": len(played), "turns": len(recorder.records),
-            "agreement_rate": sum(e.outcome.deal for e in played) / len(played),
-            "mean_reward": statistics.fmean(rewards),
-        }
-        # The engine plays episodes in lockstep, so turns arrive interleaved: regroup them by episode
-        # (a stable sort keeps each episode's turns in order).
-        examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+        for k, opponent in enumerate(_opponent_list(opponents)):
+            recorder = RecordingTeacher(build_agent(spec, role, cache=cache), renderer, tag=_tag(k, opponent))
+            sides = {role: recorder, role.other: build_agent(opponent, role.other, cache=cache)}
+            played = run_bargains(scenarios, sides[Role.BUYER], sides[Role.SELLER], protocol, seed=seed)
+            rewards = [e.buyer_reward if role is Role.BUYER else e.seller_reward for e in played]
+            stats[opponent] = {
+                "episodes": len(played), "turns": len(recorder.records),
+                "agreement_rate": sum(e.outcome.deal for e in played) / len(played),
+                "mean_reward": statistics.fmean(rewards),
+            }
+            # The engine plays episodes in lockstep, so turns arrive interleaved: regroup them by episode
+            # (a stable sort keeps each episode's turns in order).
+            examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+        summary["teachers"][spec] = _by_opponent(stats)
     summary["examples"] = len(examples)
     return examples, summary
 
 
-def two_seat_teacher_examples(teachers: Sequence[str], opponent: str, renderer, build, scenarios_for, play,
-                              describe) -> tuple[list[dict], dict]:
-    """Teachers of a game with two symmetric seats (deliberation, CaSiNo). With ``opponent`` "self" each teacher
-    plays both seats and both sides' turns are recorded (one sequence per seat); otherwise it plays seat 0 in
-    even episodes and seat 1 in odd ones against ``opponent``, as the trainee does in a GRPO group.
+def two_seat_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], renderer, build, scenarios_for,
+                              play, describe) -> tuple[list[dict], dict]:
+    """Teachers of a game with two symmetric seats (deliberation, CaSiNo), each playing its scenarios against each of
+    ``opponents`` (one spec, or several). Against "self" a teacher plays both seats and both sides' turns are
+    recorded (one sequence per seat); otherwise it plays seat 0 in even episodes and seat 1 in odd ones against the
+    opponent, as the trainee does in a GRPO group.
 
     ``build(spec)`` makes an agent; ``scenarios_for(index)`` draws teacher ``index``'s scenarios; ``play(scenarios,
     agents, side, ids)`` plays them with ``agents`` in seat order; ``describe(played)`` summarises a teacher's episodes.
@@ -99,21 +122,25 @@ def two_seat_teacher_examples(teachers: Sequence[str], opponent: str, renderer, 
     examples: list[dict] = []
     summary: dict = {"prompt_id": renderer.prompt_id, "teachers": {}}
     for index, spec in enumerate(teachers):
-        recorder = RecordingTeacher(build(spec), renderer)
-        counterpart = recorder if opponent == "self" else build(opponent)
-        scenarios = scenarios_for(index)
+        teacher = build(spec)
+        scenarios = scenarios_for(index)  # once per teacher: a filtered teacher's selection is the costly part
         ids = [f"{s.id}#{i}" for i, s in enumerate(scenarios)]
-        played = []
-        for side in (0, 1):
-            agents = (recorder, counterpart) if side == 0 else (counterpart, recorder)
-            played += play(scenarios[side::2], agents, side, ids[side::2])
-        summary["teachers"][spec] = {"episodes": len(played), "turns": len(recorder.records), **describe(played)}
-        examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+        stats = {}
+        for k, opponent in enumerate(_opponent_list(opponents)):
+            recorder = RecordingTeacher(teacher, renderer)  # the episode ids carry the tag
+            counterpart = recorder if opponent == "self" else build(opponent)
+            played = []
+            for side in (0, 1):
+                agents = (recorder, counterpart) if side == 0 else (counterpart, recorder)
+                played += play(scenarios[side::2], agents, side, [i + _tag(k, opponent) for i in ids[side::2]])
+            stats[opponent] = {"episodes": len(played), "turns": len(recorder.records), **describe(played)}
+            examples += sorted(({**r, "teacher": spec} for r in recorder.records), key=lambda r: r["episode"])
+        summary["teachers"][spec] = _by_opponent(stats)
     summary["examples"] = len(examples)
     return examples, summary
 
 
-def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge: str, protocol,
+def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], judge: str, protocol,
                                   episodes: int, seed: int, split: str = "train", settings=None,
                                   filter_samples: int = 8, filter_min_score: float = 0.0) -> tuple[list[dict], dict]:
     """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``.
@@ -167,7 +194,7 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
         return kept
 
     examples, summary = two_seat_teacher_examples(
-        teachers, opponent, DeliberationLLMAgent("renderer", backend=None),  # only its prompt rendering is used
+        teachers, opponents, DeliberationLLMAgent("renderer", backend=None),  # only its prompt rendering is used
         build, scenarios_for,
         lambda dilemmas, agents, side, ids: run_deliberations(dilemmas, agents, protocol, seed=seed + side, episode_ids=ids),
         describe)
@@ -177,7 +204,7 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponent: str, judge:
     return examples, {**summary, "judge": judge}
 
 
-def casino_teacher_examples(teachers: Sequence[str], opponent: str, protocol, episodes: int, seed: int,
+def casino_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], protocol, episodes: int, seed: int,
                             split: str = "train", settings=None) -> tuple[list[dict], dict]:
     """CaSiNo teachers (see ``two_seat_teacher_examples``), summarised by the teacher's points."""
     from parley.agents.camper import CamperLLMAgent
@@ -199,7 +226,7 @@ def casino_teacher_examples(teachers: Sequence[str], opponent: str, protocol, ep
                 "mean_points": statistics.fmean(e.points[seats[e.id]] for e in played)}
 
     return two_seat_teacher_examples(
-        teachers, opponent, CamperLLMAgent("renderer", backend=None), lambda spec: build_camper(spec, settings, cache),
+        teachers, opponents, CamperLLMAgent("renderer", backend=None), lambda spec: build_camper(spec, settings, cache),
         lambda index: sample_casino(split, episodes, seed + 1_000 * (index + 1)), play, describe)
 
 
