@@ -65,3 +65,15 @@ def test_train_user_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "--resume" in result.output
     result = run("report", tmp_path)
     assert result.exit_code == 2 and "not a training run directory" in result.output
+
+
+def test_the_evaluate_hint_names_the_game_and_seat_the_model_trained_in():
+    from parley.cli.main import evaluate_hint
+    from parley.training.config import load_config
+
+    cases = [("configs/bargain-smollm2-cpu.yaml", [], "--env bargain --buyer"),
+             ("configs/bargain-smollm2-cpu.yaml", ["role=seller", "persona=standard"], "--env bargain --seller"),
+             ("configs/deliberation-smollm2-cpu.yaml", [], "--env deliberation --agent"),
+             ("configs/casino-smollm2-cpu.yaml", [], "--env casino --agent")]
+    for path, sets, expected in cases:
+        assert evaluate_hint(load_config(path, sets), "runs/x/final") == f"parley arena {expected} hf:runs/x/final"

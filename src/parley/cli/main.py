@@ -203,7 +203,19 @@ def train(
         from parley.evaluation.training_report import write_training_report
 
         report = write_training_report(run_dir)
-        console.print(f"trained model: {final}  (evaluate it: parley arena --buyer hf:{final})\nreport: {report}")
+        console.print(f"trained model: {final}  (evaluate it: {evaluate_hint(cfg, final)})\nreport: {report}")
+
+
+def evaluate_hint(cfg, final) -> str:
+    """The arena command for a trained model, in its own game and seat (it said --buyer whatever the game was)."""
+    from parley.evaluation.games import ARENAS
+
+    try:
+        options = ARENAS.lookup(cfg.env).options
+    except ParleyError:  # a game with no arena registered
+        return f"no arena is registered for env {cfg.env}"
+    seat = cfg.role if cfg.role in options else "agent"
+    return f"parley arena --env {cfg.env} --{seat} hf:{final}"
 
 
 @app.command()
