@@ -538,3 +538,31 @@ def test_groups_equal_up_to_float_noise_count_as_no_signal():
     assert "no learning signal for 2 steps" in watch.update(noisy)
     spread = SignalWatch(patience=1)
     assert spread.update({"frac_reward_zero_std": 0.0, "reward": 0.2, "reward_std": 0.05}) is None
+
+
+@pytest.mark.parametrize("seating", ["alternate", "group"])
+def test_two_seat_groups_alternate_seats_or_keep_one_seat_per_group(tiny_model_dir, tmp_path, seating):
+    """With 'group' a GRPO group's advantages compare rollouts that played the same seat: against scripted:stance
+    the seat decides whether the red line is on the table first, which an alternating group mixes into the
+    advantage. Groups of 2, 2 scenarios a step: the seats over the 4 rollouts of a step, and the next step's."""
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import build_trainer
+
+    cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
+        tiny_model_dir, tmp_path / "d", "opponent=scripted:stance", "warm_start.enabled=false",
+        f"grpo.seating={seating}"), None)
+    trainer, rollout = build_trainer(cfg, run_dir)
+    a, b = list(rollout.scenarios)[:2]
+    seats = []
+    for step in (0, 1):
+        trainer.state.global_step = step
+        episodes = rollout([a, a, b, b], trainer)["episode"]
+        sides = [rollout.sides[e.id] for e in episodes]
+        assert all(e.agents[1 - s] == "scripted:stance" for e, s in zip(episodes, sides))  # the trainee sat there
+        seats.append(sides)
+    assert seats == ([[0, 1, 0, 1]] * 2 if seating == "alternate" else [[0, 0, 1, 1], [1, 1, 0, 0]])
+
+
+def test_bargaining_refuses_seating_by_group():
+    with pytest.raises(ParleyError, match="grpo.seating: bargaining has no seats"):
+        load_config("configs/bargain-smollm2-cpu.yaml", ["grpo.seating=group"])

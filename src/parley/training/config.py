@@ -98,6 +98,11 @@ class GRPOSection(_Section):
     epsilon: float = Field(0.2, gt=0.0)
     scale_rewards: Literal["group", "batch", "none"] = "group"
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo"
+    seating: Literal["alternate", "group"] = Field(
+        "alternate", description="two-seat games (deliberation, casino): 'alternate' seats within each group (even "
+        "rollouts seat 0, odd seat 1); 'group': all of a group's rollouts play one seat, groups alternating, so the "
+        "advantage compares like with like (against an opponent that plays the seats differently, e.g. "
+        "scripted:stance, an alternating group's advantage mostly says which seat a rollout drew)")
     num_iterations: int = Field(1, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_grad_norm: float = Field(1.0, gt=0.0)

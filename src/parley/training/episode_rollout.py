@@ -158,7 +158,7 @@ class EpisodeRollout:
         trajectories = [trainee.trajectories.pop(e.id, None) or self._silent(trainee, e) for e in episodes]
         return episodes, trajectories
 
-    def _unique(self, scenario, key: str, step: int, index: int):
+    def _unique(self, scenario, key: str, step: int, index: int, group: int):
         return dataclasses.replace(scenario, id=f"{key}@{step}.{index}")
 
     def __call__(self, prompts: list, trainer) -> dict:
@@ -168,12 +168,14 @@ class EpisodeRollout:
         if self.self_play:
             self.self_play.maybe_refresh(trainer.accelerator.unwrap_model(trainer.model), step)
         scenarios = []
+        size = getattr(getattr(trainer, "args", None), "num_generations", None) or len(prompts)
         for index, prompt in enumerate(prompts):
             key = prompt if isinstance(prompt, str) else prompt[-1]["content"]
             if key not in self.scenarios:
                 raise KeyError(f"prompt {key!r} is not a scenario id of this run")
             # Each rollout of a group is its own episode: unique id, same scenario.
-            scenarios.append(self._unique(self.scenarios[key], key, step, index))
+            # TRL repeats each prompt num_generations times in a row: rollout ``index`` is in group index // size.
+            scenarios.append(self._unique(self.scenarios[key], key, step, index, index // size))
         episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index), step=step)
         vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
@@ -204,10 +206,17 @@ class SeatedScenario:
 
 
 class TwoSeatRollout(EpisodeRollout):
-    """Games with two symmetric seats (deliberation, CaSiNo): within each GRPO group the trainee plays seat 0 in
-    even rollouts and seat 1 in odd ones, so neither seat nor the first move is favoured. A game says how to play
-    a batch (``_run``), how to reset a fresh environment to an episode's start (``_start``) and, optionally, what
-    to do with the finished episodes (``_finish``: judge them, mark the trainee's seat)."""
+    """Games with two symmetric seats (deliberation, CaSiNo). With ``seating`` "alternate" the trainee plays seat 0
+    in the even rollouts of each GRPO group and seat 1 in the odd ones, so neither seat nor the first move is
+    favoured within a group; with "group" every rollout of a group plays one seat (group g of step k seat
+    (g + k) % 2), so a group's advantages compare rollouts that faced the same seat. Why both: against an opponent
+    that plays the seats differently (``scripted:stance`` proposes a red line when it speaks first) an alternating
+    group's advantage mostly says which seat a rollout drew, and GRPO then pushes on whatever the unlucky seat's
+    rollouts wrote (docs/benchmarks.md). A game says how to play a batch (``_run``), how to reset a fresh
+    environment to an episode's start (``_start``) and, optionally, what to do with the finished episodes
+    (``_finish``: judge them, mark the trainee's seat)."""
+
+    seating: str = "alternate"  # | "group"; training/games.py sets it from grpo.seating
 
     def _run(self, scenarios: Sequence, agents: tuple, seed: int, ids: Sequence[str]) -> list:
         raise NotImplementedError
@@ -218,8 +227,9 @@ class TwoSeatRollout(EpisodeRollout):
     def _finish(self, episodes: list, seated: Sequence[SeatedScenario], seed: int) -> list:
         return episodes
 
-    def _unique(self, scenario, key: str, step: int, index: int):
-        return SeatedScenario(f"{key}@{step}.{index}", scenario, index % 2)
+    def _unique(self, scenario, key: str, step: int, index: int, group: int):
+        side = (group + step) % 2 if self.seating == "group" else index % 2
+        return SeatedScenario(f"{key}@{step}.{index}", scenario, side)
 
     def _play(self, trainee: TraineeAgent, opponent, scenarios: Sequence, seed: int) -> list:
         seated = [k if isinstance(k, SeatedScenario) else SeatedScenario(f"{k.id}#{i}", k, i % 2)

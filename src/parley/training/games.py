@@ -76,6 +76,9 @@ def _bargain_validate(cfg) -> None:
 
     for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
         field_spec(opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
+    if cfg.grpo.seating != "alternate":  # the trainee plays cfg.role in every rollout: there is no seat to choose
+        raise ValueError("grpo.seating: bargaining has no seats to alternate (the trainee is always "
+                         f"the {cfg.role}); remove it")
     if cfg.environment.catalog is not None:
         from parley.environments.catalog import load_catalog
 
@@ -184,6 +187,7 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends)
+    rollout.seating = cfg.grpo.seating
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
     penalty = cfg.rewards.red_line_penalty
     if penalty > 0:
@@ -235,6 +239,7 @@ def _casino_environment(cfg, scenarios: list, settings) -> tuple:
 
     rollout = CasinoRollout(scenarios, cfg.opponents, CasinoConfig(max_turns=cfg.environment.max_turns), settings,
                             seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps)
+    rollout.seating = cfg.grpo.seating
     penalty = cfg.rewards.protocol_penalty
     return rollout, [EpisodeReward("points", points_share),
                      EpisodeReward("protocol", lambda episode: -penalty * refused_move_share(episode))]
