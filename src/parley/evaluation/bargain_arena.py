@@ -66,7 +66,7 @@ def run_bargain_arena(config: BargainArenaConfig, show_progress: bool = True, ca
             batch_size=config.generation.batch_size,
             on_turn=lambda done, total: progress.update(task, completed=done), engine=config.engine,
         )
-    
+
     summary = summarize(episodes, seed=config.seed)
     summary["metrics"] = bargain_metrics(episodes, seed=config.seed)
     summary["seconds"] = stamp.seconds()

@@ -85,9 +85,9 @@ def side_summary(episodes: list[DeliberationEpisode], sides: list[int], seed: in
     # By seat, as counts: whether the agent yields can depend on who speaks first (a model that accepts whatever
     # is on the table yields exactly when the opponent proposes first), which the pooled rates above average away.
     def seat(first: bool) -> dict:
-        mine_ = [(e, side) for e, side in zip(episodes, sides) if bool(e.turns) and (e.turns[0].speaker == side) == first]
-        deals = [(e, side) for e, side in mine_ if e.outcome.agreed]
-        return {"episodes": len(mine_), "agreements": len(deals),
+        seated = [(e, side) for e, side in zip(episodes, sides) if e.turns and (e.turns[0].speaker == side) == first]
+        deals = [(e, side) for e, side in seated if e.outcome.agreed]
+        return {"episodes": len(seated), "agreements": len(deals),
                 "on_own_proposal": sum(e.outcome.proposal.by == side for e, side in deals),
                 "crossing_own_red_line": int(sum(crossed(e, side) for e, side in deals if e.score is not None))}
 
