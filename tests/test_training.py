@@ -566,3 +566,15 @@ def test_two_seat_groups_alternate_seats_or_keep_one_seat_per_group(tiny_model_d
 def test_bargaining_refuses_seating_by_group():
     with pytest.raises(ParleyError, match="grpo.seating: bargaining has no seats"):
         load_config("configs/bargain-smollm2-cpu.yaml", ["grpo.seating=group"])
+
+
+def test_two_seat_rollout_refuses_an_unknown_seating():
+    """The config's Literal guards `parley train`; code that builds a rollout itself gets the same refusal, not
+    a silent fall-back to alternating seats."""
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.environments.dilemmas import sample_dilemmas
+    from parley.training.deliberation_rollout import DeliberationRollout
+
+    with pytest.raises(ValueError, match="seating must be one of alternate, group, not 'groups'"):
+        DeliberationRollout(sample_dilemmas("train", 2, 0), "scripted:stance", DeliberationConfig(max_turns=4),
+                            GenerationSettings(max_new_tokens=8), judge=None, seed=0, seating="groups")

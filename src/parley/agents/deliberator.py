@@ -41,11 +41,17 @@ class DeliberationLLMAgent(SeatedLLMAgent):
                              status)
 
 
+def _their_latest(obs: DeliberationObservation):
+    """The other side's latest proposal on the table, or None."""
+    theirs = [p for p in obs.proposals if p.by != obs.speaker]
+    return theirs[-1] if theirs else None
+
+
 def _acceptance(obs: DeliberationObservation, patience: int) -> str | None:
     """The scripted accept of the other side's latest proposal, once ``patience`` own turns have passed; else None."""
-    theirs = [p for p in obs.proposals if p.by != obs.speaker]
-    if theirs and sum(1 for s, _ in obs.history if s == obs.speaker) >= patience:
-        return f"I can live with that. ACCEPT #{theirs[-1].number}"
+    latest = _their_latest(obs)
+    if latest is not None and sum(1 for s, _ in obs.history if s == obs.speaker) >= patience:
+        return f"I can live with that. ACCEPT #{latest.number}"
     return None
 
 
@@ -198,9 +204,8 @@ class FilteredResolutionTeacher:
             # It accepts only what it would have kept itself. Accepting whatever is on the table taught the
             # trainee to yield: every trained deliberator accepted scripted:stance's red-line proposal 27 times in
             # 27 (docs/benchmarks.md). Against itself (self-play) every proposal passes, so nothing changes there.
-            theirs = [p for p in obs.proposals if p.by != obs.speaker]
             accept = _acceptance(obs, self.patience)
-            if accept and not self.passes(obs.dilemma, theirs[-1].text, seed):
+            if accept and not self.passes(obs.dilemma, _their_latest(obs).text, seed):
                 accept = None
             out.append(accept or f"PROPOSAL: {self.chosen[obs.dilemma.id]}")
         return out

@@ -19,8 +19,9 @@ from parley.training.episode_rollout import TwoSeatRollout
 
 class DeliberationRollout(TwoSeatRollout):
     def __init__(self, dilemmas: Sequence[Dilemma], opponent: str, protocol: DeliberationConfig,
-                 settings: GenerationSettings, judge, seed: int, refresh_steps: int = 10, backends=None) -> None:
-        super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends)
+                 settings: GenerationSettings, judge, seed: int, refresh_steps: int = 10, backends=None,
+                 seating: str = "alternate") -> None:
+        super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends, seating)
         self.protocol, self.judge = protocol, judge
 
     def _llm(self, backend, name: str):

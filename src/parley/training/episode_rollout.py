@@ -216,7 +216,14 @@ class TwoSeatRollout(EpisodeRollout):
     environment to an episode's start (``_start``) and, optionally, what to do with the finished episodes
     (``_finish``: judge them, mark the trainee's seat)."""
 
-    seating: str = "alternate"  # | "group"; training/games.py sets it from grpo.seating
+    SEATINGS = ("alternate", "group")
+
+    def __init__(self, scenarios: Sequence, opponent: str | Sequence[str], settings: GenerationSettings, seed: int,
+                 refresh_steps: int = 10, backends: BackendCache | None = None, seating: str = "alternate") -> None:
+        if seating not in self.SEATINGS:
+            raise ValueError(f"seating must be one of {', '.join(self.SEATINGS)}, not {seating!r}")
+        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
+        self.seating = seating
 
     def _run(self, scenarios: Sequence, agents: tuple, seed: int, ids: Sequence[str]) -> list:
         raise NotImplementedError

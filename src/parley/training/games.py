@@ -186,8 +186,8 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     backends = BackendCache()
     rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
-                                  refresh_steps=cfg.self_play_refresh_steps, backends=backends)
-    rollout.seating = cfg.grpo.seating
+                                  refresh_steps=cfg.self_play_refresh_steps, backends=backends,
+                                  seating=cfg.grpo.seating)
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
     penalty = cfg.rewards.red_line_penalty
     if penalty > 0:
@@ -238,8 +238,7 @@ def _casino_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.training.rewards import EpisodeReward
 
     rollout = CasinoRollout(scenarios, cfg.opponents, CasinoConfig(max_turns=cfg.environment.max_turns), settings,
-                            seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps)
-    rollout.seating = cfg.grpo.seating
+                            seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps, seating=cfg.grpo.seating)
     penalty = cfg.rewards.protocol_penalty
     return rollout, [EpisodeReward("points", points_share),
                      EpisodeReward("protocol", lambda episode: -penalty * refused_move_share(episode))]
