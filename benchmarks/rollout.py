@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engines", nargs="+", default=["lockstep", "continuous"], choices=["lockstep", "continuous"],
                         help="lockstep: one batched generate per side per tick; continuous: slots refilled mid-turn")
+    parser.add_argument("--buyer", default="smollm2",
+                        help="the LLM buyer's spec (smollm2#standard.v2: the compact prompt, buyer.v2)")
     parser.add_argument("--episodes-per-slot", type=int, default=1,
                         help="episodes played per batch slot (2: a finished episode's slot takes a waiting one)")
     args = parser.parse_args()
@@ -91,7 +93,8 @@ def main() -> None:
     bandwidth = read_bandwidth_gbs()
     print(f"memory read bandwidth (sum over 1 GiB, best of 5): {bandwidth:.1f} GB/s")
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=0.7, top_p=0.9, batch_size=max(args.batches))
-    buyer = build_agent("smollm2", Role.BUYER, settings, BackendCache())
+    buyer = build_agent(args.buyer, Role.BUYER, settings, BackendCache())
+    print(f"buyer {args.buyer} (prompt {buyer.prompt_id}) vs scripted:boulware")
     weight_bytes, kv_bytes = model_bytes(buyer.backend.model)
     print(f"weights {weight_bytes / 1e6:.0f} MB read per forward; K/V {kv_bytes / 1e3:.1f} kB per position read per row")
     protocol = ProtocolConfig(max_turns=args.max_turns)

@@ -118,7 +118,10 @@ def test_a_shipped_adapter_plays_the_persona_it_was_trained_under(tmp_path, monk
     from parley.agents.spec import parse_spec
     from parley.models import loading
 
-    for name, config in (("guided", {"persona": "guided"}), ("old", {})):
+    from parley.agents.bargainer import BargainLLMAgent
+    from parley.environments.bargain import Role
+
+    for name, config in (("guided", {"persona": "guided"}), ("old", {}), ("compact", {"persona": "guided.v2"})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "adapter_config.json").write_text("{}")
         (tmp_path / name / "provenance.json").write_text(json.dumps({"config": config}))
@@ -126,6 +129,11 @@ def test_a_shipped_adapter_plays_the_persona_it_was_trained_under(tmp_path, monk
     assert parse_spec("smollm2:guided").persona == "guided"
     assert parse_spec("smollm2:guided#standard").persona == "standard"
     assert parse_spec("smollm2:old").persona == "standard"
+    # ... and the prompt version it trained under: an adapter trained on buyer.v2 plays buyer.v2, one from before
+    # prompt versions plays v1.
+    for spec, prompt in (("smollm2:compact", "buyer.v2"), ("smollm2:guided", "buyer.v1"), ("smollm2:old", "buyer.v1")):
+        persona = parse_spec(spec).persona
+        assert BargainLLMAgent("b", backend=None, role=Role.BUYER, persona=persona).prompt_id == prompt
 
 
 def test_the_shipped_adapters_fit_the_box_and_say_where_they_come_from():

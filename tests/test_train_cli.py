@@ -77,3 +77,7 @@ def test_the_evaluate_hint_names_the_game_and_seat_the_model_trained_in():
              ("configs/casino-smollm2-cpu.yaml", [], "--env casino --agent")]
     for path, sets, expected in cases:
         assert evaluate_hint(load_config(path, sets), "runs/x/final") == f"parley arena {expected} hf:runs/x/final"
+    # A guided (or compact) buyer is evaluated under the prompt it trained on, not the standard one.
+    for persona in ("guided", "guided.v2"):
+        cfg = load_config("configs/bargain-smollm2-guided-cpu.yaml", [f"persona={persona}"])
+        assert evaluate_hint(cfg, "runs/x/final") == f"parley arena --env bargain --buyer hf:runs/x/final#{persona}"

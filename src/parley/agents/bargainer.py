@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from parley import ParleyError
 from parley.environments.actions import Action, ActionKind, format_action
 from parley.environments.secrecy import claimed_budgets
 from parley.models import prompts
@@ -31,6 +32,11 @@ SELLER_PERSONAS = ("standard", "hostile", "manipulative", "prober")
 # copies numbers from its context but cannot compute one (docs/benchmarks.md, "Teachers on uniform budgets"), so
 # the suggestion is an action it can express without arithmetic; the scripted splitter plays it exactly.
 BUYER_PERSONAS = ("standard", "guided")
+# The prompt version an agent plays unless its persona names one (``guided.v2``). Pinned rather than "the newest":
+# the shipped buyer, every training config and every published figure used buyer.v1, and buyer.v2 (the same
+# instructions in fewer tokens: a shortened product description and a terser status line, so an episode runs
+# about a quarter fewer prompt tokens; docs/benchmarks.md) is opt-in until a buyer trained on it is measured.
+DEFAULT_PROMPT_VERSIONS = {"buyer": 1}
 
 
 def personas_for(role: Role) -> tuple[str, ...]:
@@ -40,6 +46,33 @@ def personas_for(role: Role) -> tuple[str, ...]:
 
 def prompt_name(role: Role, persona: str) -> str:
     return "buyer" if role is Role.BUYER else f"seller_{persona}"
+
+
+def split_persona(text: str) -> tuple[str, int | None]:
+    """``"guided.v2"`` -> ("guided", 2); ``"hostile"`` -> ("hostile", None): a persona, optionally with the version
+    of its prompt. A ParleyError for anything else after the dot."""
+    name, dot, version = text.partition(".")
+    if not dot:
+        return name, None
+    m = re.fullmatch(r"v([1-9][0-9]*)", version)
+    if not m:
+        raise ParleyError(f"persona {text!r}: after the dot comes a prompt version such as v2")
+    return name, int(m.group(1))
+
+
+def check_persona_for(role: Role, persona: str) -> None:
+    """A ParleyError unless ``persona`` (``name[.vN]``) is one ``role`` plays, in a prompt version that exists."""
+    name, version = split_persona(persona)
+    personas = personas_for(role)
+    if name not in personas:
+        raise ParleyError(f"persona {name!r} is for {role.other.value}s; a {role.value} takes " + ", ".join(personas)
+                          if name in BUYER_PERSONAS + SELLER_PERSONAS else
+                          f"unknown persona {name!r}; a {role.value} takes " + ", ".join(personas))
+    if version is not None:
+        known = prompts.available().get(prompt_name(role, name), [])
+        if version not in known:
+            raise ParleyError(f"persona {persona!r}: the {prompt_name(role, name)} prompt has no version {version}; "
+                              "it has " + ", ".join(f"v{v}" for v in known))
 
 
 def _money(value: float | None) -> str:
@@ -59,7 +92,11 @@ class BargainLLMAgent:
     def __post_init__(self) -> None:
         # Not id(self): ids of collected objects are reused, and a stale cache entry would be found.
         self._session_ns = uuid.uuid4().hex
-        self.prompt_id, self._template = prompts.load(prompt_name(self.role, self.persona))
+        check_persona_for(self.role, self.persona)
+        self.persona, version = split_persona(self.persona)
+        name = prompt_name(self.role, self.persona)
+        self.prompt_id, self._template = prompts.load(name, version or DEFAULT_PROMPT_VERSIONS.get(name))
+        self.prompt_version = int(self.prompt_id.rsplit(".v", 1)[1])
 
     def messages(self, obs: BargainObservation) -> Conversation:
         """System prompt, then the dialogue; each user message ends with the status at that point.
@@ -82,6 +119,9 @@ class BargainLLMAgent:
             own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
             hint = (f" Suggested offer: {_money(split_target(obs.role, own, theirs, obs.private_value, obs.listing_price))}."
                     if guided else "")
+            if self.prompt_version >= 2:  # the same facts in fewer tokens (buyer.v2)
+                return (f"[Turn {after_turns + 1}/{obs.max_turns}. {other}: {_money(theirs)}. You: {_money(own)}. "
+                        f"{limit}{hint}]")
             return (f"[Turn {after_turns + 1} of {obs.max_turns}. {other}'s current offer: {_money(theirs)}. "
                     f"Your current offer: {_money(own)}. {limit}{hint}]")
 

@@ -1,6 +1,6 @@
 """Agent spec strings, the same in every command.
 
-    smollm2[#persona]                      the embedded SmolLM2-135M-Instruct (GGUF, fp32 on CPU)
+    smollm2[#persona[.vN]]                 the embedded SmolLM2-135M-Instruct (GGUF, fp32 on CPU)
     smollm2:<name>[#persona]               the embedded model with a shipped trained adapter (e.g. smollm2:buyer)
     hf:<id-or-path>[#persona]              any Hugging Face checkpoint (a trained run's checkpoint too)
     openai:<model>@<base_url>[#persona]    any OpenAI-compatible server (vLLM, Ollama, ...)
@@ -10,6 +10,8 @@
 
 ``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative, prober; a buyer takes
 standard or guided (its status line also suggests the split-the-difference offer, agents/bargainer.py).
+``#persona.v<N>`` also picks the prompt's version (``smollm2#guided.v2``: the compact buyer prompt); without it an
+agent plays agents/bargainer.py's ``DEFAULT_PROMPT_VERSIONS`` (a shipped adapter: the version it trained under).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from parley.agents.base import Agent
 from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, CamperLLMAgent
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
 from parley.models.generation import GenerationSettings
-from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent, personas_for
+from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent, check_persona_for, split_persona
 from parley.agents.bargainer import SCRIPTED, SELLER_ONLY
 from parley.environments.bargain import Role
 
 EXPECTED = ("smollm2, hf:<id-or-path>, openai:<model>@<base_url> (each optionally a seller's #standard|#hostile|"
-            "#manipulative|#prober or a buyer's #guided), "
+            "#manipulative|#prober or a buyer's #guided, optionally with a prompt version: #guided.v2), "
             f"scripted:{{{','.join(SCRIPTED)}}}, human")
 
 
@@ -123,8 +125,12 @@ def _parse(raw: str) -> AgentSpec:
         raise _bad(raw, f"unknown agent kind {kind!r}")
     if spec.kind in ("scripted", "human") and "#" in text:
         raise _bad(raw, f"{spec.kind} agents take no persona")
-    if persona not in SELLER_PERSONAS + BUYER_PERSONAS:
-        raise _bad(raw, f"unknown persona {persona!r}")
+    try:
+        name, _ = split_persona(persona)
+    except ParleyError as exc:
+        raise _bad(raw, str(exc)) from None
+    if name not in SELLER_PERSONAS + BUYER_PERSONAS:
+        raise _bad(raw, f"unknown persona {name!r}")
     return spec
 
 
@@ -157,11 +163,9 @@ def _load_backend(spec: AgentSpec):
 
 
 def check_persona(spec: AgentSpec, role: Role) -> None:
-    """A ParleyError when ``spec``'s persona is for the other role (``smollm2#hostile`` as a buyer)."""
-    personas = personas_for(role)
-    if spec.persona not in personas:
-        raise ParleyError(f"persona {spec.persona!r} is for {role.other.value}s; a {role.value} takes "
-                          + ", ".join(personas))
+    """A ParleyError when ``spec``'s persona is for the other role (``smollm2#hostile`` as a buyer) or names a prompt
+    version that does not exist (``smollm2#hostile.v9``)."""
+    check_persona_for(role, spec.persona)
 
 
 def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings | None = None,

@@ -215,7 +215,9 @@ def evaluate_hint(cfg, final) -> str:
     except ParleyError:  # a game with no arena registered
         return f"no arena is registered for env {cfg.env}"
     seat = cfg.role if cfg.role in options else "agent"
-    return f"parley arena --env {cfg.env} --{seat} hf:{final}"
+    # The persona it trained under: without it the arena would show a guided (or v2) model the standard prompt.
+    persona = f"#{cfg.persona}" if cfg.persona != "standard" else ""
+    return f"parley arena --env {cfg.env} --{seat} hf:{final}{persona}"
 
 
 @app.command()

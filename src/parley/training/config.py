@@ -133,7 +133,8 @@ class TrainConfig(_Section):
     role: Literal["buyer", "seller"] = "buyer"
     persona: str = Field("standard", description="bargain: the trainee's prompt persona, as an agent spec's #persona "
                          "(a buyer: standard | guided, whose status line suggests the split-the-difference offer; a "
-                         "seller: standard | hostile | manipulative | prober); other games: standard")
+                         "seller: standard | hostile | manipulative | prober), optionally with its prompt version "
+                         "(guided.v2: the compact buyer prompt); other games: standard")
     opponent: str | list[str] | None = Field(
         None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix, "
                           "'self' allowed in it, e.g. [self, scripted:stance]: training step k meets entry k mod n; "

@@ -66,13 +66,17 @@ def standard_persona_only(cfg) -> None:
 
 
 def _bargain_validate(cfg) -> None:
-    from parley.agents.bargainer import personas_for
+    from parley.agents.bargainer import check_persona_for, personas_for, split_persona
     from parley.agents.spec import UNATTENDED
     from parley.environments.bargain import Role
 
     personas = personas_for(Role(cfg.role))
-    if cfg.persona not in personas:
-        raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
+    try:
+        if split_persona(cfg.persona)[0] not in personas:
+            raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
+        check_persona_for(Role(cfg.role), cfg.persona)  # the prompt version, if it names one
+    except ParleyError as exc:
+        raise ValueError(str(exc)) from None
 
     for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
         field_spec(opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
