@@ -1,6 +1,6 @@
 """Where the continuous engine's time goes: prefill vs decode forwards, the attention inside each, and sampling.
 
-    python benchmarks/rollout_profile.py [SLOTS=32] [MAX_TURNS=10]
+    python benchmarks/rollout_profile.py [SLOTS=32] [MAX_TURNS=10] [BUYER=smollm2]   (smollm2#standard.v2: buyer.v2)
 
 The workload of benchmarks/rollout.py (the embedded SmolLM2 buyer against scripted Boulware on test-split products,
 48 new tokens a turn, temperature 0.7, top-p 0.9, seed 0), played once by the continuous engine after a warm-up.
@@ -67,7 +67,7 @@ def main() -> None:
     turns = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     _wrap()
     settings = GenerationSettings(max_new_tokens=48, temperature=0.7, top_p=0.9, batch_size=slots)
-    buyer = build_agent("smollm2", Role.BUYER, settings, BackendCache())
+    buyer = build_agent(sys.argv[3] if len(sys.argv) > 3 else "smollm2", Role.BUYER, settings, BackendCache())
     seller = build_agent("scripted:boulware", Role.SELLER)
     protocol = ProtocolConfig(max_turns=turns)
     run_bargains(sample_scenarios("test", 2, seed=99), buyer, seller, protocol, seed=0, batch_size=2, engine="continuous")

@@ -89,7 +89,9 @@ class WarmStartSection(_Section):
 
 class GRPOSection(_Section):
     num_generations: int = Field(8, ge=2, description="rollouts per scenario (the group)")
-    scenarios_per_step: int = Field(2, ge=1)
+    scenarios_per_step: int = Field(2, ge=1, description="GRPO groups a step (num_generations rollouts each); the update "
+                                    "holds every row's activations at once: 2 groups of 8 bargaining rollouts peaked at "
+                                    "16.8 GB on our CPU and gained 8% episodes an hour (docs/benchmarks.md)")
     learning_rate: float = Field(1e-4, gt=0.0)
     lr_scheduler_type: str = "constant"
     warmup_steps: int = Field(0, ge=0)
