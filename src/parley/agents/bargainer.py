@@ -33,9 +33,10 @@ SELLER_PERSONAS = ("standard", "hostile", "manipulative", "prober")
 # the suggestion is an action it can express without arithmetic; the scripted splitter plays it exactly.
 BUYER_PERSONAS = ("standard", "guided")
 # The prompt version an agent plays unless its persona names one (``guided.v2``). Pinned rather than "the newest":
-# the shipped buyer, every training config and every published figure used buyer.v1, and buyer.v2 (the same
-# instructions in fewer tokens: a shortened product description and a terser status line, so an episode runs
-# about a quarter fewer prompt tokens; docs/benchmarks.md) is opt-in until a buyer trained on it is measured.
+# the shipped buyer, every training config and every published command used buyer.v1, and making buyer.v2 (the same
+# instructions in fewer tokens: a shortened product description and a terser status line, so an episode runs about
+# a quarter fewer prompt tokens) the default would silently change what each of them plays. The guided recipe
+# trained on v2 learned the same policy 20% faster (docs/benchmarks.md, "A compact buyer prompt").
 DEFAULT_PROMPT_VERSIONS = {"buyer": 1}
 
 
