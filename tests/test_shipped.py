@@ -115,11 +115,10 @@ def test_a_shipped_adapter_plays_the_persona_it_was_trained_under(tmp_path, monk
     naming a persona still wins, and an adapter from before personas (no field) plays the standard one."""
     import json
 
-    from parley.agents.spec import parse_spec
-    from parley.models import loading
-
     from parley.agents.bargainer import BargainLLMAgent
+    from parley.agents.spec import parse_spec
     from parley.environments.bargain import Role
+    from parley.models import loading
 
     for name, config in (("guided", {"persona": "guided"}), ("old", {}), ("compact", {"persona": "guided.v2"})):
         (tmp_path / name).mkdir()

@@ -69,6 +69,12 @@ def check_persona_for(role: Role, persona: str) -> None:
         raise ParleyError(f"persona {name!r} is for {role.other.value}s; a {role.value} takes " + ", ".join(personas)
                           if name in BUYER_PERSONAS + SELLER_PERSONAS else
                           f"unknown persona {name!r}; a {role.value} takes " + ", ".join(personas))
+    check_prompt_version(role, persona)
+
+
+def check_prompt_version(role: Role, persona: str) -> None:
+    """A ParleyError when ``persona`` (one ``role`` plays) names a version its prompt does not have."""
+    name, version = split_persona(persona)
     if version is not None:
         known = prompts.available().get(prompt_name(role, name), [])
         if version not in known:

@@ -66,7 +66,7 @@ def standard_persona_only(cfg) -> None:
 
 
 def _bargain_validate(cfg) -> None:
-    from parley.agents.bargainer import check_persona_for, personas_for, split_persona
+    from parley.agents.bargainer import check_prompt_version, personas_for, split_persona
     from parley.agents.spec import UNATTENDED
     from parley.environments.bargain import Role
 
@@ -74,7 +74,7 @@ def _bargain_validate(cfg) -> None:
     try:
         if split_persona(cfg.persona)[0] not in personas:
             raise ValueError(f"persona {cfg.persona!r}: a trainee {cfg.role} takes one of {', '.join(personas)}")
-        check_persona_for(Role(cfg.role), cfg.persona)  # the prompt version, if it names one
+        check_prompt_version(Role(cfg.role), cfg.persona)
     except ParleyError as exc:
         raise ValueError(str(exc)) from None
 
