@@ -103,3 +103,92 @@ def test_the_shared_pass_hands_the_cache_under_this_transformers_name(trainer):
         _pass(trainer, True, ids, mask, keep)
     stale = [str(w.message) for w in caught if "past_key_values" in str(w.message)]
     assert not stale, stale
+
+
+def _loss_pass(trainer, compact: bool, ids, mask, keep, scored):
+    """The loss pass as ``_compute_loss`` runs it: the loss mask stashed, then weighted log-probs backward."""
+    trainer.share_prompt_prefix = True
+    trainer.score_loss_tokens_only = compact
+    trainer._loss_mask = scored
+    model = trainer.model
+    model.zero_grad(set_to_none=True)
+    try:
+        logps, entropies, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, keep, compute_entropy=True)
+    finally:
+        trainer._loss_mask = None
+    weights = scored.float() * torch.linspace(0.5, 1.5, keep)
+    (logps * weights).sum().backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
+    return logps.detach() * scored, entropies.detach() * scored, grads
+
+
+def test_the_loss_pass_puts_only_the_loss_tokens_through_the_head(trainer, monkeypatch):
+    """Environment tokens (env_mask 0) skip the LM head; the scored tokens' log-probs, entropies and gradients
+    are the full pass's."""
+    import types
+
+    import trl.trainer.utils as trl_utils
+
+    ids, mask, keep = _batch(trainer.model.config.vocab_size, seed=2)
+    scored = mask[:, -keep:].clone()
+    scored[:, 2:5] = 0  # an environment message inside every completion
+    scored[0, 8:] = 0
+    rows = []
+    original = trl_utils._ChunkedLogProbFunction
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", types.SimpleNamespace(
+        apply=lambda hidden, *rest: rows.append(hidden.reshape(-1, hidden.size(-1)).size(0)) or original.apply(hidden, *rest)))
+    compact_logps, compact_entropy, compact_grads = _loss_pass(trainer, True, ids, mask, keep, scored)
+    compact_rows, rows[:] = sum(rows), []
+    full_logps, full_entropy, full_grads = _loss_pass(trainer, False, ids, mask, keep, scored)
+    assert compact_rows == int(scored.sum())  # exactly the scored tokens went through the head
+    assert sum(rows) > 2 * compact_rows
+    assert trl_utils._use_triton is not None and trl_utils._use_triton(torch.device("cpu")) is False  # restored
+    torch.testing.assert_close(compact_logps, full_logps, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(compact_entropy, full_entropy, rtol=1e-4, atol=1e-5)
+    assert compact_grads.keys() == full_grads.keys() and full_grads
+    for name in full_grads:
+        scale = full_grads[name].abs().max().item()
+        assert (compact_grads[name] - full_grads[name]).abs().max().item() <= 1e-4 * scale + 1e-9, name
+    assert any(g.abs().sum() > 0 for g in full_grads.values())
+
+
+def test_compaction_runs_only_in_the_loss_pass(trainer, monkeypatch):
+    """Without a stashed loss mask (the old and reference passes) every completion token is scored."""
+    ids, mask, keep = _batch(trainer.model.config.vocab_size, seed=3)
+    trainer.share_prompt_prefix = trainer.score_loss_tokens_only = True
+    assert trainer._loss_mask is None
+    with torch.no_grad():
+        logps, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep)
+    assert bool((logps[mask[:, -keep:] == 1] != 0).all())
+
+
+def test_a_training_step_gives_the_same_loss_with_and_without_compaction(tiny_model_dir, tmp_path):
+    """One real GRPO step (bargaining dialogues with environment turns), the same seed, both ways. The tiny
+    model's rewards tie within a group, so the advantages are set to fixed non-zero values to get a gradient."""
+    import json
+
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import build_trainer
+
+    logged = {}
+    for compact in (True, False):
+        overrides = tiny_overrides(tiny_model_dir, tmp_path / str(compact), "grpo.max_steps=1", "evaluation.every=100",
+                                   f"grpo.score_loss_tokens_only={str(compact).lower()}")
+        cfg, run_dir, _ = prepare_run(None, overrides, None)
+        trainer, _ = build_trainer(cfg, run_dir)
+        assert trainer.score_loss_tokens_only is compact
+        generate = trainer._generate_and_score_completions
+
+        def scored(inputs, generate=generate):
+            out = generate(inputs)
+            assert "tool_mask" in out and bool((out["tool_mask"] == 0).any())  # environment tokens to skip
+            out["advantages"] = torch.linspace(-1.0, 1.0, out["advantages"].numel()).reshape(out["advantages"].shape)
+            return out
+
+        trainer._generate_and_score_completions = scored
+        trainer.train()
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        logged[compact] = next(r for r in rows if "loss" in r)
+    assert logged[True]["loss"] == pytest.approx(logged[False]["loss"], rel=1e-4, abs=1e-7)
+    assert logged[True]["grad_norm"] == pytest.approx(logged[False]["grad_norm"], rel=1e-3, abs=1e-9)
+    assert logged[True]["grad_norm"] > 0

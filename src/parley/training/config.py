@@ -116,6 +116,9 @@ class GRPOSection(_Section):
     gradient_checkpointing: bool = False
     share_prompt_prefix: bool = Field(True, description="compute each group's shared prompt once in the log-prob passes "
                                       "(same log-probs and gradients, fewer tokens; training/shared_prefix.py)")
+    score_loss_tokens_only: bool = Field(True, description="in the loss pass, put only the tokens that carry loss "
+                                         "(the trainee's own) through the LM head, not the environment's (same loss "
+                                         "and gradients; needs share_prompt_prefix; training/shared_prefix.py)")
     use_vllm: bool = False
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)

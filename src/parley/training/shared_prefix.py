@@ -13,13 +13,23 @@ TRL has no such option (its ``GRPOTrainer`` computes every row in full), so this
 ``_get_per_token_logps_and_entropies``: a private method, so the override checks what it is given and hands
 anything it does not handle (vision inputs, MoE aux losses, no group to share, a short prompt) to TRL's own
 code unchanged.
+
+The loss pass also scores only the positions that carry loss. In a dialogue most completion tokens are the
+environment's (the seller's messages, status lines), which ``env_mask`` takes out of the loss; TRL's fused LM
+head still projects every position through the 49k-word head and its log-softmax, because it keeps only the
+scored rows on Triton devices (on other devices a changing row count would recompile kernels; on the CPU it
+would not). Here the loss pass labels the unscored positions ``-100`` and has TRL's head keep only the scored
+rows, on any device. Their log-probs (and entropies) come back 0, which nothing reads: TRL multiplies every
+per-token term by the same loss mask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
+import trl.trainer.utils as trl_utils
 from trl import GRPOTrainer
 
 from parley.models.compat import cache_of, with_cache
@@ -38,17 +48,48 @@ def compatible() -> bool:
     return names[:len(_EXPECTED)] == _EXPECTED
 
 
+def can_compact_head() -> bool:
+    """Whether this TRL's fused LM head decides to keep only the scored rows through ``_use_triton`` (TRL 1.x)."""
+    return callable(getattr(trl_utils, "_use_triton", None))
+
+
+@contextlib.contextmanager
+def _scored_rows_only():
+    # TRL's fused head keeps only the labelled rows when ``trl.trainer.utils._use_triton`` says so, and reads
+    # that module global at call time; its kernel choice reads its own module's copy, which stays as it is.
+    original = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
+
+
 class SharedPrefixGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` whose log-prob passes compute each group's prompt once (see the module docstring)."""
 
     share_prompt_prefix: bool = True
+    score_loss_tokens_only: bool = True
+    _loss_mask: torch.Tensor | None = None  # the loss pass's (completion x env) mask, while that pass runs
 
-    def __init__(self, *args, share_prompt_prefix: bool = True, **kwargs) -> None:
+    def __init__(self, *args, share_prompt_prefix: bool = True, score_loss_tokens_only: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.share_prompt_prefix = share_prompt_prefix and compatible()
         if share_prompt_prefix and not self.share_prompt_prefix:
             warnings.warn("this TRL's _get_per_token_logps_and_entropies differs from the one Parley's shared-prompt "
                           "pass was written for: training uses TRL's own pass (correct, slower)", stacklevel=2)
+        self.score_loss_tokens_only = score_loss_tokens_only and can_compact_head()
+
+    def _compute_loss(self, model, inputs):
+        # The one pass whose log-probs only ever meet the loss mask (the old and reference passes, when they run,
+        # score every completion token as TRL does).
+        mask = inputs["completion_mask"]
+        self._loss_mask = mask * inputs["tool_mask"] if "tool_mask" in inputs else mask
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._loss_mask = None
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
                                            compute_entropy=False, compute_aux_loss=False, **extra):
@@ -60,11 +101,15 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size, compute_entropy=compute_entropy,
                 compute_aux_loss=compute_aux_loss, **extra)
+        scored = self._loss_mask if self.score_loss_tokens_only else None
+        if scored is not None and tuple(scored.shape) != (input_ids.size(0), logits_to_keep):
+            scored = None
         logps = input_ids.new_zeros(input_ids.size(0), logits_to_keep, dtype=torch.float32)
         entropies = logps.clone() if compute_entropy else None
         for rows in groups:
             index = torch.tensor(rows, device=input_ids.device)
-            out = self._group_pass(model, input_ids[index], attention_mask[index], logits_to_keep, prefix)
+            out = self._group_pass(model, input_ids[index], attention_mask[index], logits_to_keep, prefix,
+                                   None if scored is None else scored[index])
             if out is None:  # the model kept no cache (gradient checkpointing turns it off): the plain pass
                 return super()._get_per_token_logps_and_entropies(
                     model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
@@ -74,7 +119,7 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
                 entropies = entropies.index_copy(0, index, out.entropy[:, -logits_to_keep - 1:-1].to(logps.dtype))
         return logps, entropies, None
 
-    def _group_pass(self, model, input_ids, attention_mask, logits_to_keep: int, prefix: int):
+    def _group_pass(self, model, input_ids, attention_mask, logits_to_keep: int, prefix: int, scored=None):
         # The prompt once, keeping its keys and values (logits only for one position: they are not used).
         with self.accelerator.autocast():
             head = model(input_ids=input_ids[:1, :prefix], attention_mask=attention_mask[:1, :prefix], use_cache=True,
@@ -86,8 +131,11 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
         # The rest, labelled as TRL labels the plain pass, pre-shifted: position t is scored on token t + 1.
         labels = input_ids.masked_fill(attention_mask == 0, -100)
         labels[:, :-logits_to_keep] = -100
+        if scored is not None:  # only the loss's own positions go through the LM head
+            labels[:, -logits_to_keep:] = labels[:, -logits_to_keep:].masked_fill(scored == 0, -100)
         shift_labels = torch.cat([labels[:, prefix + 1:], labels.new_full((labels.size(0), 1), -100)], dim=1)
-        with self.accelerator.autocast():
+        compact = _scored_rows_only() if scored is not None else contextlib.nullcontext()
+        with self.accelerator.autocast(), compact:
             return model(input_ids=input_ids[:, prefix:], attention_mask=attention_mask, **with_cache(cache),
                          shift_labels=shift_labels, fused_lm_head=True)
 

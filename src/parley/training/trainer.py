@@ -203,6 +203,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
         model=model, processing_class=tokenizer, reward_funcs=rewards,
         args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
         rollout_func=rollout, callbacks=[files], share_prompt_prefix=cfg.grpo.share_prompt_prefix,
+        score_loss_tokens_only=cfg.grpo.score_loss_tokens_only,
     )
     if progress:
         rich_progress(trainer)
