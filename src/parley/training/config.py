@@ -116,6 +116,10 @@ class GRPOSection(_Section):
     gradient_checkpointing: bool = False
     share_prompt_prefix: bool = Field(True, description="compute each group's shared prompt once in the log-prob passes "
                                       "(same log-probs and gradients, fewer tokens; training/shared_prefix.py)")
+    merged_rollouts: bool = Field(True, description="generate rollouts and evaluations from a plain copy of the policy "
+                                  "with its LoRA merged in, rebuilt before each rollout, instead of through PEFT's "
+                                  "adapter layers (same function, far fewer kernels per token; "
+                                  "training/merged_policy.py)")
     score_loss_tokens_only: bool = Field(True, description="in the loss pass, put only the tokens that carry loss "
                                          "(the trainee's own) through the LM head, not the environment's (same loss "
                                          "and gradients; needs share_prompt_prefix; training/shared_prefix.py)")

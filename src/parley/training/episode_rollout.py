@@ -16,6 +16,7 @@ from typing import Sequence
 from parley.models.backends import Completion, HFBackend
 from parley.models.generation import GenerationSettings
 from parley.agents.spec import BackendCache
+from parley.training.merged_policy import MergedPolicy, merged_copy
 from parley.training.trajectory import TraineeAgent, Trajectory
 
 
@@ -92,6 +93,7 @@ class EpisodeRollout:
         self.settings, self.seed, self.refresh_steps = settings, seed, refresh_steps
         self.backends = backends or BackendCache()
         self.policy_backend = None
+        self.merged: MergedPolicy | None = None  # the policy's LoRA merged into a plain copy, for generating
         self.self_play: SelfPlayOpponent | None = None
         self._opponents: list = []
 
@@ -112,14 +114,16 @@ class EpisodeRollout:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------
-    def attach(self, trainer) -> None:
-        """Bind to the trainer's policy (called once, before training)."""
+    def attach(self, trainer, merge_lora: bool = True) -> None:
+        """Bind to the trainer's policy (called once, before training). ``merge_lora``: generate from a plain
+        copy with the LoRA merged in, rebuilt before each rollout (training/merged_policy.py), where it applies."""
         policy = trainer.accelerator.unwrap_model(trainer.model)
         tokenizer = trainer.processing_class
         if getattr(trainer, "use_vllm", False):
             self.policy_backend = VLLMTrainerBackend(trainer, tokenizer)
         else:
-            self.policy_backend = HFBackend(policy, tokenizer, name="trainee")
+            self.merged = merged_copy(policy) if merge_lora else None
+            self.policy_backend = HFBackend(self.merged.model if self.merged else policy, tokenizer, name="trainee")
         if "self" in self.opponent_specs:
             self.self_play = SelfPlayOpponent(policy, tokenizer, lambda backend: self._llm(backend, "self"), self.refresh_steps)
         # None stands for the frozen copy, whose agent is read at each call (a refresh keeps the same agent object).
@@ -139,6 +143,8 @@ class EpisodeRollout:
         ``step`` given (training): that step's opponent plays every scenario; None (evaluation): with a mix of
         opponents, scenario i meets opponent i % n."""
         self.policy_backend.clear()  # the weights changed since the last call: cached K/V is stale
+        if self.merged is not None:
+            self.merged.sync()
         trainee = self._trainee()
         model = getattr(self.policy_backend, "model", None)
         training = model is not None and model.training

@@ -207,7 +207,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     )
     if progress:
         rich_progress(trainer)
-    rollout.attach(trainer)
+    rollout.attach(trainer, merge_lora=cfg.grpo.merged_rollouts)
     _time_phases(trainer, rollout, files)
     return trainer, rollout
 
