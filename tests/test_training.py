@@ -349,19 +349,39 @@ def test_a_new_run_refuses_to_overwrite_and_resume_refuses_overrides(tiny_model_
         prepare_run(None, [], str(tmp_path))
 
 
-def test_self_play_opponent_is_frozen_and_refreshed(tiny_trainer):
-    trainer, rollout, _ = tiny_trainer("opponent=self", "self_play_refresh_steps=2")
+@pytest.mark.parametrize("merged", [True, False])
+def test_self_play_opponent_is_frozen_and_refreshed(tiny_trainer, merged):
+    trainer, rollout, _ = tiny_trainer("opponent=self", "self_play_refresh_steps=2",
+                                       f"grpo.merged_rollouts={str(merged).lower()}")
     opponent = rollout.self_play
     assert opponent is not None and all(not p.requires_grad for p in opponent.model.parameters())
+    assert (opponent.merged is not None) is merged
     policy = trainer.accelerator.unwrap_model(trainer.model)
+    policy.eval()
+    ids = torch.randint(5, policy.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+
+    def gap():
+        with torch.no_grad():
+            return (opponent.model(input_ids=ids).logits - policy(input_ids=ids).logits).abs().max().item()
+
+    assert gap() < 1e-4
     with torch.no_grad():
-        next(p for n, p in policy.named_parameters() if "lora_B" in n).add_(1.0)
+        for n, p in policy.named_parameters():
+            if "lora_" in n:
+                p.add_(0.5)
     opponent.maybe_refresh(policy, step=1)
     assert opponent.refreshed_at == 0
-    changed = lambda: any(not torch.equal(a, b) for a, b in zip(policy.state_dict().values(), opponent.model.state_dict().values()))  # noqa: E731
-    assert changed()
+    assert gap() > 1e-2  # frozen: the policy moved, the copy did not
     opponent.maybe_refresh(policy, step=2)
-    assert opponent.refreshed_at == 2 and not changed()
+    assert opponent.refreshed_at == 2 and gap() < 1e-4
+
+
+def test_resuming_self_play_under_the_other_merge_setting_is_refused(tiny_trainer):
+    _, merged, _ = tiny_trainer("opponent=self", "grpo.merged_rollouts=true")
+    saved = merged.self_play.state_dict()
+    _, plain, _ = tiny_trainer("opponent=self", "grpo.merged_rollouts=false")
+    with pytest.raises(ParleyError, match="merged_rollouts"):
+        plain.self_play.load_state_dict(saved)
 
 
 class AcceptAtOnce:

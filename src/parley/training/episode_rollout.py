@@ -13,6 +13,7 @@ import copy
 import dataclasses
 from typing import Sequence
 
+from parley import ParleyError
 from parley.models.backends import Completion, HFBackend
 from parley.models.generation import GenerationSettings
 from parley.agents.spec import BackendCache
@@ -51,13 +52,30 @@ class VLLMTrainerBackend:
         pass
 
 
-class SelfPlayOpponent:
-    """A frozen copy of the trainee, refreshed from the policy every ``refresh_steps`` steps."""
+def _own_forwards(model) -> None:
+    """Give a deep copy of the policy its own forward back.
 
-    def __init__(self, policy, tokenizer, make_agent, refresh_steps: int) -> None:
-        self.model = copy.deepcopy(policy).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+    TRL's GRPOTrainer replaces the policy's ``forward`` with a closure over the original model's bound ``forward``
+    (its fused LM head). ``copy.deepcopy`` copies the instance attribute but not the closure, so the "frozen" copy
+    would run the live policy's weights: it did, in every self-play run before 2026-12-05. Generation needs no fused
+    head, so the copy drops the instance-level override and uses its class's forward, on its own weights."""
+    for module in model.modules():
+        module.__dict__.pop("forward", None)
+
+
+class SelfPlayOpponent:
+    """A frozen copy of the trainee, refreshed from the policy every ``refresh_steps`` steps. With ``merge_lora``
+    (where it applies) the copy is a plain model with the LoRA merged in, as the trainee's rollouts use."""
+
+    def __init__(self, policy, tokenizer, make_agent, refresh_steps: int, merge_lora: bool = True) -> None:
+        self.merged = merged_copy(policy) if merge_lora else None
+        if self.merged is not None:
+            self.model = self.merged.model
+        else:
+            self.model = copy.deepcopy(policy).eval()
+            _own_forwards(self.model)
+            for p in self.model.parameters():
+                p.requires_grad_(False)
         self.backend = HFBackend(self.model, tokenizer, name="self")
         self.agent = make_agent(self.backend)
         self.refresh_steps = refresh_steps
@@ -66,7 +84,10 @@ class SelfPlayOpponent:
     def maybe_refresh(self, policy, step: int) -> None:
         due = step // self.refresh_steps * self.refresh_steps
         if due > self.refreshed_at:
-            self.model.load_state_dict(policy.state_dict())
+            if self.merged is not None:
+                self.merged.sync()
+            else:
+                self.model.load_state_dict(policy.state_dict())
             self.backend.clear()
             self.refreshed_at = due
 
@@ -74,6 +95,11 @@ class SelfPlayOpponent:
         return {"refreshed_at": self.refreshed_at, "weights": self.model.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        mine, saved = set(self.model.state_dict()), set(state["weights"])
+        if mine != saved:
+            raise ParleyError("the checkpoint's self-play copy was saved with grpo.merged_rollouts="
+                             f"{'false' if self.merged is not None else 'true'}; resume with the same setting as the run "
+                             "(its config.yaml)")
         self.model.load_state_dict(state["weights"])
         self.refreshed_at = state["refreshed_at"]
         self.backend.clear()
@@ -125,7 +151,8 @@ class EpisodeRollout:
             self.merged = merged_copy(policy) if merge_lora else None
             self.policy_backend = HFBackend(self.merged.model if self.merged else policy, tokenizer, name="trainee")
         if "self" in self.opponent_specs:
-            self.self_play = SelfPlayOpponent(policy, tokenizer, lambda backend: self._llm(backend, "self"), self.refresh_steps)
+            self.self_play = SelfPlayOpponent(policy, tokenizer, lambda backend: self._llm(backend, "self"),
+                                              self.refresh_steps, merge_lora=merge_lora)
         # None stands for the frozen copy, whose agent is read at each call (a refresh keeps the same agent object).
         self._opponents = [None if spec == "self" else self._fixed_opponent(spec) for spec in self.opponent_specs]
 
