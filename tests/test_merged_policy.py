@@ -64,7 +64,11 @@ def test_sync_follows_the_policys_new_weights(tiny_model_dir):
     torch.testing.assert_close(_logits(merged.model, ids), want, rtol=1e-4, atol=1e-4)  # ... and right after
 
 
-@pytest.mark.parametrize("case", ["dora", "lora_bias", "plain model"])
+class _QuantisedWeight(torch.nn.Parameter):
+    """Stands for bitsandbytes' Params4bit: a Parameter subclass holding no plain weight."""
+
+
+@pytest.mark.parametrize("case", ["dora", "lora_bias", "plain model", "quantised base", "split across devices"])
 def test_what_merging_does_not_handle_generates_through_the_policy(tiny_model_dir, case):
     from transformers import AutoModelForCausalLM
 
@@ -72,8 +76,17 @@ def test_what_merging_does_not_handle_generates_through_the_policy(tiny_model_di
 
     if case == "plain model":
         assert merged_copy(AutoModelForCausalLM.from_pretrained(tiny_model_dir)) is None
-    else:
+    elif case in ("dora", "lora_bias"):
         assert merged_copy(_peft(tiny_model_dir, **{"use_dora" if case == "dora" else case: True})) is None
+    else:
+        policy = _peft(tiny_model_dir)
+        assert merged_copy(policy) is not None
+        if case == "quantised base":
+            layer = policy.get_base_model().model.layers[0].self_attn.q_proj.get_base_layer()
+            layer.weight = _QuantisedWeight(layer.weight.data, requires_grad=False)
+        else:
+            policy.get_base_model().hf_device_map = {"model.layers.0": 0, "model.layers.1": 1}
+        assert merged_copy(policy) is None
 
 
 def _train_one_step(tiny_model_dir, out, *extra):

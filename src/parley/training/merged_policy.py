@@ -9,8 +9,8 @@ give the same function in one matmul per layer, which is how TRL hands a LoRA po
 The policy itself is never touched: its base weights stay frozen and bit-identical (merging in place and
 unmerging would round them a little differently at every step). The copy costs one more set of weights in memory
 (0.5 GB for SmolLM2 in fp32) and a rebuild before each rollout, a few hundred milliseconds. Anything this does not
-handle (no LoRA, DoRA and other LoRA variants, LoRA bias, several active adapters, adapters on embeddings) is left
-to PEFT's layers: ``merged_copy`` returns None and the caller generates with the policy as before.
+handle (no LoRA, DoRA and other LoRA variants, LoRA bias, several active adapters, adapters on embeddings, a
+quantised base, a model split across devices) is left to PEFT's layers: ``merged_copy`` returns None and the caller generates with the policy as before.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def _lora_layers(base) -> dict[str, object] | None:
         (adapter,) = adapters
         if module.lora_variant.get(adapter) is not None or module.lora_bias.get(adapter, False):
             return None
+        weight = module.get_base_layer().weight
+        if type(weight) is not torch.nn.Parameter or not weight.dtype.is_floating_point:
+            return None  # a quantised base (bitsandbytes' Params4bit, int8): no plain weight to add the delta to
         layers[name] = module
     return layers
 
@@ -77,7 +80,10 @@ def merged_copy(policy) -> MergedPolicy | None:
         return None
     if not isinstance(policy, PeftModel):
         return None  # full fine-tuning: the policy is already a plain model
-    layers = _lora_layers(policy.get_base_model())
+    base = policy.get_base_model()
+    if len(set((getattr(base, "hf_device_map", None) or {}).values())) > 1:
+        return None  # split across devices: one plain copy on one device would not fit the same way
+    layers = _lora_layers(base)
     if not layers:
         return None
     return MergedPolicy(policy, layers)
