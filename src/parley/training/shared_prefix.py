@@ -34,6 +34,7 @@ from trl import GRPOTrainer
 
 from parley.models.compat import cache_of, with_cache
 
+_EAGER_DEVICES = ("cpu", "cuda", "xpu", "mps")  # where scoring only the labelled rows costs no recompilation
 MIN_SHARED_TOKENS = 16  # below this the extra forward costs more than it saves
 # What the override relies on in TRL's method; another TRL that changes it gets TRL's own pass, with a warning.
 _EXPECTED = ("self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
@@ -57,8 +58,9 @@ def can_compact_head() -> bool:
 def _scored_rows_only():
     # TRL's fused head keeps only the labelled rows when ``trl.trainer.utils._use_triton`` says so, and reads
     # that module global at call time; its kernel choice reads its own module's copy, which stays as it is.
+    # Compiled backends (Neuron, XLA) keep TRL's choice: for them a changing row count means a recompile.
     original = trl_utils._use_triton
-    trl_utils._use_triton = lambda device: True
+    trl_utils._use_triton = lambda device: device.type in _EAGER_DEVICES or original(device)
     try:
         yield
     finally:
