@@ -143,15 +143,23 @@ def plain_copy(model):
 
     A GGUF-loaded model refuses ``save_pretrained``; a trainable model must be able to save.
     """
+    if getattr(model.config, "quantization_config", None) is None:
+        return model
+    plain = blank_like(model)
+    plain.load_state_dict(model.state_dict())
+    return plain
+
+
+def blank_like(model):
+    """A model of the same architecture, dtype, device and generation settings, built from its config (without
+    GGUF quantisation metadata); its weights are freshly initialised, for the caller to fill in."""
     import copy
 
     from transformers import AutoModelForCausalLM
 
-    if getattr(model.config, "quantization_config", None) is None:
-        return model
     config = copy.deepcopy(model.config)
-    del config.quantization_config
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
     plain = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
-    plain.load_state_dict(model.state_dict())
     plain.generation_config = model.generation_config
     return plain.to(model.device)

@@ -10,7 +10,8 @@ The policy itself is never touched: its base weights stay frozen and bit-identic
 unmerging would round them a little differently at every step). The copy costs one more set of weights in memory
 (0.5 GB for SmolLM2 in fp32) and a rebuild before each rollout, a few hundred milliseconds. Anything this does not
 handle (no LoRA, DoRA and other LoRA variants, LoRA bias, several active adapters, adapters on embeddings, a
-quantised base, a model split across devices) is left to PEFT's layers: ``merged_copy`` returns None and the caller generates with the policy as before.
+quantised base, a model split across devices) is left to PEFT's layers: ``merged_copy`` returns None and the
+caller generates with the policy as before.
 """
 
 from __future__ import annotations
@@ -45,15 +46,11 @@ class MergedPolicy:
     """A plain model holding ``base + LoRA`` of a PEFT policy; ``sync()`` rebuilds it from the policy's weights."""
 
     def __init__(self, policy, layers: dict[str, object]) -> None:
-        from transformers import AutoModelForCausalLM
+        from parley.models.loading import blank_like
 
-        self.policy = policy
         self.base = policy.get_base_model()
         self.layers = layers
-        config = copy.deepcopy(self.base.config)
-        if getattr(config, "quantization_config", None) is not None:
-            del config.quantization_config  # the dequantised weights are what is copied in
-        self.model = AutoModelForCausalLM.from_config(config, dtype=self.base.dtype).to(self.base.device)
+        self.model = blank_like(self.base)  # the dequantised weights are what sync() copies in
         self.model.generation_config = copy.deepcopy(self.base.generation_config)
         self.model.eval()
         for p in self.model.parameters():
@@ -74,10 +71,8 @@ class MergedPolicy:
 
 def merged_copy(policy) -> MergedPolicy | None:
     """A ``MergedPolicy`` of a PEFT LoRA policy, or None where the policy is better generated from as it is."""
-    try:
-        from peft import PeftModel
-    except ImportError:  # pragma: no cover - peft is a dependency
-        return None
+    from peft import PeftModel
+
     if not isinstance(policy, PeftModel):
         return None  # full fine-tuning: the policy is already a plain model
     base = policy.get_base_model()
