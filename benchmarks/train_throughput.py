@@ -74,12 +74,14 @@ def bare_loss(model, batch: dict, same_work: bool) -> torch.Tensor:
 
     ``same_work=False``: every row in full, the LM head at every completion position (what TRL's own pass does).
     ``same_work=True``: the work Parley's pass does, written in plain PyTorch: each group's shared prompt once (its
-    K/V repeated for the group's rows), the LM head only where the loss mask is set. Both give the same loss and gradients
-    (tests/test_train_throughput.py).
+    K/V repeated for the group's rows), the LM head only where the loss mask is set. Both give the same loss and
+    gradients (tests/test_train_throughput.py).
     """
     ids, mask, keep = batch["input_ids"], batch["attention_mask"], batch["logits_to_keep"]
     scored = batch.get("loss_mask")
-    weight = (mask[:, -keep:] if scored is None else scored).float()
+    if scored is None or tuple(scored.shape) != (ids.size(0), keep):  # as the trainer: no usable mask, score all
+        scored = mask[:, -keep:]
+    weight = scored.float()
     if not same_work:
         logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep + 1).logits[:, :-1]
         logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, -keep:].unsqueeze(-1)).squeeze(-1)
@@ -90,7 +92,8 @@ def bare_loss(model, batch: dict, same_work: bool) -> torch.Tensor:
     prefix = ids.size(1) - keep - 1  # the hidden state at position prefix scores the first completion token
     groups: dict[bytes, list[int]] = {}
     for i in range(ids.size(0)):  # rows with the same prompt (tokens and mask): one GRPO group each
-        groups.setdefault(ids[i, :prefix + 1].numpy().tobytes() + mask[i, :prefix + 1].numpy().tobytes(), []).append(i)
+        groups.setdefault(ids[i, :prefix + 1].cpu().numpy().tobytes() + mask[i, :prefix + 1].cpu().numpy().tobytes(),
+                          []).append(i)
     total = ids.new_zeros((), dtype=torch.float32)
     for rows in groups.values():
         g_ids, g_mask, g_weight = ids[rows], mask[rows], weight[rows]
