@@ -87,15 +87,12 @@ def bare_loss(model, batch: dict, same_work: bool) -> torch.Tensor:
         logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, -keep:].unsqueeze(-1)).squeeze(-1)
         return -(logps * weight).sum() / weight.sum().clamp(min=1)
     from parley.models.compat import cache_of, with_cache
+    from parley.training.shared_prefix import _groups  # the trainer's own grouping: rows with one prompt
 
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     prefix = ids.size(1) - keep - 1  # the hidden state at position prefix scores the first completion token
-    groups: dict[bytes, list[int]] = {}
-    for i in range(ids.size(0)):  # rows with the same prompt (tokens and mask): one GRPO group each
-        groups.setdefault(ids[i, :prefix + 1].cpu().numpy().tobytes() + mask[i, :prefix + 1].cpu().numpy().tobytes(),
-                          []).append(i)
     total = ids.new_zeros((), dtype=torch.float32)
-    for rows in groups.values():
+    for rows in _groups(ids, mask, keep):
         g_ids, g_mask, g_weight = ids[rows], mask[rows], weight[rows]
         head = lm.model(input_ids=g_ids[:1, :prefix], attention_mask=g_mask[:1, :prefix], use_cache=True)
         cache = cache_of(head)
