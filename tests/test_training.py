@@ -44,6 +44,9 @@ def test_shipped_configs_validate():
     (["role=referee"], "role"),
     (["grpo.max_steps=many"], "grpo.max_steps"),
     (["nonsense"], "is not KEY=VALUE"),
+    (["generation.engine=paged"], "generation.engine"),
+    (["env=deliberation", "generation.engine=continuous"],
+     "generation.engine: env deliberation plays its rollouts with lockstep, not continuous"),
 ])
 def test_config_errors_name_the_field(overrides, expected):
     with pytest.raises(ParleyError) as info:
@@ -194,6 +197,45 @@ def test_non_canonical_sampled_ids_survive_verbatim(tiny_backend):
     assert [i for i, m in zip(t.completion_ids, t.env_mask) if m] == (ids + [stop]) * 2
 
 
+def test_trainee_on_the_continuous_engine_records_what_lockstep_records_under_greedy(tiny_backend):
+    """The engine decides when a turn is decoded, not what the trainee's sequence holds: under greedy decoding the
+    trajectories (prompt, every id, the mask, the turns) are the same as lockstep's, and the episodes too."""
+    settings = GenerationSettings(max_new_tokens=12, batch_size=8, do_sample=False)
+    scenarios = sample_scenarios("train", 3, seed=1)
+    played = {}
+    for engine, slots in (("lockstep", 8), ("continuous", 2), ("continuous", 8)):
+        trainee = TraineeAgent(BargainLLMAgent("trainee", tiny_backend, Role.BUYER, settings=settings))
+        episodes = run_bargains(scenarios, trainee, SCRIPTED["linear"](), ProtocolConfig(max_turns=6), seed=3,
+                                batch_size=slots, engine=engine)
+        played[engine, slots] = ([[t.text for t in e.turns] for e in episodes],
+                                 [(t.prompt_ids, t.completion_ids, t.env_mask, t.turns)
+                                  for t in (trainee.trajectories[s.id] for s in scenarios)])
+    assert played["continuous", 2] == played["lockstep", 8] == played["continuous", 8]
+    assert all(turns for _, _, _, turns in played["lockstep", 8][1])
+
+
+def test_trainee_on_the_continuous_engine_sends_the_environment_exactly_its_sampled_turns(tiny_backend):
+    """Sampling: each masked-in stretch of the trajectory is the ids of one turn, and the environment received
+    that turn's decoded, cleaned text."""
+    from parley.agents.bargainer import clean_turn
+
+    settings = GenerationSettings(max_new_tokens=12, batch_size=4, temperature=1.0)
+    trainee = TraineeAgent(BargainLLMAgent("trainee", tiny_backend, Role.BUYER, settings=settings))
+    scenarios = sample_scenarios("train", 4, seed=2)
+    episodes = run_bargains(scenarios, trainee, SCRIPTED["linear"](), ProtocolConfig(max_turns=6), seed=5,
+                            batch_size=3, engine="continuous")
+    tok = tiny_backend.tokenizer
+    stop = set(tiny_backend.stop_ids)
+    for scenario, episode in zip(scenarios, episodes):
+        t = trainee.trajectories[scenario.id]
+        said = [turn.text for turn in episode.turns if turn.role is Role.BUYER]
+        assert len(t.turns) == len(said) > 0
+        for ids, text in zip(t.turns, said):
+            body = ids[:-1] if ids[-1] in stop else ids
+            assert clean_turn(tok.decode(body, skip_special_tokens=True), Role.BUYER) == text
+        assert [i for i, m in zip(t.completion_ids, t.env_mask) if m] == [i for ids in t.turns for i in ids]
+
+
 # -- the trainer (tiny model, seconds) ---------------------------------------------------------
 @pytest.fixture
 def tiny_trainer(tiny_model_dir, tmp_path):
@@ -208,8 +250,10 @@ def tiny_trainer(tiny_model_dir, tmp_path):
     return make
 
 
-def test_loss_sees_the_sampled_ids_under_the_env_mask_and_advantages_are_group_relative(tiny_trainer):
-    trainer, rollout, _ = tiny_trainer("grpo.scale_rewards=none")
+@pytest.mark.parametrize("engine", ["lockstep", "continuous"])
+def test_loss_sees_the_sampled_ids_under_the_env_mask_and_advantages_are_group_relative(tiny_trainer, engine):
+    trainer, rollout, _ = tiny_trainer("grpo.scale_rewards=none", f"generation.engine={engine}")
+    assert rollout.engine == engine
     seen = {}
     original = trainer._compute_loss
 

@@ -148,17 +148,21 @@ class BargainLLMAgent:
         return messages
 
     def act(self, observations: Sequence[BargainObservation], seed: int) -> list[str]:
-        conversations, keys = zip(*map(self.turn_request, observations)) if observations else ((), ())
-        self.last_completions = self.backend.generate(list(conversations), self.settings, seed, keys=list(keys))
-        return [self.reply(c) for c in self.last_completions]
+        conversations = [self.messages(obs) for obs in observations]
+        keys = [self._cache_key(obs) for obs in observations]
+        self.last_completions = self.backend.generate(conversations, self.settings, seed, keys=keys)
+        return [self.reply(obs, c) for obs, c in zip(observations, self.last_completions)]
 
-    def turn_request(self, obs: BargainObservation) -> tuple[Conversation, str | None]:
-        """One turn split in two for the continuous engine (rollout/continuous.py): the prompt and session key
-        here, the text from the completion in ``reply``."""
-        return self.messages(obs), self.session_key(obs.episode_id) if self.reuse_cache else None
+    def turn_request(self, obs: BargainObservation) -> tuple[list[int], str | None]:
+        """One turn split in two for the continuous engine (rollout/continuous.py): the prompt's token ids and
+        the session key here, the text from the completion in ``reply``."""
+        return self.backend.encode(self.messages(obs)), self._cache_key(obs)
 
-    def reply(self, completion: Completion) -> str:
+    def reply(self, obs: BargainObservation, completion: Completion) -> str:
         return clean_turn(completion.text, self.role)
+
+    def _cache_key(self, obs: BargainObservation) -> str | None:
+        return self.session_key(obs.episode_id) if self.reuse_cache else None
 
     def session_key(self, episode_id: str) -> str:
         return f"{self._session_ns}/{episode_id}/{self.role.value}"

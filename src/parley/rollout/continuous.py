@@ -6,8 +6,9 @@ of any episode starts only when every episode has answered. Here a turn that end
 scripted counterpart answers in the same step, and the LLM's next turn of that dialogue is queued first, into
 the slot that still holds its K/V; an episode that ends frees its slot for the next episode.
 
-An agent takes part through ``turn_request(observation) -> (conversation, session key)`` and
-``reply(completion) -> text`` when its backend is a local model (``HFBackend``); any other agent (scripted, a person, a
+An agent takes part through ``turn_request(observation) -> (prompt token ids, session key)`` and
+``reply(observation, completion) -> text`` when its backend is a local model (``HFBackend``): the bargaining LLM
+agent, and the GRPO trainee, which records its token trajectory between the two; any other agent (scripted, a person, a
 remote server) plays its turns through ``act`` as soon as they come. Each turn samples with a seed drawn from
 (seed, episode index, turn), so transcripts do not depend on the slot count or on which episodes share a step.
 """
@@ -33,6 +34,8 @@ def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
     """Play environments already reset to the end with continuous batching over ``slots`` slots per model."""
     engines: dict[int, object] = {}
     finished = 0
+    # No more slots than episodes: an idle slot still costs its K/V rows in every decoding step.
+    slots = max(1, min(slots, len(envs)))
 
     def engine_of(agent):
         backend = agent.backend
@@ -49,10 +52,10 @@ def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
             obs = env.observe(side)
             turn_seed = _turn_seed(seed, index, len(env.turns))
             if supports_continuous(agent):
-                conversation, key = agent.turn_request(obs)
-                engine_of(agent).submit(Request(prompt=agent.backend.encode(conversation), seed=turn_seed,
-                                                settings=agent.settings, key=key,
-                                                on_done=lambda c, i=index, a=agent: answered(i, a, c)), front=front)
+                prompt, key = agent.turn_request(obs)
+                engine_of(agent).submit(Request(prompt=prompt, seed=turn_seed, settings=agent.settings, key=key,
+                                                on_done=lambda c, i=index, a=agent, o=obs: answered(i, a, o, c)),
+                                        front=front)
                 return
             texts = agent.act([obs], seed=turn_seed)
             if len(texts) != 1:
@@ -67,8 +70,8 @@ def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
         if on_turn:
             on_turn(finished, len(envs))
 
-    def answered(index: int, agent, completion) -> None:
-        envs[index].step(agent.reply(completion))
+    def answered(index: int, agent, obs, completion) -> None:
+        envs[index].step(agent.reply(obs, completion))
         advance(index, front=True)
 
     for index in range(len(envs)):

@@ -19,9 +19,9 @@ class BargainRollout(EpisodeRollout):
 
     def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
                  settings: GenerationSettings, seed: int, refresh_steps: int = 10,
-                 backends: BackendCache | None = None, persona: str = "standard") -> None:
+                 backends: BackendCache | None = None, persona: str = "standard", engine: str = "lockstep") -> None:
         super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
-        self.role, self.protocol, self.persona = role, protocol, persona
+        self.role, self.protocol, self.persona, self.engine = role, protocol, persona, engine
 
     def _llm(self, backend, name: str):
         # The trainee's persona is its own prompt; a self-play copy plays the other role, with that role's standard one.
@@ -34,7 +34,8 @@ class BargainRollout(EpisodeRollout):
 
     def _play(self, trainee, opponent, scenarios, seed) -> list[BargainEpisode]:
         buyer, seller = (trainee, opponent) if self.role is Role.BUYER else (opponent, trainee)
-        return run_bargains(scenarios, buyer, seller, self.protocol, seed=seed, batch_size=self.settings.batch_size)
+        return run_bargains(scenarios, buyer, seller, self.protocol, seed=seed, batch_size=self.settings.batch_size,
+                            engine=self.engine)
 
     def _silent(self, trainee: TraineeAgent, episode: BargainEpisode) -> Trajectory:
         from parley.environments.bargain import BargainEnv

@@ -47,6 +47,10 @@ class GenerationSection(_Section):
     temperature: float = Field(1.0, gt=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     batch_size: int = Field(32, ge=1)
+    engine: Literal["lockstep", "continuous"] = Field(
+        "lockstep", description="how rollouts and evaluations play the local model's turns: lockstep (one batched "
+        "generate per side per tick) or continuous (an episode's next turn starts as soon as its reply ends, in a "
+        "slot engine; rollout/continuous.py). Same sampling distribution, other draws; games list what they take")
 
 
 class RewardSection(_Section):
@@ -196,6 +200,9 @@ class TrainConfig(_Section):
             raise ValueError("warm_start.opponents: names an opponent twice")
         if self.rewards.red_line_penalty and not game.red_lines:  # otherwise the game would silently ignore it
             raise ValueError(f"rewards.red_line_penalty: env {self.env} has no red lines (deliberation only); remove it")
+        if self.generation.engine not in game.engines:
+            raise ValueError(f"generation.engine: env {self.env} plays its rollouts with "
+                             f"{' or '.join(game.engines)}, not {self.generation.engine}")
         game.validate(self)
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")

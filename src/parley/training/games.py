@@ -39,6 +39,8 @@ class TrainingGame:
     default_opponent: str = "self"
     # whether the game's scenarios give personas red lines (rewards.red_line_penalty is refused elsewhere)
     red_lines: bool = False
+    # the rollout engines (rollout/) its training episodes can be played with: generation.engine
+    engines: tuple[str, ...] = ("lockstep",)
 
 
 GAMES: Registry[TrainingGame] = Registry("env")
@@ -122,7 +124,8 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
 
     role = Role(cfg.role)
     rollout = BargainRollout(scenarios, role, cfg.opponents, _bargain_protocol(cfg), settings, seed=cfg.seed,
-                             refresh_steps=cfg.self_play_refresh_steps, persona=cfg.persona)
+                             refresh_steps=cfg.self_play_refresh_steps, persona=cfg.persona,
+                             engine=cfg.generation.engine)
     return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty,
                                      cfg.rewards.deal_cost)
 
@@ -147,7 +150,8 @@ def _opponent_record(opponents: list[str]) -> dict:
 
 
 register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _bargain_scenarios,
-                           _bargain_environment, _bargain_teachers, default_opponent="scripted:boulware"))
+                           _bargain_environment, _bargain_teachers, default_opponent="scripted:boulware",
+                           engines=("lockstep", "continuous")))
 
 
 # ---------------------------------------------------------------- deliberation

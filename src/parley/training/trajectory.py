@@ -87,25 +87,41 @@ class TraineeAgent:
     def session_key(self, episode_id: str) -> str:
         return f"{self._ns}/{episode_id}"
 
+    @property
+    def backend(self):
+        return self.llm.backend
+
+    @property
+    def settings(self):
+        return self.llm.settings
+
+    def _context(self, obs) -> list[int]:
+        """The token ids the trainee's next turn continues: its first prompt, or its trajectory so far with the
+        environment's text since its last turn appended."""
+        messages = self.llm.messages(obs)
+        trajectory = self.trajectories.get(obs.episode_id)
+        if trajectory is None:
+            trajectory = Trajectory(prompt_ids=self._encode(self._render(messages, generation_prompt=True)))
+            self.trajectories[obs.episode_id] = trajectory
+        else:
+            trajectory.append_env(self._encode(self._between_turns(messages, trajectory.last_stopped)))
+        return trajectory.context()
+
     def act(self, observations: Sequence, seed: int) -> list[str]:
-        contexts, keys = [], []
-        for obs in observations:
-            messages = self.llm.messages(obs)
-            trajectory = self.trajectories.get(obs.episode_id)
-            if trajectory is None:
-                trajectory = Trajectory(prompt_ids=self._encode(self._render(messages, generation_prompt=True)))
-                self.trajectories[obs.episode_id] = trajectory
-            else:
-                trajectory.append_env(self._encode(self._between_turns(messages, trajectory.last_stopped)))
-            contexts.append(trajectory.context())
-            keys.append(self.session_key(obs.episode_id))
+        contexts = [self._context(obs) for obs in observations]
+        keys = [self.session_key(obs.episode_id) for obs in observations]
         completions = self.llm.backend.generate_ids(contexts, self.llm.settings, seed, keys=keys)
-        texts = []
-        for obs, completion in zip(observations, completions):
-            stopped = bool(completion.completion_ids) and completion.completion_ids[-1] in self._stop_ids
-            self.trajectories[obs.episode_id].append_turn(completion, stopped)
-            texts.append(self.clean(completion.text))
-        return texts
+        return [self.reply(obs, completion) for obs, completion in zip(observations, completions)]
+
+    def turn_request(self, obs) -> tuple[list[int], str]:
+        """The continuous engine's half of ``act`` (rollout/continuous.py): the context's ids and the session key;
+        ``reply`` records the sampled ids when the engine has them."""
+        return self._context(obs), self.session_key(obs.episode_id)
+
+    def reply(self, obs, completion: Completion) -> str:
+        stopped = bool(completion.completion_ids) and completion.completion_ids[-1] in self._stop_ids
+        self.trajectories[obs.episode_id].append_turn(completion, stopped)
+        return self.clean(completion.text)
 
     def forget(self, episode_ids: Sequence[str]) -> None:
         forget = getattr(self.llm.backend, "forget", None)
