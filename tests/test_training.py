@@ -47,6 +47,7 @@ def test_shipped_configs_validate():
     (["generation.engine=paged"], "generation.engine"),
     (["env=deliberation", "generation.engine=continuous"],
      "generation.engine: env deliberation plays its rollouts with lockstep, not continuous"),
+    (["generation.engine=continuous", "grpo.use_vllm=true"], "with grpo.use_vllm the turns go to vLLM"),
 ])
 def test_config_errors_name_the_field(overrides, expected):
     with pytest.raises(ParleyError) as info:

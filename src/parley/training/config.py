@@ -203,6 +203,9 @@ class TrainConfig(_Section):
         if self.generation.engine not in game.engines:
             raise ValueError(f"generation.engine: env {self.env} plays its rollouts with "
                              f"{' or '.join(game.engines)}, not {self.generation.engine}")
+        if self.generation.engine == "continuous" and self.grpo.use_vllm:  # vLLM batches continuously itself
+            raise ValueError("generation.engine: continuous runs a local model's slots; with grpo.use_vllm the "
+                             "turns go to vLLM, which batches them itself: leave generation.engine lockstep")
         game.validate(self)
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
