@@ -1,5 +1,6 @@
 """The batched engine on a tiny random model: batching must not change what greedy decoding says."""
 
+import pytest
 import torch
 
 from parley.models.generation import GenerationSettings
@@ -201,7 +202,7 @@ def test_slot_sampler_draws_only_from_transformers_nucleus_and_ignores_other_row
 
     torch.manual_seed(0)
     peaked, flat = torch.randn(1, 2000) * 4, torch.randn(1, 2000) * 0.1  # flat: a nucleus of ~1,800 tokens
-    settings = GenerationSettings(temperature=0.7, top_p=0.9)
+    settings = GenerationSettings(temperature=0.7, top_p=0.9, top_k=0)
     for logits in (peaked, flat):
         scores = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.7)(None, logits.clone()))
         nucleus = set(torch.isfinite(scores[0]).nonzero().flatten().tolist())
@@ -259,30 +260,75 @@ def test_engines_pass_the_cache_under_this_transformers_name(tiny_backend):
     assert not stale, stale
 
 
-def test_slot_sampler_draws_with_the_nucleus_probabilities():
-    """Not only the right support: the slot engine's draws follow the probabilities transformers' temperature and
-    top-p warpers give (what lockstep's ``generate`` samples from), so training on either engine samples the same
-    policy. Total variation between 6,000 draws and the exact distribution, on nuclei of ~20 and ~100 tokens; the
-    bound is tight enough that a sampler skipping the temperature or drawing uniformly over the nucleus fails it."""
-    from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+def _warped(logits, temperature, top_p=0.9, top_k=0):
+    """The probabilities transformers' ``generate`` samples from: its warpers, in its order."""
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
+    scores = TemperatureLogitsWarper(temperature)(None, logits.clone())
+    if top_k:
+        scores = TopKLogitsWarper(top_k)(None, scores)
+    return TopPLogitsWarper(top_p)(None, scores).softmax(-1)[0]
+
+
+def _tv(p, q):
+    return 0.5 * (p - q).abs().sum().item()
+
+
+def _tv_bound(support, n):
+    return 0.6 * (support / n) ** 0.5 + 0.02  # above the sampling noise, ~0.5 * sqrt(2 * support / (pi * n))
+
+
+@pytest.mark.parametrize("top_k", [0, 20, 50, 300])
+def test_slot_sampler_draws_with_the_nucleus_probabilities(top_k):
+    """Not only the right support: the slot engine's draws follow the probabilities transformers' temperature,
+    top-k and top-p warpers give (what lockstep's ``generate`` samples from), so training on either engine samples
+    the same policy. Total variation between 6,000 draws and the exact distribution, on nuclei of ~20 and ~100
+    tokens, with top-k off, inside the nucleus, and wider than the sampler's candidates (the full-sort path); the
+    bound is tight enough that a sampler skipping the temperature or drawing uniformly over the nucleus fails it."""
     from parley.models.continuous import _next_tokens
 
-    def nucleus(logits, temperature):
-        return TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(temperature)(None, logits.clone())).softmax(-1)[0]
-
-    def tv(p, q):
-        return 0.5 * (p - q).abs().sum().item()
-
-    settings, n = GenerationSettings(temperature=0.7, top_p=0.9), 6000
+    settings, n = GenerationSettings(temperature=0.7, top_p=0.9, top_k=top_k), 6000
     for seed, scale in ((1, 3.0), (2, 2.0)):
         torch.manual_seed(seed)
         logits = torch.randn(1, 2000) * scale
-        exact = nucleus(logits, 0.7)
+        exact = _warped(logits, 0.7, top_k=top_k)
         support = int((exact > 0).sum())
+        assert not top_k or support <= top_k
         draws = _next_tokens(logits.expand(n, -1), [settings] * n, [torch.Generator().manual_seed(i) for i in range(n)])
         empirical = torch.bincount(torch.tensor(draws), minlength=2000).float() / n
-        bound = 0.6 * (support / n) ** 0.5 + 0.02  # above the sampling noise, ~0.5 * sqrt(2 * support / (pi * n))
-        assert tv(empirical, exact) < bound, (support, tv(empirical, exact), bound)
-        for wrong in (nucleus(logits, 1.0), (exact > 0).float() / support):  # no temperature; uniform nucleus
-            assert tv(wrong, exact) > 2 * bound, (support, tv(wrong, exact), bound)
+        bound = _tv_bound(support, n)
+        assert _tv(empirical, exact) < bound, (support, _tv(empirical, exact), bound)
+        for wrong in (_warped(logits, 1.0, top_k=top_k), (exact > 0).float() / support):  # no temperature; uniform
+            assert _tv(wrong, exact) > 2 * bound, (support, _tv(wrong, exact), bound)
+
+
+@pytest.mark.parametrize("top_k", [50, 0])
+def test_both_engines_sample_what_the_settings_ask_for(tiny_backend, top_k):
+    """End to end, on the tiny model's first token (a nucleus of ~380 tokens at temperature 0.7): lockstep's
+    ``generate`` and the slot engine both draw from temperature -> top-k -> top-p as the settings say. ``generate``
+    fills a top_k left unset with 50, so a backend that passes None would sample top-k 50 where the settings say
+    off (the two engines then sampled different policies: the defect this test was written for)."""
+    from parley.models.continuous import Request, SlotEngine
+
+    prompt = tiny_backend.encode([{"role": "user", "content": "Offer 3 for the lamp."}])
+    settings = GenerationSettings(max_new_tokens=1, temperature=0.7, top_p=0.9, top_k=top_k, batch_size=500)
+    with torch.no_grad():
+        logits = tiny_backend.model(torch.tensor([prompt])).logits[:, -1].float()
+    exact = _warped(logits, 0.7, top_k=top_k)
+    support = set((exact > 0).nonzero().flatten().tolist())
+    assert top_k or len(support) > 150  # without top-k the nucleus is far wider than 50
+    n = 3000
+    lockstep = [c.completion_ids[0] for c in tiny_backend.generate_ids([prompt] * n, settings, seed=0)]
+    engine = SlotEngine.of(tiny_backend, slots=64)
+    slots: dict[int, int] = {}
+    for i in range(n):
+        engine.submit(Request(prompt=prompt, seed=i, settings=settings,
+                              on_done=lambda c, i=i: slots.__setitem__(i, c.completion_ids[0])))
+    engine.run()
+    for name, draws in (("lockstep", lockstep), ("continuous", [slots[i] for i in range(n)])):
+        assert set(draws) <= support, name
+        if not top_k:
+            assert len(set(draws)) > 50, name  # top-k 50 slipped in
+        empirical = torch.bincount(torch.tensor(draws), minlength=exact.shape[0]).float() / n
+        bound = _tv_bound(len(support), n)
+        assert _tv(empirical, exact) < bound, (name, _tv(empirical, exact), bound)

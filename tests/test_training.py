@@ -45,6 +45,7 @@ def test_shipped_configs_validate():
     (["grpo.max_steps=many"], "grpo.max_steps"),
     (["nonsense"], "is not KEY=VALUE"),
     (["generation.engine=paged"], "generation.engine"),
+    (["generation.top_k=-1"], "generation.top_k"),
     (["env=deliberation", "generation.engine=continuous"],
      "generation.engine: env deliberation plays its rollouts with lockstep, not continuous"),
     (["generation.engine=continuous", "grpo.use_vllm=true"], "with grpo.use_vllm the turns go to vLLM"),
@@ -65,6 +66,17 @@ def test_config_file_errors(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ParleyError, match="must be a mapping"):
         load_config(bad)
+
+
+def test_generation_top_k_reaches_the_sampler_and_trl(tmp_path):
+    from parley.training.setup import generation_settings
+    from parley.training.trainer import _grpo_args
+
+    assert generation_settings(load_config(None, [])).top_k == 50  # what every run before the field sampled with
+    off = load_config(None, ["generation.top_k=0"])
+    assert generation_settings(off).top_k == 0
+    assert _grpo_args(off, tmp_path).top_k == 0  # TRL's own generation (vLLM) samples as ours does
+    assert _grpo_args(load_config(None, []), tmp_path).top_k == 50
 
 
 def test_overrides_are_typed_yaml():

@@ -60,10 +60,10 @@ def _metric_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: bool, batch_size: int):
+def _settings(max_new_tokens: int, temperature: float, top_p: float, greedy: bool, batch_size: int, top_k: int = 50):
     from parley.agents import GenerationSettings
 
-    return GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+    return GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                               do_sample=not greedy, batch_size=batch_size)
 
 
@@ -85,6 +85,8 @@ def arena(
     max_new_tokens: int = typer.Option(64, min=1, help="tokens per LLM turn"),
     temperature: float = typer.Option(0.7, help="sampling temperature"),
     top_p: float = typer.Option(0.9, help="nucleus sampling"),
+    top_k: int = typer.Option(50, min=0, help="sample among the k most likely tokens, before --top-p (0 = off; 50 is "
+                                            "transformers' default)"),
     greedy: bool = typer.Option(False, help="greedy decoding instead of sampling"),
     batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
     report: bool = typer.Option(True, help="write report.html with plots"),
@@ -111,7 +113,7 @@ def arena(
                               + ", ".join([f"--{o}" for o in game.options] + [f"--{o.replace('_', '-')}" for o in game.settings]))
         outcome = game.run(ArenaRequest(
             agents={k: v for k, v in given.items() if k in game.options}, split=split, episodes=episodes, seed=seed,
-            out=out, max_turns=max_turns, generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size),
+            out=out, max_turns=max_turns, generation=_settings(max_new_tokens, temperature, top_p, greedy, batch_size, top_k),
             report=report, settings={k: v for k, v in settings.items() if v is not None}), True)
         console.print(_metric_table(outcome.title, outcome.rows))
         console.print("wrote " + ", ".join(str(f) for f in outcome.files))

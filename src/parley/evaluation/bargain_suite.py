@@ -41,7 +41,8 @@ SUITE = {
                         "scripted:tit-for-tat"],
     "scenarios": {"budget_rule": "mixed", "conflict_share": 0.5},
     "protocol": {"max_turns": 10, "parser": "strict", "reward": "surplus", "first_mover": "buyer"},
-    "generation": {"max_new_tokens": 64, "temperature": 0.7, "top_p": 0.9},
+    # top_k 50 was always in effect (generate's default for an unset top_k); written out since it became a setting.
+    "generation": {"max_new_tokens": 64, "temperature": 0.7, "top_p": 0.9, "top_k": 50},
 }
 
 

@@ -108,7 +108,9 @@ class HFBackend:
         gen_config = GenerationConfig(
             max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
             temperature=settings.temperature if settings.do_sample else None,
-            top_p=settings.top_p if settings.do_sample else None, top_k=None,
+            top_p=settings.top_p if settings.do_sample else None,
+            # Never None: generate fills an unset top_k with 50, and 0 is how it is turned off.
+            top_k=settings.top_k if settings.do_sample else 0,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids, return_dict_in_generate=True,
             disable_compile=True,  # shapes change every call; recompiling would cost more than it saves
         )
@@ -246,7 +248,10 @@ def _cut_at_stop(ids: list[int], stop_ids: list[int]) -> list[int]:
 
 
 class OpenAIBackend:
-    """Any OpenAI-compatible chat server: vLLM, Ollama, llama.cpp, a hosted API."""
+    """Any OpenAI-compatible chat server: vLLM, Ollama, llama.cpp, a hosted API.
+
+    ``top_k`` is not sent: the chat completions API has no such field (hosted APIs refuse unknown ones), so the
+    server's own default applies (vLLM's: off)."""
 
     def __init__(self, model: str, base_url: str, api_key: str | None = None, concurrency: int = 8, timeout: float = 120.0) -> None:
         from openai import OpenAI

@@ -315,13 +315,14 @@ _NUCLEUS_CANDIDATES = 256  # the top tokens searched first for the nucleus; it n
 
 
 def _next_tokens(logits: torch.Tensor, settings: list[GenerationSettings], generators: list[torch.Generator]) -> list[int]:
-    """One token per row: greedy rows take the argmax; sampling rows apply their temperature, then nucleus
-    filtering as transformers' TopPLogitsWarper does (keep the tokens ranked above the point where the
-    probability mass before them reaches ``top_p``, at least one), then draw from their own generator.
+    """One token per row: greedy rows take the argmax; sampling rows apply what transformers' ``generate`` applies,
+    in its order: the temperature, top-k (TopKLogitsWarper: the k most likely tokens, renormalised), then the
+    nucleus (TopPLogitsWarper: keep the tokens ranked above the point where the probability mass before them
+    reaches ``top_p``, at least one), and draw from their own generator.
 
     The filtering runs for all rows at once on the top ``_NUCLEUS_CANDIDATES`` tokens (sorting the whole
-    49k-token vocabulary row by row took a third of a decoding step); a row whose nucleus is wider than that
-    falls back to the full sort. Each row's arithmetic is row-wise, so a row draws the same token whatever the
+    49k-token vocabulary row by row took a third of a decoding step); a row whose top-k or nucleus is wider than
+    that falls back to the full sort. Each row's arithmetic is row-wise, so a row draws the same token whatever the
     other rows are."""
     out = torch.argmax(logits, dim=-1).tolist()
     sampled = [i for i, s in enumerate(settings) if s.do_sample]
@@ -330,27 +331,40 @@ def _next_tokens(logits: torch.Tensor, settings: list[GenerationSettings], gener
     index = torch.tensor(sampled, device=logits.device)
     temperature = torch.tensor([max(settings[i].temperature, 1e-6) for i in sampled], device=logits.device)
     top_p = torch.tensor([settings[i].top_p for i in sampled], device=logits.device)
+    vocab = logits.shape[-1]
+    top_k = torch.tensor([min(settings[i].top_k or vocab, vocab) for i in sampled], device=logits.device)
     probs = (logits[index] / temperature[:, None]).softmax(-1)
-    k = min(_NUCLEUS_CANDIDATES, probs.shape[-1])
+    k = min(_NUCLEUS_CANDIDATES, vocab)
     values, tokens = probs.topk(k, dim=-1)  # descending
+    in_top_k = torch.arange(k, device=logits.device)[None, :] < top_k[:, None]
+    values = values * in_top_k
+    small_k = top_k <= k
+    # With top-k inside the candidates its mass is known: renormalise to it, as the nucleus then sees it.
+    values = torch.where(small_k[:, None], values / values.sum(-1, keepdim=True), values)
     before = values.cumsum(-1) - values  # mass ranked above each candidate
-    keep = before < top_p[:, None]
+    keep = (before < top_p[:, None]) & in_top_k
     keep[:, 0] = True
-    covered = (values.sum(-1) >= top_p) & (top_p < 1.0)
+    # Without top-k (k = the vocabulary) the nucleus lies among the candidates once their mass reaches top_p; a
+    # top-k wider than the candidates but short of the vocabulary needs its own mass, so the full sort.
+    covered = small_k | ((top_k >= vocab) & (values.sum(-1) >= top_p) & (top_p < 1.0))
     kept = values * keep
     for j, i in enumerate(sampled):
         if bool(covered[j]):
             out[i] = int(tokens[j, torch.multinomial(kept[j], 1, generator=generators[i])])
         else:
-            out[i] = _sample_full(probs[j], float(top_p[j]), generators[i])
+            out[i] = _sample_full(probs[j], float(top_p[j]), int(top_k[j]), generators[i])
     return out
 
 
-def _sample_full(probs: torch.Tensor, top_p: float, generator: torch.Generator) -> int:
-    """The nucleus over the whole vocabulary (top_p = 1, or a nucleus wider than the candidates)."""
+def _sample_full(probs: torch.Tensor, top_p: float, top_k: int, generator: torch.Generator) -> int:
+    """Top-k then the nucleus over the whole vocabulary (top-k or the nucleus wider than the candidates)."""
+    if top_k >= probs.shape[-1] and top_p >= 1.0:
+        return int(torch.multinomial(probs, 1, generator=generator))
+    values, order = torch.sort(probs, descending=True)
+    values, order = values[:top_k], order[:top_k]
+    values = values / values.sum()
     if top_p < 1.0:
-        values, order = torch.sort(probs, descending=True)
         keep = (values.cumsum(-1) - values) < top_p
         keep[0] = True
-        return int(order[torch.multinomial(values * keep, 1, generator=generator)])
-    return int(torch.multinomial(probs, 1, generator=generator))
+        values = values * keep
+    return int(order[torch.multinomial(values, 1, generator=generator)])

@@ -46,6 +46,8 @@ class GenerationSection(_Section):
     max_new_tokens: int = Field(48, ge=1)
     temperature: float = Field(1.0, gt=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(50, ge=0, description="sample among the k most likely tokens only, before top_p (0 = off). 50 "
+                       "is transformers' default, which every run sampled with before this field existed")
     batch_size: int = Field(32, ge=1)
     engine: Literal["lockstep", "continuous"] = Field(
         "lockstep", description="how rollouts and evaluations play the local model's turns: lockstep (one batched "

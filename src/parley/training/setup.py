@@ -47,4 +47,4 @@ def rich_progress(trainer) -> None:
 def generation_settings(cfg: TrainConfig) -> GenerationSettings:
     g = cfg.generation
     return GenerationSettings(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                              batch_size=g.batch_size)
+                              top_k=g.top_k, batch_size=g.batch_size)

@@ -141,7 +141,7 @@ def _grpo_args(cfg: TrainConfig, run_dir: Path):
         max_steps=g.max_steps, max_grad_norm=g.max_grad_norm,
         beta=g.beta, epsilon=g.epsilon, scale_rewards=g.scale_rewards, loss_type=g.loss_type,
         max_completion_length=cfg.generation.max_new_tokens,  # per turn (vLLM's max_tokens)
-        temperature=cfg.generation.temperature, top_p=cfg.generation.top_p,
+        temperature=cfg.generation.temperature, top_p=cfg.generation.top_p, top_k=cfg.generation.top_k,
         save_strategy="steps", save_steps=g.save_steps, save_total_limit=g.save_total_limit,
         logging_steps=g.logging_steps, report_to=g.report_to,
         bf16=bf16, use_cpu=not cuda, gradient_checkpointing=g.gradient_checkpointing,
