@@ -139,6 +139,7 @@ def measure(config: str, steps: int, overrides: list[str], params: float) -> Non
     from transformers import TrainerCallback
 
     from parley.training.config import load_config
+    from parley.training.logprob_tiles import cpu_token_tiles
     from parley.training.trainer import build_trainer
 
     run_dir = Path(tempfile.mkdtemp(prefix="parley-throughput-"))
@@ -186,7 +187,8 @@ def measure(config: str, steps: int, overrides: list[str], params: float) -> Non
 
     trainer.add_callback(Clock())
     began = time.perf_counter()
-    trainer.train()
+    with cpu_token_tiles(trainer.model.device):  # as `parley train` runs it
+        trainer.train()
     wall = time.perf_counter() - began
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "time/step_s" in r and "loss" in r]
