@@ -63,3 +63,16 @@ def test_parley_train_scores_in_the_narrower_tiles(tiny_model_dir, tmp_path, mon
     train(cfg, run_dir)
     assert seen and set(seen) == {CPU_TOKEN_TILE}
     assert ck.TOKEN_CHUNK_SIZE > CPU_TOKEN_TILE
+
+
+def test_the_benchmark_prints_the_same_numbers_for_every_tile():
+    import re
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "benchmarks/logprob_tiles.py", "--tokens", "300", "--hidden", "16",
+                          "--vocab", "3000", "--tiles", "256", "64"], capture_output=True, text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("tile")]
+    assert len(rows) == 2
+    sums = {re.search(r"sum of log-probs (\S+), sum \|grad\| (\S+)", row).groups() for row in rows}
+    assert len(sums) == 1, rows  # the tile changes how many rows run at once, not what any row computes
