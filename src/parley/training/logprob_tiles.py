@@ -4,9 +4,9 @@ TRL's GRPO trainer scores tokens through its chunked log-prob function (``trl.ke
 projects ``[TOKEN_CHUNK_SIZE, vocabulary chunk]`` tiles of logits instead of all of them. Without Triton (the CPU)
 it folds each tile with plain torch ops, and every op makes a full-size fp32 temporary: at TRL's 4,096 tokens x
 32,768 words a tile is 512 MB, and its forward and backward hold several at once. On a 6,000-token pass that was
-4.8 GB above the inputs (1.2 GB at 1,024 tokens, the same log-probs and gradients: docs/benchmarks.md, "Where the
-deliberation runs' memory went"). The deliberation runs' 10-20 GB peaks were these tiles (py-spy stacks at the
-peaks), enough to have a 16 GB machine kill the run.
+4.8 GB above the inputs (1.2 GB at 1,024 tokens, the same log-probs and gradients: benchmarks/logprob_tiles.py and
+docs/benchmarks.md, "Where the deliberation runs' memory went"). py-spy stacks at the deliberation runs' 10-20 GB
+peaks were in this function; most of such a peak is the loss pass's activations, which this does not change.
 
 Each token's log-prob is computed from its own row of the tile, so the token tile's height changes how many rows
 run at once, not what any row computes. TRL exposes no setting for it; it reads the module global at call time,
