@@ -122,14 +122,21 @@ def _loss_pass(trainer, compact: bool, ids, mask, keep, scored):
     return logps.detach() * scored, entropies.detach() * scored, grads
 
 
-def test_the_loss_pass_puts_only_the_loss_tokens_through_the_head(trainer, monkeypatch):
+@pytest.mark.parametrize("shared_prompts", [True, False])
+def test_the_loss_pass_puts_only_the_loss_tokens_through_the_head(trainer, monkeypatch, shared_prompts):
     """Environment tokens (env_mask 0) skip the LM head; the scored tokens' log-probs, entropies and gradients
-    are the full pass's."""
+    are the full pass's. Also where no rows share a prompt (deliberation: each row's first prompt holds the other
+    seat's turn), which takes the plain path."""
     import types
 
     import trl.trainer.utils as trl_utils
 
+    from parley.training import shared_prefix
+
     ids, mask, keep = _batch(trainer.model.config.vocab_size, seed=2)
+    if not shared_prompts:
+        ids[:, 30] = torch.arange(ids.size(0)) + 7  # every prompt now differs
+        assert all(len(rows) == 1 for rows in shared_prefix._groups(ids, mask, keep))
     scored = mask[:, -keep:].clone()
     scored[:, 2:5] = 0  # an environment message inside every completion
     scored[0, 8:] = 0

@@ -99,13 +99,18 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
                  or input_ids.dim() != 2)
         prefix = input_ids.size(1) - logits_to_keep - 1  # the last prompt token's hidden state scores the first completion token
         groups = {} if plain or prefix < MIN_SHARED_TOKENS else _groups(input_ids, attention_mask, logits_to_keep)
-        if not groups or all(len(rows) == 1 for rows in groups):
-            return super()._get_per_token_logps_and_entropies(
-                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size, compute_entropy=compute_entropy,
-                compute_aux_loss=compute_aux_loss, **extra)
         scored = self._loss_mask if self.score_loss_tokens_only else None
         if scored is not None and tuple(scored.shape) != (input_ids.size(0), logits_to_keep):
             scored = None
+        if not groups or all(len(rows) == 1 for rows in groups):
+            if scored is not None and not plain:
+                # No prompt to share (a deliberation batch: each row's first prompt holds the other seat's turn),
+                # but the loss pass still needs only its own tokens through the head.
+                return self._scored_pass(model, input_ids, attention_mask, logits_to_keep, scored,
+                                         batch_size or input_ids.size(0), compute_entropy)
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size, compute_entropy=compute_entropy,
+                compute_aux_loss=compute_aux_loss, **extra)
         logps = input_ids.new_zeros(input_ids.size(0), logits_to_keep, dtype=torch.float32)
         entropies = logps.clone() if compute_entropy else None
         for rows in groups:
@@ -120,6 +125,24 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
             if compute_entropy:
                 entropies = entropies.index_copy(0, index, out.entropy[:, -logits_to_keep - 1:-1].to(logps.dtype))
         return logps, entropies, None
+
+    def _scored_pass(self, model, input_ids, attention_mask, logits_to_keep: int, scored, batch_size: int,
+                     compute_entropy: bool):
+        """TRL's plain pass (rows in chunks of ``batch_size``, labels as TRL sets them) with the unscored completion
+        positions labelled -100 too, so that only the loss's own tokens go through the LM head."""
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            rows = slice(start, start + batch_size)
+            labels = input_ids[rows].masked_fill(attention_mask[rows] == 0, -100)
+            labels[:, :-logits_to_keep] = -100
+            labels[:, -logits_to_keep:] = labels[:, -logits_to_keep:].masked_fill(scored[rows] == 0, -100)
+            with self.accelerator.autocast(), _scored_rows_only():
+                out = model(input_ids=input_ids[rows], attention_mask=attention_mask[rows], labels=labels,
+                            fused_lm_head=True)
+            logps.append(out.log_probs[:, -logits_to_keep:])
+            if compute_entropy:
+                entropies.append(out.entropy[:, -logits_to_keep:])
+        return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, None
 
     def _group_pass(self, model, input_ids, attention_mask, logits_to_keep: int, prefix: int, scored=None):
         # The prompt once, keeping its keys and values (logits only for one position: they are not used).
