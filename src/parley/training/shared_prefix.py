@@ -104,8 +104,8 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
             scored = None
         if not groups or all(len(rows) == 1 for rows in groups):
             if scored is not None and not plain:
-                # No prompt to share (a deliberation batch: each row's first prompt holds the other seat's turn),
-                # but the loss pass still needs only its own tokens through the head.
+                # No prompt to share (deliberation's loss passes land here), but the loss pass still needs only
+                # its own tokens through the head.
                 return self._scored_pass(model, input_ids, attention_mask, logits_to_keep, scored,
                                          batch_size or input_ids.size(0), compute_entropy)
             return super()._get_per_token_logps_and_entropies(
@@ -133,9 +133,7 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
         logps, entropies = [], []
         for start in range(0, input_ids.size(0), batch_size):
             rows = slice(start, start + batch_size)
-            labels = input_ids[rows].masked_fill(attention_mask[rows] == 0, -100)
-            labels[:, :-logits_to_keep] = -100
-            labels[:, -logits_to_keep:] = labels[:, -logits_to_keep:].masked_fill(scored[rows] == 0, -100)
+            labels = _labels(input_ids[rows], attention_mask[rows], logits_to_keep, scored[rows])
             with self.accelerator.autocast(), _scored_rows_only():
                 out = model(input_ids=input_ids[rows], attention_mask=attention_mask[rows], labels=labels,
                             fused_lm_head=True)
@@ -154,15 +152,22 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
             return None
         cache.batch_repeat_interleave(input_ids.size(0))
         # The rest, labelled as TRL labels the plain pass, pre-shifted: position t is scored on token t + 1.
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        labels[:, :-logits_to_keep] = -100
-        if scored is not None:  # only the loss's own positions go through the LM head
-            labels[:, -logits_to_keep:] = labels[:, -logits_to_keep:].masked_fill(scored == 0, -100)
+        labels = _labels(input_ids, attention_mask, logits_to_keep, scored)
         shift_labels = torch.cat([labels[:, prefix + 1:], labels.new_full((labels.size(0), 1), -100)], dim=1)
         compact = _scored_rows_only() if scored is not None else contextlib.nullcontext()
         with self.accelerator.autocast(), compact:
             return model(input_ids=input_ids[:, prefix:], attention_mask=attention_mask, **with_cache(cache),
                          shift_labels=shift_labels, fused_lm_head=True)
+
+
+def _labels(input_ids, attention_mask, logits_to_keep: int, scored=None):
+    """Labels as TRL's plain pass sets them (padding and the prompt -100), and, given the loss mask ``scored``,
+    the completion positions outside it -100 too: only the loss's own positions then go through the LM head."""
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    labels[:, :-logits_to_keep] = -100
+    if scored is not None:
+        labels[:, -logits_to_keep:] = labels[:, -logits_to_keep:].masked_fill(scored == 0, -100)
+    return labels
 
 
 def _groups(input_ids, attention_mask, logits_to_keep: int) -> list[list[int]]:
