@@ -10,8 +10,8 @@ peaks were in this function; most of such a peak is the loss pass's activations,
 
 Each token's log-prob is computed from its own row of the tile, so the token tile's height changes how many rows
 run at once, not what any row computes. TRL exposes no setting for it; it reads the module global at call time,
-so the trainer narrows it while it trains and puts it back after (a GPU keeps TRL's tiles: its Triton kernels
-do not make those temporaries).
+so the GRPO trainer (training/shared_prefix.py) narrows it while it trains and puts it back after (a GPU keeps
+TRL's tiles: its Triton kernels do not make those temporaries).
 """
 
 from __future__ import annotations

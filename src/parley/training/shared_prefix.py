@@ -33,6 +33,7 @@ import trl.trainer.utils as trl_utils
 from trl import GRPOTrainer
 
 from parley.models.compat import cache_of, with_cache
+from parley.training.logprob_tiles import cpu_token_tiles
 
 _EAGER_DEVICES = ("cpu", "cuda", "xpu", "mps")  # where scoring only the labelled rows costs no recompilation
 MIN_SHARED_TOKENS = 16  # below this the extra forward costs more than it saves
@@ -82,6 +83,11 @@ class SharedPrefixGRPOTrainer(GRPOTrainer):
             warnings.warn("this TRL's _get_per_token_logps_and_entropies differs from the one Parley's shared-prompt "
                           "pass was written for: training uses TRL's own pass (correct, slower)", stacklevel=2)
         self.score_loss_tokens_only = score_loss_tokens_only and can_compact_head()
+
+    def train(self, *args, **kwargs):
+        # Here rather than at each caller, so `parley train` and benchmarks/train_throughput.py score alike.
+        with cpu_token_tiles(self.model.device):
+            return super().train(*args, **kwargs)
 
     def _compute_loss(self, model, inputs):
         # The one pass whose log-probs only ever meet the loss mask (the old and reference passes, when they run,

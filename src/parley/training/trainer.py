@@ -14,7 +14,6 @@ from pathlib import Path
 from parley import ParleyError
 from parley.training.config import TrainConfig
 from parley.training.games import get_game
-from parley.training.logprob_tiles import cpu_token_tiles
 from parley.training.run_dir import jsonl_append, truncate_jsonl, write_base
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 from parley.training.episode_rollout import EpisodeRollout
@@ -266,8 +265,7 @@ def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model
             import torch
 
             rollout.self_play.load_state_dict(torch.load(checkpoint / SELF_PLAY_FILE, weights_only=True))
-    with cpu_token_tiles(trainer.model.device):
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = run_dir / "final"
     trainer.save_model(str(final))
     write_base(final, cfg)
