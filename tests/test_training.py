@@ -513,7 +513,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     from parley.training.run_dir import prepare_run
     from parley.training.trainer import train
 
-    penalty = ["rewards.red_line_penalty=0.5"] if warm else []
+    penalty = ["rewards.red_line_penalty=0.5", "rewards.own_red_line_penalty=0.3"] if warm else []
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
         f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]", *penalty), None)
@@ -527,6 +527,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "rewards/collective_agency/mean" in metrics[0]
     assert ("rewards/red_line/mean" in metrics[0]) == warm  # the penalty is its own logged reward, only when set
+    assert ("rewards/own_red_line/mean" in metrics[0]) == warm
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert {"agreement_rate", "ca_score_mean", "red_line_violations"} <= set(evals[0])
     from parley.evaluation.training_report import write_training_report
@@ -567,6 +568,30 @@ def test_the_red_line_penalty_puts_a_crossing_below_no_agreement():
     assert total == [0.0, -0.5, 0.7, None] and total[1] < total[0] < total[2]
 
 
+def test_the_own_red_line_penalty_charges_only_the_seat_whose_line_was_crossed():
+    """The typical crossing: one side proposes its own stance, the other accepts. red_line charges both seats;
+    own_red_line only the trainee whose persona's line it is (it yielded, or proposed the other's stance)."""
+    from types import SimpleNamespace as NS
+
+    from parley.training.deliberation_rollout import own_red_line
+
+    personas = [NS(name="Alex"), NS(name="Sam")]
+
+    def ep(agreed, verdict, side):
+        score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
+        return NS(id="x", dilemma=NS(personas=personas), outcome=NS(agreed=agreed), verdict=verdict, score=score,
+                  agent_side=side)
+
+    sams_line = {"score": 0.0, "red_line_violations": ["Sam"]}
+    both = {"score": 0.0, "red_line_violations": ["Alex", "Sam"]}
+    reward = EpisodeReward("own_red_line", lambda e: own_red_line(e, 0.3), allow_none=True)
+    episodes = [ep(True, sams_line, 1), ep(True, sams_line, 0), ep(True, both, 0), ep(False, None, 1),
+                ep(True, {"score": 7.0, "red_line_violations": []}, 1), ep(True, None, 0)]
+    assert reward(episode=episodes) == [-0.3, 0.0, -0.3, 0.0, 0.0, None]
+    with pytest.raises(ValueError, match="agent_side"):  # an evaluation episode has no trainee seat: say so
+        own_red_line(ep(True, sams_line, None), 0.3)
+
+
 def test_the_red_line_penalty_is_refused_where_there_are_no_red_lines():
     with pytest.raises(ParleyError, match="red_line_penalty.*deliberation only"):
         load_config("configs/bargain-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"])
@@ -575,6 +600,10 @@ def test_the_red_line_penalty_is_refused_where_there_are_no_red_lines():
     with pytest.raises(ParleyError, match="red_line_penalty"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=-1"])
     assert load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"]).rewards.red_line_penalty == 0.5
+    with pytest.raises(ParleyError, match="own_red_line_penalty.*deliberation only"):
+        load_config("configs/bargain-smollm2-cpu.yaml", ["rewards.own_red_line_penalty=0.5"])
+    with pytest.raises(ParleyError, match="own_red_line_penalty"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.own_red_line_penalty=-0.1"])
 
 
 def test_a_judge_failure_is_unscorable_not_zero():
@@ -636,6 +665,7 @@ def test_two_seat_groups_alternate_seats_or_keep_one_seat_per_group(tiny_model_d
         episodes = rollout([a, a, b, b], trainer)["episode"]
         sides = [rollout.sides[e.id] for e in episodes]
         assert all(e.agents[1 - s] == "scripted:stance" for e, s in zip(episodes, sides))  # the trainee sat there
+        assert [e.agent_side for e in episodes] == sides  # what the own_red_line reward reads
         seats.append(sides)
     assert seats == ([[0, 1, 0, 1]] * 2 if seating == "alternate" else [[0, 0, 1, 1], [1, 1, 0, 0]])
 

@@ -20,6 +20,7 @@ class DeliberationEpisode:
     agents: list[str]  # agent name per persona index
     prompts: dict[str, str] = field(default_factory=dict)
     verdict: dict | None = None  # the judge's verdict on the agreement (None: no agreement or not judged)
+    agent_side: int | None = None  # the persona the trainee played, in training rollouts (rewards read it)
 
     @property
     def score(self) -> float | None:
@@ -31,7 +32,8 @@ class DeliberationEpisode:
     def to_dict(self) -> dict:
         return {"id": self.id, "dilemma": self.dilemma.model_dump(mode="json"), "agents": self.agents,
                 "prompts": self.prompts, "turns": [t.to_dict() for t in self.turns],
-                "outcome": self.outcome.to_dict(), "verdict": self.verdict, "score": self.score}
+                "outcome": self.outcome.to_dict(), "verdict": self.verdict, "score": self.score,
+                "agent_side": self.agent_side}
 
 
 def run_deliberations(

@@ -66,6 +66,11 @@ class RewardSection(_Section):
                                     "persona's red line. The judge already scores such an agreement 0, the value of no "
                                     "agreement, so without a penalty GRPO sees no reason to refuse one "
                                     "(training/deliberation_rollout.py, red_line)")
+    own_red_line_penalty: float = Field(0.0, ge=0.0, description="deliberation: subtracted, on top of "
+                                        "red_line_penalty, when the agreement crosses the trainee's own persona's red "
+                                        "line (it accepted or proposed the other side's stance); the seat whose "
+                                        "stance was adopted pays nothing more (training/deliberation_rollout.py, "
+                                        "own_red_line)")
 
 
 class WarmStartSection(_Section):
@@ -200,8 +205,9 @@ class TrainConfig(_Section):
             self.warm_start.opponents = self.opponents[:1]
         elif len(set(self.warm_start.opponents)) < len(self.warm_start.opponents):
             raise ValueError("warm_start.opponents: names an opponent twice")
-        if self.rewards.red_line_penalty and not game.red_lines:  # otherwise the game would silently ignore it
-            raise ValueError(f"rewards.red_line_penalty: env {self.env} has no red lines (deliberation only); remove it")
+        for name in ("red_line_penalty", "own_red_line_penalty"):
+            if getattr(self.rewards, name) and not game.red_lines:  # otherwise the game would silently ignore it
+                raise ValueError(f"rewards.{name}: env {self.env} has no red lines (deliberation only); remove it")
         if self.generation.engine not in game.engines:
             raise ValueError(f"generation.engine: env {self.env} plays its rollouts with "
                              f"{' or '.join(game.engines)}, not {self.generation.engine}")

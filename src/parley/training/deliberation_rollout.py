@@ -7,6 +7,7 @@ verdict travels with the episode to the reward function (``collective_agency``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 from parley.models.generation import GenerationSettings
@@ -37,7 +38,9 @@ class DeliberationRollout(TwoSeatRollout):
                                  episode_ids=ids)
 
     def _finish(self, episodes, seated, seed) -> list[DeliberationEpisode]:
-        return with_verdicts(episodes, self.judge, seed=seed)
+        # own_red_line reads the trainee's persona from the episode
+        return [dataclasses.replace(e, agent_side=k.side)
+                for e, k in zip(with_verdicts(episodes, self.judge, seed=seed), seated)]
 
     def _start(self, episode: DeliberationEpisode) -> DeliberationEnv:
         env = DeliberationEnv(self.protocol)
@@ -71,3 +74,21 @@ def red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
     if episode.score is None:  # agreed but unjudged (an agreed episode with a score has a verdict)
         return None
     return -penalty if episode.verdict.get("red_line_violations") else 0.0
+
+
+def own_red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
+    """-penalty for an agreement that crosses the trainee's own persona's red line, 0 otherwise; None if unjudged.
+
+    Why a second penalty beside ``red_line``: the typical crossing is one side proposing its own stance and the
+    other accepting at once (docs/benchmarks.md). ``red_line`` charges both seats the same, so the trainee that
+    proposed its stance pays for the opponent's yielding as much as a trainee that yielded. This one charges only
+    the seat whose line was crossed, i.e. the trainee that proposed the other side's stance or accepted it."""
+    if episode.agent_side is None:
+        raise ValueError(f"episode {episode.id}: own_red_line needs the trainee's seat (agent_side), which only "
+                         "training rollouts set")
+    if not episode.outcome.agreed:
+        return 0.0
+    if episode.score is None:
+        return None
+    own = episode.dilemma.personas[episode.agent_side].name
+    return -penalty if own in (episode.verdict.get("red_line_violations") or ()) else 0.0

@@ -188,7 +188,7 @@ def _deliberation_scenarios(cfg, split: str, n: int, seed: int) -> list:
 def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.agents.spec import BackendCache, build_judge
     from parley.environments.deliberation import DeliberationConfig
-    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency, red_line
+    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency, own_red_line, red_line
     from parley.training.rewards import EpisodeReward
 
     backends = BackendCache()
@@ -200,6 +200,9 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     penalty = cfg.rewards.red_line_penalty
     if penalty > 0:
         rewards.append(EpisodeReward("red_line", lambda ep: red_line(ep, penalty), allow_none=True))
+    own = cfg.rewards.own_red_line_penalty
+    if own > 0:
+        rewards.append(EpisodeReward("own_red_line", lambda ep: own_red_line(ep, own), allow_none=True))
     return rollout, rewards
 
 
