@@ -513,7 +513,8 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     from parley.training.run_dir import prepare_run
     from parley.training.trainer import train
 
-    penalty = ["rewards.red_line_penalty=0.5", "rewards.own_red_line_penalty=0.3"] if warm else []
+    penalty = ["rewards.red_line_penalty=0.5", "rewards.own_red_line_penalty=0.3",
+               "rewards.proposed_red_line_penalty=0.2"] if warm else []
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
         f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]", *penalty), None)
@@ -527,7 +528,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "rewards/collective_agency/mean" in metrics[0]
     assert ("rewards/red_line/mean" in metrics[0]) == warm  # the penalty is its own logged reward, only when set
-    assert ("rewards/own_red_line/mean" in metrics[0]) == warm
+    assert ("rewards/own_red_line/mean" in metrics[0]) == ("rewards/proposed_red_line/mean" in metrics[0]) == warm
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert {"agreement_rate", "ca_score_mean", "red_line_violations"} <= set(evals[0])
     from parley.evaluation.training_report import write_training_report
@@ -568,28 +569,35 @@ def test_the_red_line_penalty_puts_a_crossing_below_no_agreement():
     assert total == [0.0, -0.5, 0.7, None] and total[1] < total[0] < total[2]
 
 
-def test_the_own_red_line_penalty_charges_only_the_seat_whose_line_was_crossed():
+def test_the_seat_penalties_charge_only_the_seat_they_name():
     """The typical crossing: one side proposes its own stance, the other accepts. red_line charges both seats;
-    own_red_line only the trainee whose persona's line it is (it yielded, or proposed the other's stance)."""
+    own_red_line only the trainee whose persona's line it is (it yielded, or proposed the other's stance);
+    proposed_red_line only the trainee whose proposal, crossing either line, was accepted."""
     from types import SimpleNamespace as NS
 
-    from parley.training.deliberation_rollout import own_red_line
+    from parley.training.deliberation_rollout import own_red_line, proposed_red_line
 
     personas = [NS(name="Alex"), NS(name="Sam")]
 
-    def ep(agreed, verdict, side):
+    def ep(agreed, verdict, side, by=0):
         score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
-        return NS(id="x", dilemma=NS(personas=personas), outcome=NS(agreed=agreed), verdict=verdict, score=score,
-                  agent_side=side)
+        return NS(id="x", dilemma=NS(personas=personas), outcome=NS(agreed=agreed, proposal=NS(by=by) if agreed else None),
+                  verdict=verdict, score=score, agent_side=side)
 
-    sams_line = {"score": 0.0, "red_line_violations": ["Sam"]}
+    sams_line = {"score": 0.0, "red_line_violations": ["Sam"]}  # Alex's stance adopted
     both = {"score": 0.0, "red_line_violations": ["Alex", "Sam"]}
-    reward = EpisodeReward("own_red_line", lambda e: own_red_line(e, 0.3), allow_none=True)
-    episodes = [ep(True, sams_line, 1), ep(True, sams_line, 0), ep(True, both, 0), ep(False, None, 1),
-                ep(True, {"score": 7.0, "red_line_violations": []}, 1), ep(True, None, 0)]
-    assert reward(episode=episodes) == [-0.3, 0.0, -0.3, 0.0, 0.0, None]
-    with pytest.raises(ValueError, match="agent_side"):  # an evaluation episode has no trainee seat: say so
-        own_red_line(ep(True, sams_line, None), 0.3)
+    good = {"score": 7.0, "red_line_violations": []}
+    episodes = [ep(True, sams_line, 1, by=0),  # Alex proposed her stance, the trainee (Sam) accepted
+                ep(True, sams_line, 0, by=0),  # the trainee (Alex) proposed her stance, Sam accepted
+                ep(True, sams_line, 1, by=1),  # the trainee (Sam) proposed Alex's stance
+                ep(True, both, 0, by=1), ep(False, None, 1), ep(True, good, 1, by=1), ep(True, None, 0)]
+    own = EpisodeReward("own_red_line", lambda e: own_red_line(e, 0.3), allow_none=True)
+    proposed = EpisodeReward("proposed_red_line", lambda e: proposed_red_line(e, 0.3), allow_none=True)
+    assert own(episode=episodes) == [-0.3, 0.0, -0.3, -0.3, 0.0, 0.0, None]
+    assert proposed(episode=episodes) == [0.0, -0.3, -0.3, 0.0, 0.0, 0.0, None]
+    for charge in (own_red_line, proposed_red_line):  # an evaluation episode has no trainee seat: say so
+        with pytest.raises(ValueError, match="agent_side"):
+            charge(ep(True, sams_line, None), 0.3)
 
 
 def test_the_red_line_penalty_is_refused_where_there_are_no_red_lines():
@@ -604,6 +612,8 @@ def test_the_red_line_penalty_is_refused_where_there_are_no_red_lines():
         load_config("configs/bargain-smollm2-cpu.yaml", ["rewards.own_red_line_penalty=0.5"])
     with pytest.raises(ParleyError, match="own_red_line_penalty"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.own_red_line_penalty=-0.1"])
+    with pytest.raises(ParleyError, match="proposed_red_line_penalty.*deliberation only"):
+        load_config("configs/casino-smollm2-cpu.yaml", ["rewards.proposed_red_line_penalty=0.1"])
 
 
 def test_a_judge_failure_is_unscorable_not_zero():

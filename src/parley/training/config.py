@@ -71,6 +71,10 @@ class RewardSection(_Section):
                                         "line (it accepted or proposed the other side's stance); the seat whose "
                                         "stance was adopted pays nothing more (training/deliberation_rollout.py, "
                                         "own_red_line)")
+    proposed_red_line_penalty: float = Field(0.0, ge=0.0, description="deliberation: subtracted, on top of the "
+                                             "other two, when the agreement crosses a red line (either persona's) and "
+                                             "the trainee made the proposal that was accepted "
+                                             "(training/deliberation_rollout.py, proposed_red_line)")
 
 
 class WarmStartSection(_Section):
@@ -205,7 +209,7 @@ class TrainConfig(_Section):
             self.warm_start.opponents = self.opponents[:1]
         elif len(set(self.warm_start.opponents)) < len(self.warm_start.opponents):
             raise ValueError("warm_start.opponents: names an opponent twice")
-        for name in ("red_line_penalty", "own_red_line_penalty"):
+        for name in ("red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"):
             if getattr(self.rewards, name) and not game.red_lines:  # otherwise the game would silently ignore it
                 raise ValueError(f"rewards.{name}: env {self.env} has no red lines (deliberation only); remove it")
         if self.generation.engine not in game.engines:

@@ -83,12 +83,28 @@ def own_red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
     other accepting at once (docs/benchmarks.md). ``red_line`` charges both seats the same, so the trainee that
     proposed its stance pays for the opponent's yielding as much as a trainee that yielded. This one charges only
     the seat whose line was crossed, i.e. the trainee that proposed the other side's stance or accepted it."""
+    def charged(verdict) -> bool:
+        return episode.dilemma.personas[episode.agent_side].name in (verdict.get("red_line_violations") or ())
+
+    return _seat_charge(episode, penalty, "own_red_line", charged)
+
+
+def proposed_red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
+    """-penalty for an agreement on the trainee's own proposal that crosses a red line (either persona's), 0
+    otherwise; None if unjudged. The other attribution of the typical crossing: the seat that put a stance on the
+    table, not the one that accepted it."""
+    def charged(verdict) -> bool:
+        return bool(verdict.get("red_line_violations")) and episode.outcome.proposal.by == episode.agent_side
+
+    return _seat_charge(episode, penalty, "proposed_red_line", charged)
+
+
+def _seat_charge(episode: DeliberationEpisode, penalty: float, name: str, charged) -> float | None:
     if episode.agent_side is None:
-        raise ValueError(f"episode {episode.id}: own_red_line needs the trainee's seat (agent_side), which only "
+        raise ValueError(f"episode {episode.id}: {name} needs the trainee's seat (agent_side), which only "
                          "training rollouts set")
     if not episode.outcome.agreed:
         return 0.0
     if episode.score is None:
         return None
-    own = episode.dilemma.personas[episode.agent_side].name
-    return -penalty if own in (episode.verdict.get("red_line_violations") or ()) else 0.0
+    return -penalty if charged(episode.verdict) else 0.0

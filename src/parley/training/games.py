@@ -188,7 +188,8 @@ def _deliberation_scenarios(cfg, split: str, n: int, seed: int) -> list:
 def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.agents.spec import BackendCache, build_judge
     from parley.environments.deliberation import DeliberationConfig
-    from parley.training.deliberation_rollout import DeliberationRollout, collective_agency, own_red_line, red_line
+    from parley.training.deliberation_rollout import (DeliberationRollout, collective_agency, own_red_line,
+                                                      proposed_red_line, red_line)
     from parley.training.rewards import EpisodeReward
 
     backends = BackendCache()
@@ -200,9 +201,10 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     penalty = cfg.rewards.red_line_penalty
     if penalty > 0:
         rewards.append(EpisodeReward("red_line", lambda ep: red_line(ep, penalty), allow_none=True))
-    own = cfg.rewards.own_red_line_penalty
-    if own > 0:
-        rewards.append(EpisodeReward("own_red_line", lambda ep: own_red_line(ep, own), allow_none=True))
+    for name, charge in (("own_red_line", own_red_line), ("proposed_red_line", proposed_red_line)):
+        value = getattr(cfg.rewards, f"{name}_penalty")
+        if value > 0:
+            rewards.append(EpisodeReward(name, lambda ep, charge=charge, value=value: charge(ep, value), allow_none=True))
     return rollout, rewards
 
 
