@@ -219,7 +219,7 @@ def test_arena_against_an_opponent_reports_whose_proposal_and_whose_red_line(tmp
     side = json.loads((out / "summary.json").read_text())["agent_side"]
     lines = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     sides = [lines[i]["agents"].index("scripted:deliberator") for i in range(6)]
-    assert sides == [0, 0, 0, 1, 1, 1]
+    assert sides == [0, 0, 0, 1, 1, 1] and [e["agent_side"] for e in lines] == sides  # the episode says it too
     own = [e["outcome"]["proposal"]["by"] == s for e, s in zip(lines, sides)]
     mine = [e["dilemma"]["personas"][s]["name"] in e["verdict"]["red_line_violations"] for e, s in zip(lines, sides)]
     assert side["agreed_on_own_proposal_rate"] == sum(own) / 6 == 0.5
@@ -235,6 +235,7 @@ def test_arena_against_an_opponent_reports_whose_proposal_and_whose_red_line(tmp
     assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:stance", "--episodes", "2",
                                     "--out", str(selfplay)]).exit_code == 0
     assert "agent_side" not in json.loads((selfplay / "summary.json").read_text())  # self-play has no sides
+    assert all(json.loads(line)["agent_side"] is None for line in (selfplay / "episodes.jsonl").read_text().splitlines())
 
 
 def test_the_seeds_table_keeps_opponents_apart_and_prints_the_agents_side(tmp_path):

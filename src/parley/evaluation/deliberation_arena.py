@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -129,8 +129,10 @@ def run_deliberation_arena(config: DeliberationArenaConfig, show_progress: bool 
     summary = summarize_deliberations(episodes, seed=config.seed)
     summary["seconds"] = stamp.seconds()
     summary["judge"] = {"spec": config.judge, "rubric": judge.rubric_id, **asdict(judge.stats)}
-    if config.opponent and config.opponent != config.agent:
-        summary["agent_side"] = side_summary(episodes, [0] * len(first) + [1] * len(second), seed=config.seed)
+    if config.opponent and config.opponent != config.agent:  # in self-play both seats are the agent: no side
+        sides = [0] * len(first) + [1] * len(second)
+        episodes = [replace(e, agent_side=side) for e, side in zip(episodes, sides)]
+        summary["agent_side"] = side_summary(episodes, sides, seed=config.seed)
     meta = {"env": "deliberation", "agent": config.agent, "opponent": config.opponent or config.agent,
             "split": config.split, "episodes": config.episodes, "seed": config.seed, "protocol": asdict(config.protocol),
             "generation": asdict(config.generation), **stamp.fields()}
