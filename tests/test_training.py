@@ -600,20 +600,14 @@ def test_the_seat_penalties_charge_only_the_seat_they_name():
             charge(ep(True, sams_line, None), 0.3)
 
 
-def test_the_red_line_penalty_is_refused_where_there_are_no_red_lines():
-    with pytest.raises(ParleyError, match="red_line_penalty.*deliberation only"):
-        load_config("configs/bargain-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"])
-    with pytest.raises(ParleyError, match="red_line_penalty"):
-        load_config("configs/casino-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"])
-    with pytest.raises(ParleyError, match="red_line_penalty"):
-        load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=-1"])
-    assert load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.5"]).rewards.red_line_penalty == 0.5
-    with pytest.raises(ParleyError, match="own_red_line_penalty.*deliberation only"):
-        load_config("configs/bargain-smollm2-cpu.yaml", ["rewards.own_red_line_penalty=0.5"])
-    with pytest.raises(ParleyError, match="own_red_line_penalty"):
-        load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.own_red_line_penalty=-0.1"])
-    with pytest.raises(ParleyError, match="proposed_red_line_penalty.*deliberation only"):
-        load_config("configs/casino-smollm2-cpu.yaml", ["rewards.proposed_red_line_penalty=0.1"])
+@pytest.mark.parametrize("name", ["red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"])
+def test_the_red_line_penalties_are_refused_where_there_are_no_red_lines(name):
+    for other in ("bargain", "casino"):
+        with pytest.raises(ParleyError, match=rf"rewards.{name}: env {other} has no red lines \(deliberation only\)"):
+            load_config(f"configs/{other}-smollm2-cpu.yaml", [f"rewards.{name}=0.5"])
+    with pytest.raises(ParleyError, match=name):
+        load_config("configs/deliberation-smollm2-cpu.yaml", [f"rewards.{name}=-1"])
+    assert getattr(load_config("configs/deliberation-smollm2-cpu.yaml", [f"rewards.{name}=0.5"]).rewards, name) == 0.5
 
 
 def test_a_judge_failure_is_unscorable_not_zero():
