@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from parley.evaluation.deliberation_arena import mirrored_deadlock
 from parley.evaluation.stats import bootstrap_ci  # the arena's own CI, so rows match its summary.json
 
 
@@ -47,6 +48,8 @@ def measures(episodes: list[dict]) -> dict:
         "ca_agreed": [float(e["score"]) for e in judged],
         "red_line": [float(bool((e.get("verdict") or {}).get("red_line_violations"))) for e in judged],
         "refused": sum(t["effect"] == "refused" for e in episodes for t in e["turns"]),
+        "mirrored": sum(mirrored_deadlock(e["outcome"]["agreed"], [(t["speaker"], t["effect"], t["text"]) for t in e["turns"]])
+                        for e in episodes),
     }
 
 
@@ -113,11 +116,13 @@ def main() -> None:
     against = reference[1]["against"]
     print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}, "
           f"{against if against == 'self-play' else 'against ' + against}; 95% bootstrap CIs\n")
-    print("| model | agreement | CA, no deal = 0 | CA of agreements | red-line rate of agreements | refused acceptances |")
-    print("|---|---|---|---|---|---:|")
+    print("| model | agreement | CA, no deal = 0 | CA of agreements | red-line rate of agreements | refused acceptances "
+          "| no agreement, same last proposals |")
+    print("|---|---|---|---|---|---:|---:|")
     for label, m, _ in rows:
         print(f"| {label} | {_fmt(m['agreement'])} | {_fmt(m['ca'])} | {_fmt(m['ca_agreed'])} | "
-              f"{_fmt(m['red_line'])} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} |")
+              f"{_fmt(m['red_line'])} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} "
+              f"| {m['mirrored']} |")
     if against != "self-play":
         print(f"\nthe agent's side against {against} (rates of agreements; seats: agreed, on the agent's own proposal, "
               "crossing the agent's red line, of the episodes)\n")

@@ -158,6 +158,35 @@ def test_scripted_self_play_reaches_judged_agreements_deterministically():
     assert [e.to_dict()["turns"] for e in again] == [e.to_dict()["turns"] for e in episodes]
 
 
+def test_a_side_that_copies_the_others_proposal_is_counted_as_a_mirrored_deadlock():
+    """Only an ACCEPT makes an agreement: a side that re-proposes the other's text verbatim agrees in substance and
+    not by the protocol. The arena counts such deadlocks, and only those."""
+    from parley.agents.deliberator import ScriptedDeliberator
+    from parley.agents.judge import RuleJudge
+    from parley.evaluation.deliberation_arena import mirrored_deadlock, summarize_deliberations
+    from parley.rollout.deliberation import run_deliberations, with_verdicts
+
+    class Mirror:
+        name = "mirror"
+
+        def act(self, observations, seed=0):
+            return [obs.history[-1][1] for obs in observations]  # the other side's last turn, word for word
+
+    dilemmas = load_dilemmas("test")[:4]
+    stubborn = ScriptedDeliberator(patience=99, proposal="stance")
+    config = DeliberationConfig(max_turns=4)
+    mirrored = with_verdicts(run_deliberations(dilemmas, (stubborn, Mirror()), config), RuleJudge())
+    assert all(not e.outcome.agreed for e in mirrored)
+    assert summarize_deliberations(mirrored)["mirrored_deadlocks"] == 4
+    both = ScriptedDeliberator(patience=99)  # each proposes its own joint plan, values in its own order: no mirror
+    apart = with_verdicts(run_deliberations(dilemmas, (both, both), config), RuleJudge())
+    assert summarize_deliberations(apart)["mirrored_deadlocks"] == 0
+    agreed = with_verdicts(run_deliberations(dilemmas, (ScriptedDeliberator(patience=1),) * 2, config), RuleJudge())
+    assert all(e.outcome.agreed for e in agreed) and summarize_deliberations(agreed)["mirrored_deadlocks"] == 0
+    assert mirrored_deadlock(False, [(0, "proposal", "PROPOSAL: A  plan."), (1, "proposal", "proposal: a plan.")])
+    assert not mirrored_deadlock(False, [(0, "proposal", "PROPOSAL: A plan."), (1, "message", "PROPOSAL: A plan.")])
+
+
 def test_llm_deliberator_prompts_carry_persona_proposals_and_notices(tiny_backend):
     from parley.models.generation import GenerationSettings
     from parley.agents.deliberator import DeliberationLLMAgent

@@ -35,6 +35,18 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
+def mirrored_deadlock(agreed: bool, turns) -> bool:
+    """No agreement although both sides' latest proposals are the same text (case and spacing aside).
+
+    ``turns``: (speaker, effect, text) of each turn. Only an ACCEPT makes an agreement, so a side that copies the
+    other's proposal as a proposal of its own makes none; a reward that charges accepting (rewards.own_red_line_penalty)
+    taught exactly that (docs/benchmarks.md). Counted so an arena shows the loophole instead of a fall in agreement."""
+    if agreed:
+        return False
+    latest = {speaker: " ".join(text.split()).lower() for speaker, effect, text in turns if effect == "proposal"}
+    return len(latest) == 2 and len(set(latest.values())) == 1
+
+
 def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
     n = len(episodes)
     agreed = [e for e in episodes if e.outcome.agreed]
@@ -63,6 +75,8 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         "red_line_rate": _mean(crossed),
         "red_line_rate_ci95": bootstrap_ci(crossed, seed=seed),
         "refused_acceptances": sum(t.effect == "refused" for e in episodes for t in e.turns),
+        "mirrored_deadlocks": sum(mirrored_deadlock(e.outcome.agreed, [(t.speaker, t.effect, t.text) for t in e.turns])
+                                  for e in episodes),
     }
 
 
@@ -152,6 +166,7 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
         ("mean turns to agreement", "–" if turns is None else f"{turns:.2f}"),
         ("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items())),
         ("judge failures (recorded, not scored)", str(summary["judge_failures"])),
+        ("no agreement, both sides last proposing the same text", str(summary.get("mirrored_deadlocks", "–"))),
     ] + _side_rows(summary.get("agent_side"))
 
 
