@@ -38,7 +38,7 @@ class DeliberationRollout(TwoSeatRollout):
                                  episode_ids=ids)
 
     def _finish(self, episodes, seated, seed) -> list[DeliberationEpisode]:
-        # own_red_line reads the trainee's persona from the episode
+        # the seat penalties (own_red_line, proposed_red_line) read the trainee's persona from the episode
         return [dataclasses.replace(e, agent_side=k.side)
                 for e, k in zip(with_verdicts(episodes, self.judge, seed=seed), seated)]
 
