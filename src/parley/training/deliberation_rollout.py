@@ -69,11 +69,7 @@ def red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
     Both personas' red lines count: the trainee either proposed the crossing or accepted it, and the
     arena's red-line rate counts both. None where the judge failed keeps the episode out of the group's
     advantages, as ``collective_agency`` does (TRL sums reward functions, skipping None)."""
-    if not episode.outcome.agreed:
-        return 0.0
-    if episode.score is None:  # agreed but unjudged (an agreed episode with a score has a verdict)
-        return None
-    return -penalty if episode.verdict.get("red_line_violations") else 0.0
+    return _charge(episode, penalty, lambda crossed: bool(crossed))
 
 
 def own_red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
@@ -83,28 +79,30 @@ def own_red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
     other accepting at once (docs/benchmarks.md). ``red_line`` charges both seats the same, so the trainee that
     proposed its stance pays for the opponent's yielding as much as a trainee that yielded. This one charges only
     the seat whose line was crossed, i.e. the trainee that proposed the other side's stance or accepted it."""
-    def charged(verdict) -> bool:
-        return episode.dilemma.personas[episode.agent_side].name in (verdict.get("red_line_violations") or ())
-
-    return _seat_charge(episode, penalty, "own_red_line", charged)
+    own = episode.dilemma.personas[_seat(episode, "own_red_line")].name
+    return _charge(episode, penalty, lambda crossed: own in crossed)
 
 
 def proposed_red_line(episode: DeliberationEpisode, penalty: float) -> float | None:
     """-penalty for an agreement on the trainee's own proposal that crosses a red line (either persona's), 0
     otherwise; None if unjudged. The other attribution of the typical crossing: the seat that put a stance on the
     table, not the one that accepted it."""
-    def charged(verdict) -> bool:
-        return bool(verdict.get("red_line_violations")) and episode.outcome.proposal.by == episode.agent_side
-
-    return _seat_charge(episode, penalty, "proposed_red_line", charged)
+    side = _seat(episode, "proposed_red_line")
+    return _charge(episode, penalty, lambda crossed: bool(crossed) and episode.outcome.proposal.by == side)
 
 
-def _seat_charge(episode: DeliberationEpisode, penalty: float, name: str, charged) -> float | None:
+def _seat(episode: DeliberationEpisode, name: str) -> int:
     if episode.agent_side is None:
         raise ValueError(f"episode {episode.id}: {name} needs the trainee's seat (agent_side), which only "
                          "training rollouts set")
+    return episode.agent_side
+
+
+def _charge(episode: DeliberationEpisode, penalty: float, charged) -> float | None:
+    """What the red-line penalties share: 0 without an agreement, None for an unjudged one (an agreed episode with a
+    score has a verdict), else -penalty where ``charged`` (given the personas whose lines it crosses) says so."""
     if not episode.outcome.agreed:
         return 0.0
     if episode.score is None:
         return None
-    return -penalty if charged(episode.verdict) else 0.0
+    return -penalty if charged(episode.verdict.get("red_line_violations") or ()) else 0.0

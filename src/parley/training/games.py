@@ -198,10 +198,8 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends,
                                   seating=cfg.grpo.seating)
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
-    penalty = cfg.rewards.red_line_penalty
-    if penalty > 0:
-        rewards.append(EpisodeReward("red_line", lambda ep: red_line(ep, penalty), allow_none=True))
-    for name, charge in (("own_red_line", own_red_line), ("proposed_red_line", proposed_red_line)):
+    for name, charge in (("red_line", red_line), ("own_red_line", own_red_line),
+                         ("proposed_red_line", proposed_red_line)):
         value = getattr(cfg.rewards, f"{name}_penalty")
         if value > 0:
             rewards.append(EpisodeReward(name, lambda ep, charge=charge, value=value: charge(ep, value), allow_none=True))
