@@ -126,3 +126,35 @@ def test_warm_start_examples_are_rendered_in_the_trainees_prompt_version():
                                          persona="guided.v2")
     assert summary["prompt_id"] == "buyer.v2" and examples
     assert all(x["prompt"][0]["content"].startswith("You are a buyer. Buy the product") for x in examples)
+
+
+def test_a_model_parley_train_saved_plays_the_persona_it_trained_under(tmp_path):
+    """`hf:RUN/final` of a buyer trained under guided.v2 used to play the standard v1 prompt, silently, unless its
+    spec said #guided.v2. The run's records (parley_trained.json; a warm start's warm_start.json) now decide; a
+    named persona still wins; a folder without records, or a hub id, plays the default."""
+    import json
+
+    final, warm, plain = tmp_path / "final", tmp_path / "warm_start", tmp_path / "plain"
+    for folder in (final, warm, plain):
+        folder.mkdir()
+    (final / "parley_trained.json").write_text(json.dumps({"env": "bargain", "role": "buyer", "persona": "guided.v2"}))
+    (warm / "warm_start.json").write_text(json.dumps({"prompt_id": "buyer.v2", "persona": "standard.v2"}))
+    assert parse_spec(f"hf:{final}").persona == "guided.v2"
+    assert parse_spec(f"hf:{warm}").persona == "standard.v2"
+    assert parse_spec(f"hf:{final}#standard").persona == "standard"
+    assert parse_spec(f"hf:{plain}").persona == parse_spec("hf:HuggingFaceTB/SmolLM2-135M-Instruct").persona == "standard"
+    assert BargainLLMAgent("b", backend=None, role=Role.BUYER, persona=parse_spec(f"hf:{final}").persona).prompt_id == "buyer.v2"
+    # Played in the other seat, the recorded persona is refused with where it came from and what to write instead;
+    # a persona the user named is refused as before.
+    with pytest.raises(ParleyError, match=r"plays the persona it was trained under, 'guided.v2'.*is for buyers.*"
+                                          rf"e\.g\. hf:{re.escape(str(final))}#standard"):
+        check_persona(parse_spec(f"hf:{final}"), Role.SELLER)
+    with pytest.raises(ParleyError, match=r"^persona 'guided' is for buyers"):
+        check_persona(parse_spec(f"hf:{final}#guided"), Role.SELLER)
+    # A damaged record is an error naming the file, not a silent fall back to another prompt.
+    (plain / "parley_trained.json").write_text("{not json")
+    with pytest.raises(ParleyError, match=r"parley_trained.json is not the JSON object `parley train` writes"):
+        parse_spec(f"hf:{plain}")
+    (plain / "parley_trained.json").write_text(json.dumps({"persona": 3}))
+    with pytest.raises(ParleyError, match=r"persona must be a string"):
+        parse_spec(f"hf:{plain}")

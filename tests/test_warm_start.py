@@ -176,9 +176,17 @@ def test_warm_start_trains_and_grpo_builds_on_it(tiny_model_dir, tmp_path):
 
     overrides = tiny_overrides(tiny_model_dir, tmp_path / "run", "grpo.max_steps=1", "warm_start.enabled=true",
                                "warm_start.episodes=3", "warm_start.epochs=4", "warm_start.learning_rate=0.01",
-                               "warm_start.batch_size=1")
+                               "warm_start.batch_size=1", "persona=guided.v2")
     cfg, run_dir, _ = prepare_run(None, overrides, None)
     train(cfg, run_dir)
+    # Every model the run saved plays, as a plain hf: spec, the prompt it trained under (here the compact guided one).
+    from parley.agents.spec import parse_spec
+
+    for folder in ("warm_start", "checkpoint-1", "final"):
+        assert parse_spec(f"hf:{run_dir / folder}").persona == "guided.v2", folder
+        assert parse_spec(f"hf:{run_dir / folder}#standard").persona == "standard", folder
+    assert json.loads((run_dir / "final" / "parley_trained.json").read_text()) == {
+        "env": "bargain", "role": "buyer", "persona": "guided.v2"}
     summary = json.loads((run_dir / "warm_start" / "warm_start.json").read_text())
     assert summary["sequences"] == 3 and summary["steps"] == 12
     assert summary["last_loss"] < summary["first_loss"]  # it fits the teacher

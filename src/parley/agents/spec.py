@@ -11,7 +11,9 @@
 ``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative, prober; a buyer takes
 standard or guided (its status line also suggests the split-the-difference offer, agents/bargainer.py).
 ``#persona.v<N>`` also picks the prompt's version (``smollm2#guided.v2``: the compact buyer prompt); without it an
-agent plays agents/bargainer.py's ``DEFAULT_PROMPT_VERSIONS`` (a shipped adapter: the version it trained under).
+agent plays agents/bargainer.py's ``DEFAULT_PROMPT_VERSIONS``. A shipped adapter, or an ``hf:`` folder that
+`parley train` saved (a run's final model, checkpoint or warm start), plays the persona and version it trained under
+unless the spec names one.
 """
 
 from __future__ import annotations
@@ -111,6 +113,10 @@ def _parse(raw: str) -> AgentSpec:
     elif kind == "hf":
         if not rest:
             raise _bad(raw, "hf: needs a model id or a path")
+        if not named:  # a model `parley train` saved plays the persona it trained under, as a shipped adapter does
+            from parley.models.loading import recorded_persona
+
+            persona = recorded_persona(rest) or persona
         spec = AgentSpec(text, "hf", rest, persona=persona)
     elif kind == "openai":
         model, at, url = rest.partition("@")
@@ -164,8 +170,16 @@ def _load_backend(spec: AgentSpec):
 
 def check_persona(spec: AgentSpec, role: Role) -> None:
     """A ParleyError when ``spec``'s persona is for the other role (``smollm2#hostile`` as a buyer) or names a prompt
-    version that does not exist (``smollm2#hostile.v9``)."""
-    check_persona_for(role, spec.persona)
+    version that does not exist (``smollm2#hostile.v9``); one the spec did not name is the persona its model
+    trained under, and the error says so."""
+    try:
+        check_persona_for(role, spec.persona)
+    except ParleyError as exc:
+        if "#" in spec.raw:
+            raise
+        base = spec.raw.split("#")[0]
+        raise ParleyError(f"{spec.raw} plays the persona it was trained under, {spec.persona!r}, unless its spec names "
+                          f"another, and {exc}; name one, e.g. {base}#standard") from None
 
 
 def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings | None = None,

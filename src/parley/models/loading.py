@@ -61,6 +61,32 @@ def load_smollm2():
 
 
 BASE_FILE = "parley_base.json"  # written next to a LoRA adapter: the agent spec of its base model
+TRAINED_FILE = "parley_trained.json"  # written next to every model `parley train` saves: what it was trained as
+
+
+def recorded_persona(path: str) -> str | None:
+    """The prompt persona the model in folder ``path`` was trained under, as `parley train` recorded it: in
+    ``parley_trained.json`` (a run's final model and checkpoints) or its warm start's ``warm_start.json``. None for
+    anything else (a hub id, a folder from elsewhere, a run saved before 2026-12-06), which plays the default.
+
+    Why: a buyer trained under ``guided`` or ``standard.v2`` and evaluated as plain ``hf:RUN/final`` used to read
+    a prompt it never saw, silently; a shipped adapter already played the persona it trained under."""
+    import json
+
+    folder = Path(path)
+    for name in (TRAINED_FILE, "warm_start.json"):
+        record = folder / name
+        if not record.is_file():
+            continue
+        try:
+            persona = json.loads(record.read_text()).get("persona")
+        except (ValueError, AttributeError, OSError) as exc:
+            raise ParleyError(f"{record} is not the JSON object `parley train` writes ({exc}); delete it, or name "
+                              f"the persona in the spec: hf:{path}#standard") from None
+        if persona is not None and not isinstance(persona, str):
+            raise ParleyError(f"{record}: persona must be a string like 'guided.v2', not {persona!r}")
+        return persona
+    return None
 
 
 def _load_adapter(folder: Path, dtype: str):

@@ -11,7 +11,9 @@ Layout::
     samples/step-N.jsonl transcripts from that evaluation
     warm_start/          with warm_start.enabled: the SFT'd model GRPO starts from, its teacher examples
     checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)
-    final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`
+    final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`; beside it (and in each
+                         checkpoint) parley_trained.json, the game, seat and prompt persona it trained under, and
+                         for a LoRA adapter parley_base.json, its base model
     runs/                TensorBoard events (report_to)
     report.html          `parley report RUN_DIR`
 """
@@ -49,7 +51,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def write_base(folder: Path, cfg: TrainConfig) -> None:
+def write_model_records(folder: Path, cfg: TrainConfig) -> None:
+    """What a saved model needs to be played as trained: the game, seat and prompt persona it trained under (read
+    back by `hf:` specs, models/loading.py ``recorded_persona``) and, for a LoRA adapter, its base model."""
+    from parley.models.loading import TRAINED_FILE
+
+    (folder / TRAINED_FILE).write_text(json.dumps({"env": cfg.env, "role": cfg.role, "persona": cfg.persona}) + "\n")
     if (folder / "adapter_config.json").is_file():
         from parley.models.loading import BASE_FILE
         from parley.training.warm_start import WARM_START_DIR

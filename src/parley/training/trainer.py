@@ -14,7 +14,7 @@ from pathlib import Path
 from parley import ParleyError
 from parley.training.config import TrainConfig
 from parley.training.games import get_game
-from parley.training.run_dir import jsonl_append, truncate_jsonl, write_base
+from parley.training.run_dir import jsonl_append, truncate_jsonl, write_model_records
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 from parley.training.episode_rollout import EpisodeRollout
 
@@ -98,7 +98,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
         def on_save(self, args, state, control, **kw):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if checkpoint.is_dir():
-                write_base(checkpoint, cfg)
+                write_model_records(checkpoint, cfg)
                 if rollout.self_play is not None:
                     import torch
 
@@ -268,5 +268,5 @@ def train(cfg: TrainConfig, run_dir: Path, checkpoint: Path | None = None, model
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = run_dir / "final"
     trainer.save_model(str(final))
-    write_base(final, cfg)
+    write_model_records(final, cfg)
     return final
