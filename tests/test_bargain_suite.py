@@ -27,7 +27,7 @@ def test_scripted_suite_has_every_seller_every_baseline_and_both_interests(tmp_p
     assert buyers == set(SUITE["baseline_buyers"])  # the buyer under test is one of them here: no duplicate row
     assert len(s["rows"]) == len(sellers) * len(buyers)
     for row in s["rows"]:
-        assert row["rollouts"] == 1  # two scripted agents are deterministic: played once
+        assert row["rollouts"] == 1 and row["buyer_prompt"] is None  # scripted: deterministic, played once, no prompt
         assert row["baseline"] == (row["buyer"] != "scripted:linear")
         episodes = [json.loads(l) for l in (tmp_path / row["episodes_file"]).read_text().splitlines()]
         assert len(episodes) == 8 and sum(e["scenario"]["interest"] == "conflicting" for e in episodes) == 4
@@ -56,7 +56,7 @@ def test_llm_buyer_plays_each_scenario_per_rollout_against_llm_personas(tmp_path
     rows = result.summary["rows"]
     assert [r["seller"] for r in rows] == SUITE["scripted_sellers"] + [f"{model}#{p}" for p in SUITE["llm_seller_personas"]]
     for row in rows:
-        assert row["rollouts"] == 2 and not row["baseline"]
+        assert row["rollouts"] == 2 and not row["baseline"] and row["buyer_prompt"] == "buyer.v1"
         episodes = [json.loads(l) for l in (tmp_path / row["episodes_file"]).read_text().splitlines()]
         assert len(episodes) == 4 and len({e["id"] for e in episodes}) == 4
         # strict protocol: a random model's turns are format errors, counted on its side

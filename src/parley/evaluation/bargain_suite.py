@@ -134,8 +134,9 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
             with (out / "episodes" / name).open("w") as f:
                 for e in episodes:
                     f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
-            rows.append({"buyer": buyer_spec, "seller": seller_spec, "baseline": buyer_spec != config.buyer,
-                         "rollouts": rollouts, "episodes_file": f"episodes/{name}",
+            # The prompt the buyer read: a spec without #persona may play the one its model trained under.
+            rows.append({"buyer": buyer_spec, "buyer_prompt": getattr(buyer, "prompt_id", None), "seller": seller_spec,
+                         "baseline": buyer_spec != config.buyer, "rollouts": rollouts, "episodes_file": f"episodes/{name}",
                          "metrics": bargain_metrics(episodes, seed=config.seed)})
     summary = {
         "suite": SUITE, "suite_version": SUITE_VERSION, **stamp.fields(),
