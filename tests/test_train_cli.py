@@ -71,13 +71,17 @@ def test_the_evaluate_hint_names_the_game_and_seat_the_model_trained_in():
     from parley.cli.main import evaluate_hint
     from parley.training.config import load_config
 
-    cases = [("configs/bargain-smollm2-cpu.yaml", [], "--env bargain --buyer"),
+    cases = [("configs/bargain-smollm2-cpu.yaml", ["persona=standard"], "--env bargain --buyer"),
              ("configs/bargain-smollm2-cpu.yaml", ["role=seller", "persona=standard"], "--env bargain --seller"),
              ("configs/deliberation-smollm2-cpu.yaml", [], "--env deliberation --agent"),
              ("configs/casino-smollm2-cpu.yaml", [], "--env casino --agent")]
     for path, sets, expected in cases:
         assert evaluate_hint(load_config(path, sets), "runs/x/final") == f"parley arena {expected} hf:runs/x/final"
     # A guided (or compact) buyer is evaluated under the prompt it trained on, not the standard one.
-    for persona in ("guided", "guided.v2"):
-        cfg = load_config("configs/bargain-smollm2-guided-cpu.yaml", [f"persona={persona}"])
+    for path, persona in (("configs/bargain-smollm2-guided-cpu.yaml", "guided"), ("configs/bargain-smollm2-guided-cpu.yaml", "guided.v2"),
+                          ("configs/bargain-smollm2-cpu.yaml", "standard.v2")):
+        cfg = load_config(path, [f"persona={persona}"])
         assert evaluate_hint(cfg, "runs/x/final") == f"parley arena --env bargain --buyer hf:runs/x/final#{persona}"
+    # The shipped CPU configs train on the compact prompt (buyer.v2) since 2026-12-06.
+    assert load_config("configs/bargain-smollm2-cpu.yaml").persona == "standard.v2"
+    assert load_config("configs/bargain-smollm2-guided-cpu.yaml").persona == "guided.v2"

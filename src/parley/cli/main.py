@@ -217,7 +217,8 @@ def evaluate_hint(cfg, final) -> str:
     except ParleyError:  # a game with no arena registered
         return f"no arena is registered for env {cfg.env}"
     seat = cfg.role if cfg.role in options else "agent"
-    # The persona it trained under: without it the arena would show a guided (or v2) model the standard prompt.
+    # The persona it trained under. The run's parley_trained.json gives it to hf: specs too; naming it keeps the
+    # command right when copied to a run saved before those records existed.
     persona = f"#{cfg.persona}" if cfg.persona != "standard" else ""
     return f"parley arena --env {cfg.env} --{seat} hf:{final}{persona}"
 
