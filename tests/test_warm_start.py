@@ -324,9 +324,11 @@ def test_bargain_teachers_can_play_their_own_budget_rule():
     to offer its budget everywhere. warm_start.budget_rule lets the teachers play MI scenarios only."""
     from parley.training.games import _bargain_teachers
 
-    mixed = load_config("configs/bargain-smollm2-cpu.yaml", ["environment.budget_rule=mixed", "warm_start.episodes=8"])
+    # buyer.v1 (persona standard): the opening is read off its status line below
+    mixed = load_config("configs/bargain-smollm2-cpu.yaml", ["environment.budget_rule=mixed", "warm_start.episodes=8",
+                                                             "persona=standard"])
     own = load_config("configs/bargain-smollm2-cpu.yaml", ["environment.budget_rule=mixed", "warm_start.episodes=8",
-                                                           "warm_start.budget_rule=uniform"])
+                                                           "warm_start.budget_rule=uniform", "persona=standard"])
     ex_mixed, sum_mixed = _bargain_teachers(mixed, None)
     ex_own, sum_own = _bargain_teachers(own, None)
     assert (sum_mixed["budget_rule"], sum_own["budget_rule"]) == ("mixed", "uniform")
