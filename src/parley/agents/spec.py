@@ -177,9 +177,8 @@ def check_persona(spec: AgentSpec, role: Role) -> None:
     except ParleyError as exc:
         if "#" in spec.raw:
             raise
-        base = spec.raw.split("#")[0]
         raise ParleyError(f"{spec.raw} plays the persona it was trained under, {spec.persona!r}, unless its spec names "
-                          f"another, and {exc}; name one, e.g. {base}#standard") from None
+                          f"another, and {exc}; name one, e.g. {spec.raw}#standard") from None
 
 
 def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings | None = None,

@@ -62,6 +62,7 @@ def load_smollm2():
 
 BASE_FILE = "parley_base.json"  # written next to a LoRA adapter: the agent spec of its base model
 TRAINED_FILE = "parley_trained.json"  # written next to every model `parley train` saves: what it was trained as
+WARM_START_FILE = "warm_start.json"  # a warm start's summary (training/warm_start.py), persona included
 
 
 def recorded_persona(path: str) -> str | None:
@@ -74,7 +75,7 @@ def recorded_persona(path: str) -> str | None:
     import json
 
     folder = Path(path)
-    for name in (TRAINED_FILE, "warm_start.json"):
+    for name in (TRAINED_FILE, WARM_START_FILE):
         record = folder / name
         if not record.is_file():
             continue

@@ -54,11 +54,10 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def write_model_records(folder: Path, cfg: TrainConfig) -> None:
     """What a saved model needs to be played as trained: the game, seat and prompt persona it trained under (read
     back by `hf:` specs, models/loading.py ``recorded_persona``) and, for a LoRA adapter, its base model."""
-    from parley.models.loading import TRAINED_FILE
+    from parley.models.loading import BASE_FILE, TRAINED_FILE
 
     (folder / TRAINED_FILE).write_text(json.dumps({"env": cfg.env, "role": cfg.role, "persona": cfg.persona}) + "\n")
     if (folder / "adapter_config.json").is_file():
-        from parley.models.loading import BASE_FILE
         from parley.training.warm_start import WARM_START_DIR
 
         # After a warm start the adapter sits on the warm-started weights, which live in the run

@@ -23,9 +23,10 @@ from typing import Any, Sequence
 from parley.agents.bargainer import BargainLLMAgent
 from parley.environments.bargain import BargainObservation, ProtocolConfig, Role
 from parley.environments.scenarios import ScenarioConfig, sample_scenarios
+from parley.models.loading import WARM_START_FILE
 
 WARM_START_DIR = "warm_start"
-DONE_FILE = "warm_start.json"  # written last: its presence means the folder holds a complete model
+DONE_FILE = WARM_START_FILE  # written last: its presence means the folder holds a complete model
 
 
 @dataclass
