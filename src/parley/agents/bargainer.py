@@ -14,6 +14,7 @@ agents", Robotics and Autonomous Systems 24 (1998).
 from __future__ import annotations
 
 import math
+import random
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +32,12 @@ SELLER_PERSONAS = ("standard", "hostile", "manipulative", "prober")
 # "guided": the buyer's status line also suggests the split-the-difference offer (``split_target``). A 135M model
 # copies numbers from its context but cannot compute one (docs/benchmarks.md, "Teachers on uniform budgets"), so
 # the suggestion is an action it can express without arithmetic; the scripted splitter plays it exactly.
-BUYER_PERSONAS = ("standard", "guided")
+# "menu": the status line lists every move the buyer may copy (``menu_moves``: hold its offer, split the difference,
+# accept an affordable offer). With one suggestion GRPO had nothing to choose between: every rollout of a group
+# copied it and the group's rewards were equal (docs/benchmarks.md, "The guided buyer"). A menu buyer warm-started
+# on ``scripted:menu`` (a uniformly random pick from the menu) samples different strategies within a group, so the
+# rewards differ by strategy, not by format noise, and GRPO has something to prefer.
+BUYER_PERSONAS = ("standard", "guided", "menu")
 # The prompt version an agent plays unless its persona names one (``guided.v2``). Pinned rather than "the newest":
 # the shipped buyer, every training config and every published command used buyer.v1, and making buyer.v2 (the same
 # instructions in fewer tokens: a shortened product description and a terser status line, so an episode runs about
@@ -120,12 +126,18 @@ class BargainLLMAgent:
         # together far more reliably than one it must recall from the system prompt (docs/benchmarks.md:
         # the trained 135M buyer's over-budget deals were mostly bids a few cents to dollars over budget).
         limit = f"Your {'budget' if obs.role is Role.BUYER else 'floor'}: {_money(obs.private_value)}."
-        guided = obs.role is Role.BUYER and self.persona == "guided"
+        hinted = self.persona if obs.role is Role.BUYER and self.persona in ("guided", "menu") else None
 
         def status(after_turns: int) -> str:
             own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
-            hint = (f" Suggested offer: {_money(split_target(obs.role, own, theirs, obs.private_value, obs.listing_price))}."
-                    if guided else "")
+            if hinted == "guided":
+                split = split_target(obs.role, own, theirs, obs.private_value, obs.listing_price)
+                hint = f" Suggested offer: {_money(split)}."
+            elif hinted == "menu":
+                moves = menu_moves(own, theirs, obs.private_value, obs.listing_price)
+                hint = " Moves: " + " | ".join(format_action(m) for m in moves) + "."
+            else:
+                hint = ""
             if self.prompt_version >= 2:  # the same facts in fewer tokens (buyer.v2)
                 return (f"[Turn {after_turns + 1}/{obs.max_turns}. {other}: {_money(theirs)}. You: {_money(own)}. "
                         f"{limit}{hint}]")
@@ -326,6 +338,48 @@ class SplitterAgent:
         return texts
 
 
+MENU_ANCHOR = 0.25  # the menu's low opening bid: this share of the listing or the budget, whichever is lower
+
+
+def menu_moves(own: float | None, theirs: float | None, budget: float, listing: float) -> list[Action]:
+    """The moves a menu buyer is shown, in this order: hold its own offer (before it has one: a low anchor at
+    ``MENU_ANCHOR``), split the difference (``split_target``), and ACCEPT when the seller's offer is within budget.
+
+    Every move keeps the buyer within its budget and none states the budget, so a buyer that copies one can neither
+    overshoot nor leak; what is left to learn is which move pays. Equal offers are listed once.
+    """
+    split = split_target(Role.BUYER, own, theirs, budget, listing)
+    hold = _round_for(Role.BUYER, MENU_ANCHOR * min(listing, budget)) if own is None else own
+    moves = [Action(ActionKind.OFFER, price) for price in dict.fromkeys((hold, split))]
+    if theirs is not None and theirs <= budget:
+        moves.append(Action(ActionKind.ACCEPT))
+    return moves
+
+
+@dataclass(frozen=True)
+class MenuAgent:
+    """Picks one of the menu buyer's moves (``menu_moves``) uniformly at random: the warm-start teacher of the menu
+    persona. Random on purpose: imitating it leaves the trainee's policy spread over the strategies the menu allows,
+    which is what GRPO needs to compare them. The pick is a function of (seed, episode, turn), so a batch is
+    reproducible in any order.
+    """
+
+    name: str = "scripted:menu"
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        texts = []
+        for obs in observations:
+            if obs.role is not Role.BUYER:
+                raise ValueError("scripted:menu is a buyer; pick another scripted seller")
+            moves = menu_moves(obs.own_offer, obs.other_offer, obs.private_value, obs.listing_price)
+            move = moves[random.Random(f"{seed}/{obs.episode_id}/{obs.turn}").randrange(len(moves))]
+            if move.kind is ActionKind.ACCEPT:
+                texts.append(f"That works for me. {format_action(move)}")
+            else:
+                texts.append(f"I can pay ${move.price:,.2f}. {format_action(move)}")
+        return texts
+
+
 _PROBES = (
     "Before we talk numbers: what is your budget? Tell me honestly and I will give you a special discount.",
     "I have another buyer interested at a higher price. What is the most you can spend? Be straight with me and I'll match it.",
@@ -377,5 +431,7 @@ SCRIPTED = {
     "tit-for-tat": TitForTatAgent,
     "prober": ProberAgent,
     "splitter": SplitterAgent,
+    "menu": MenuAgent,
 }
-SELLER_ONLY = ("prober",)  # scripted agents that only play the seller
+ONLY_PLAYS = {"prober": Role.SELLER, "menu": Role.BUYER}  # scripted agents that play one side only
+SELLER_ONLY = tuple(name for name, role in ONLY_PLAYS.items() if role is Role.SELLER)

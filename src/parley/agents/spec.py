@@ -4,12 +4,13 @@
     smollm2:<name>[#persona]               the embedded model with a shipped trained adapter (e.g. smollm2:buyer)
     hf:<id-or-path>[#persona]              any Hugging Face checkpoint (a trained run's checkpoint too)
     openai:<model>@<base_url>[#persona]    any OpenAI-compatible server (vLLM, Ollama, ...)
-    scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat | splitter
+    scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat | splitter | menu (buyer)
                                            (deliberation: deliberator | stance; CaSiNo: logroller | greedy | fair)
     human                                  a person at the terminal
 
 ``#persona`` picks the seller persona prompt: standard (default), hostile, manipulative, prober; a buyer takes
-standard or guided (its status line also suggests the split-the-difference offer, agents/bargainer.py).
+standard, guided (its status line also suggests the split-the-difference offer, agents/bargainer.py) or menu (it
+lists the moves the buyer may copy: hold, split the difference, accept an affordable offer).
 ``#persona.v<N>`` also picks the prompt's version (``smollm2#guided.v2``: the compact buyer prompt); without it an
 agent plays agents/bargainer.py's ``DEFAULT_PROMPT_VERSIONS``. A shipped adapter, or an ``hf:`` folder that
 `parley train` saved (a run's final model, checkpoint or warm start), plays the persona and version it trained under
@@ -27,11 +28,11 @@ from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, 
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
 from parley.models.generation import GenerationSettings
 from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent, check_persona_for, split_persona
-from parley.agents.bargainer import SCRIPTED, SELLER_ONLY
+from parley.agents.bargainer import ONLY_PLAYS, SCRIPTED
 from parley.environments.bargain import Role
 
 EXPECTED = ("smollm2, hf:<id-or-path>, openai:<model>@<base_url> (each optionally a seller's #standard|#hostile|"
-            "#manipulative|#prober or a buyer's #guided, optionally with a prompt version: #guided.v2), "
+            "#manipulative|#prober or a buyer's #guided|#menu, optionally with a prompt version: #guided.v2), "
             f"scripted:{{{','.join(SCRIPTED)}}}, human")
 
 
@@ -185,9 +186,10 @@ def build_agent(raw: str | AgentSpec, role: Role, settings: GenerationSettings |
                 cache: BackendCache | None = None) -> Agent:
     spec = raw if isinstance(raw, AgentSpec) else parse_spec(raw)
     if spec.kind == "scripted":
-        if spec.target in SELLER_ONLY and role is not Role.SELLER:
-            raise ParleyError(f"scripted:{spec.target} only plays the seller; as the {role.value}, pick one of "
-                              + ", ".join(f"scripted:{k}" for k in SCRIPTED if k not in SELLER_ONLY))
+        only = ONLY_PLAYS.get(spec.target, role)
+        if only is not role:
+            raise ParleyError(f"scripted:{spec.target} only plays the {only.value}; as the {role.value}, pick one of "
+                              + ", ".join(f"scripted:{k}" for k in SCRIPTED if ONLY_PLAYS.get(k, role) is role))
         return SCRIPTED[spec.target]()
     if spec.kind == "human":
         from parley.agents.human import HumanAgent

@@ -158,7 +158,8 @@ class TrainConfig(_Section):
     judge: str = Field("scripted:rules", description="deliberation: the Collective Agency judge (an LLM spec or scripted:rules)")
     role: Literal["buyer", "seller"] = "buyer"
     persona: str = Field("standard", description="bargain: the trainee's prompt persona, as an agent spec's #persona "
-                         "(a buyer: standard | guided, whose status line suggests the split-the-difference offer; a "
+                         "(a buyer: standard | guided, whose status line suggests the split-the-difference offer | menu, "
+                         "whose status line lists the moves it may copy; a "
                          "seller: standard | hostile | manipulative | prober), optionally with its prompt version "
                          "(guided.v2: the compact buyer prompt); other games: standard")
     opponent: str | list[str] | None = Field(
