@@ -1,0 +1,168 @@
+"""The menu buyer persona and its random teacher (scripted:menu): moves the model can copy, and a choice among them.
+
+Guarantees attacked here: a buyer that only copies menu moves never passes its budget, never offers the budget itself
+and never accepts an offer it cannot afford; the prompt lists exactly ``menu_moves`` and past turns render as they did
+(the K/V prefix holds); the teacher only ever writes a listed move, picks every one of them, and is reproducible
+from (seed, episode, turn) whatever the batch; only a buyer plays either, with an error that says so; a menu trainee's
+warm-start examples show the list the teacher picked from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parley import ParleyError
+from parley.agents.bargainer import MENU_ANCHOR, BargainLLMAgent, MenuAgent, menu_moves
+from parley.agents.spec import build_agent, parse_spec
+from parley.environments.actions import Action, ActionKind, format_action, parse_action
+from parley.environments.bargain import BargainEnv, ProtocolConfig, Role
+from parley.environments.scenarios import ScenarioConfig, sample_scenarios
+from parley.training.config import load_config
+from parley.training.warm_start import teacher_examples
+
+MIXED = sample_scenarios("validation", 24, seed=3, config=ScenarioConfig(budget_rule="mixed"))
+price = st.integers(50, 500_000).map(lambda cents: cents / 100)
+SHOWN = re.compile(r"Moves: (.*)\.\]")
+
+
+def shown_moves(message: str) -> list[str]:
+    found = SHOWN.findall(message)
+    assert len(found) == 1, message
+    return found[0].split(" | ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(theirs=st.lists(st.none() | price, min_size=1, max_size=6), budget=price, listing=price,
+       picks=st.lists(st.integers(0, 2), min_size=6, max_size=6))
+def test_a_buyer_that_copies_menu_moves_stays_inside_its_budget(theirs, budget, listing, picks):
+    """Play any sequence of seller offers against any sequence of menu picks: every offer is below the budget (so
+    never the budget itself), never above the seller's standing offer once one is affordable, and ACCEPT is listed
+    only when the seller's offer is affordable."""
+    own = None
+    for seller_offer, pick in zip(theirs, picks):
+        moves = menu_moves(own, seller_offer, budget, listing)
+        offers = [m.price for m in moves if m.kind is ActionKind.OFFER]
+        assert offers and len(offers) == len(set(offers))
+        assert all(0 <= p < budget or p == own for p in offers)
+        accepting = [m for m in moves if m.kind is ActionKind.ACCEPT]
+        assert bool(accepting) == (seller_offer is not None and seller_offer <= budget)
+        if own is None:
+            assert offers[0] <= MENU_ANCHOR * min(listing, budget) + 1e-9
+        move = moves[pick % len(moves)]
+        if move.kind is ActionKind.ACCEPT:
+            break
+        own = move.price
+        assert own < budget or own == 0
+
+
+def test_the_menu_holds_splits_and_accepts():
+    assert menu_moves(None, None, 80.0, 100.0) == [Action(ActionKind.OFFER, 20.0), Action(ActionKind.OFFER, 40.0)]
+    assert menu_moves(40.0, 100.0, 80.0, 100.0) == [Action(ActionKind.OFFER, 40.0), Action(ActionKind.OFFER, 60.0)]
+    assert menu_moves(40.0, 60.0, 80.0, 100.0) == [Action(ActionKind.OFFER, 40.0), Action(ActionKind.OFFER, 50.0),
+                                                   Action(ActionKind.ACCEPT)]
+    assert menu_moves(40.0, None, 80.0, 100.0) == [Action(ActionKind.OFFER, 40.0)]  # hold and split coincide
+    assert menu_moves(None, 70.0, 80.0, 100.0)[-1] == Action(ActionKind.ACCEPT)  # the seller spoke first
+    assert menu_moves(None, None, 30.0, 100.0)[0].price == 7.5  # CI: a quarter of the budget, not of the listing
+
+
+def play_with_menu_renderer(scenario, seller="scripted:linear", turns=8, seed=0):
+    env = BargainEnv(ProtocolConfig(max_turns=turns, parser="strict"))
+    env.reset(scenario)
+    menu = BargainLLMAgent("m", backend=None, role=Role.BUYER, persona="menu.v2")
+    seller_agent, teacher = build_agent(seller, Role.SELLER), build_agent("scripted:menu", Role.BUYER)
+    seen = []
+    while not env.done:
+        obs = env.observe(env.agent_selection)
+        if obs.role is Role.BUYER:
+            seen.append((obs, menu.messages(obs), teacher.act([obs], seed)[0]))
+            env.step(seen[-1][2])
+        else:
+            env.step(seller_agent.act([obs])[0])
+    return env, seen
+
+
+@pytest.mark.parametrize("index", range(0, 24, 3))
+def test_the_prompt_lists_exactly_the_menu_and_the_teacher_writes_one_of_its_moves(index):
+    env, seen = play_with_menu_renderer(MIXED[index], seed=index)
+    previous = None
+    for obs, messages, move in seen:
+        listed = shown_moves(messages[-1]["content"])
+        assert listed == [format_action(m) for m in menu_moves(obs.own_offer, obs.other_offer, obs.private_value,
+                                                               obs.listing_price)]
+        assert move.split(". ")[-1] in listed  # the teacher's action is a copy of a listed move
+        if previous is not None:
+            assert messages[: len(previous)] == previous
+        previous = messages + [{"role": "assistant", "content": move}]
+    outcome = env.outcome
+    if outcome.deal:
+        assert outcome.price <= MIXED[index].budget
+    assert not any(t.format_error or t.revealed_budget for t in env.turns)
+
+
+def test_the_teacher_picks_every_move_reproducibly_in_any_batch_order():
+    env = BargainEnv(ProtocolConfig(max_turns=8))
+    observations = []
+    for scenario in MIXED[:12]:
+        env.reset(scenario)
+        env.step("OFFER: $1.00")
+        env.step(f"OFFER: ${scenario.budget * 0.9:.2f}")  # affordable: three moves listed
+        observations.append(env.observe(Role.BUYER))
+    teacher = MenuAgent()
+    picks = Counter()
+
+    def move(text):
+        return parse_action(text).kind, "hold" if "$1.00" in text else ""
+
+    for seed in range(20):
+        texts = teacher.act(observations, seed)
+        assert teacher.act(observations[::-1], seed) == texts[::-1]
+        assert len({move(t) for t in texts}) > 1  # episodes draw apart, not one pick for the whole batch
+        picks.update(move(t) for t in texts)
+    assert picks[ActionKind.OFFER, "hold"] > 40 and picks[ActionKind.ACCEPT, ""] > 40  # of 240 picks, ~80 each
+    assert picks[ActionKind.OFFER, ""] > 40
+    assert teacher.act(observations, 1) != teacher.act(observations, 2)
+
+
+def test_only_a_buyer_plays_the_menu(tiny_model_dir):
+    assert parse_spec("smollm2#menu.v2").persona == "menu.v2"
+    assert build_agent(f"hf:{tiny_model_dir}#menu", Role.BUYER).persona == "menu"
+    with pytest.raises(ParleyError, match="'menu' is for buyers; a seller takes standard, hostile"):
+        build_agent(f"hf:{tiny_model_dir}#menu", Role.SELLER)
+    with pytest.raises(ParleyError, match="scripted:menu only plays the buyer; as the seller, pick one of "
+                                          "scripted:boulware.*scripted:prober"):
+        build_agent("scripted:menu", Role.SELLER)
+    with pytest.raises(ParleyError, match="scripted:prober only plays the seller"):
+        build_agent("scripted:prober", Role.BUYER)
+
+
+def test_the_standard_and_guided_buyers_see_no_menu():
+    env = BargainEnv(ProtocolConfig(max_turns=6))
+    env.reset(MIXED[0])
+    for persona in ("standard", "guided.v2"):
+        assert "Moves:" not in str(BargainLLMAgent("s", backend=None, role=Role.BUYER, persona=persona)
+                                   .messages(env.observe(Role.BUYER)))
+
+
+def test_menu_warm_start_examples_show_the_list_the_teacher_picked_from():
+    examples, summary = teacher_examples(["scripted:menu"], "scripted:linear", Role.BUYER,
+                                         ProtocolConfig(max_turns=8, parser="strict"), episodes=16, seed=0,
+                                         scenario_config=ScenarioConfig(budget_rule="mixed"), persona="menu.v2")
+    assert summary["persona"] == "menu.v2" and summary["prompt_id"] == "buyer.v2"
+    kinds = Counter()
+    for x in examples:
+        listed = shown_moves(x["prompt"][-1]["content"])
+        action = x["completion"][0]["content"].split(". ")[-1]
+        assert action in listed
+        kinds[listed.index(action), len(listed)] += 1
+    assert len({index for index, _ in kinds}) == 3  # hold, split and accept all taught
+
+
+def test_the_menu_config_loads_as_documented():
+    cfg = load_config("configs/bargain-smollm2-menu-cpu.yaml")
+    assert cfg.persona == "menu.v2" and cfg.warm_start.teachers == ["scripted:menu"]
+    assert cfg.environment.parser == "strict" and cfg.grpo.scenarios_per_step == 2
