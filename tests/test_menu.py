@@ -166,3 +166,29 @@ def test_the_menu_config_loads_as_documented():
     cfg = load_config("configs/bargain-smollm2-menu-cpu.yaml")
     assert cfg.persona == "menu.v2" and cfg.warm_start.teachers == ["scripted:menu"]
     assert cfg.environment.parser == "strict" and cfg.grpo.scenarios_per_step == 2
+
+
+def test_the_choice_counter_reads_back_what_the_buyer_did():
+    """Against a scripted seller: the random teacher's turns are all menu moves; the splitter (the guided buyer's
+    twin) opens with the menu's split and never leaves the menu; the linear buyer's computed concessions are off
+    it. The JSONL record counts exactly as the episode in memory does."""
+    from parley.evaluation.behaviour import episode_menu_choices, menu_choice_shares, menu_choices
+    from parley.rollout import run_bargains
+
+    protocol = ProtocolConfig(max_turns=8, parser="strict")
+    seller = build_agent("scripted:linear", Role.SELLER)
+    played = {name: run_bargains(MIXED, build_agent(name, Role.BUYER), seller, protocol, seed=4)
+              for name in ("scripted:menu", "scripted:splitter", "scripted:linear")}
+    menu = menu_choice_shares(played["scripted:menu"])
+    assert menu["menu_other"] == 0 and min(menu["menu_hold"], menu["menu_split"]) > 0.3
+    assert menu["menu_accept"] > 0.03  # listed only once the seller's offer is affordable, and it ends the episode
+    splitter = [episode_menu_choices(e) for e in played["scripted:splitter"]]
+    assert {cs[0] for cs in splitter} == {"split"}
+    assert {c for cs in splitter for c in cs} == {"split", "accept"}
+    linear = menu_choice_shares(played["scripted:linear"])
+    assert linear["menu_other"] > 0.5  # a computed concession is rarely a menu move
+    for e in played["scripted:menu"]:
+        record = e.to_dict()
+        turns = [(t["role"], t["action"]["kind"], t["action"]["price"], t["effect"]) for t in record["turns"]]
+        assert menu_choices(turns, record["scenario"]["budget"], record["scenario"]["listing_price"]) \
+            == episode_menu_choices(e)

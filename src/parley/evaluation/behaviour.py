@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from parley.agents.bargainer import menu_moves
+from parley.environments.actions import ActionKind
 from parley.environments.bargain import Role
 from parley.rollout.bargain import BargainEpisode
 
@@ -73,7 +75,55 @@ def behaviour_metrics(episodes: Sequence[BargainEpisode], role: Role = Role.BUYE
         "persuasion_rate": _mean([float(p) for p in persuasive]),
         "action_rate": (sum(t.action.kind.value != "none" for e in episodes for t in e.turns if t.role is role)
                         / turns_own) if turns_own else None,
+        **(menu_choice_shares(episodes) if role is Role.BUYER else {}),
     }
+
+
+# -- the menu buyer's choices --------------------------------------------------------------------
+MENU_CHOICES = ("hold", "split", "accept", "other")
+
+
+def menu_choices(turns: Sequence[tuple[str, str, float | None, str]], budget: float, listing: float) -> list[str]:
+    """Which move of the menu (agents/bargainer.py ``menu_moves``) each buyer turn took: ``hold`` (its own standing
+    offer, or the low anchor before it has one), ``split``, ``accept`` (an affordable offer), or ``other`` (a move
+    not on the menu, or no valid move). ``turns`` are (role, action kind, price, effect) in order, so an episode
+    read back from its JSONL record counts the same as one in memory. A move that is both hold and split is hold.
+
+    What GRPO changes in a menu buyer is this choice, so the shares per buyer turn are its strategy.
+    """
+    own = theirs = None
+    out = []
+    for role, kind, price, effect in turns:
+        if role == "buyer":
+            moves = menu_moves(own, theirs, budget, listing)
+            choice = "other"
+            if kind == "accept" and moves[-1].kind is ActionKind.ACCEPT:
+                choice = "accept"
+            elif kind == "offer":
+                offers = [m.price for m in moves if m.kind is ActionKind.OFFER]
+                if price == offers[0]:
+                    choice = "hold"
+                elif price in offers[1:]:
+                    choice = "split"
+            out.append(choice)
+        if effect == "offer":
+            own, theirs = (price, theirs) if role == "buyer" else (own, price)
+    return out
+
+
+def episode_menu_choices(e: BargainEpisode) -> list[str]:
+    turns = [(t.role.value, t.action.kind.value, t.action.price, t.effect) for t in e.turns]
+    return menu_choices(turns, e.scenario.budget, e.scenario.listing_price)
+
+
+def menu_choice_shares(episodes: Sequence[BargainEpisode]) -> dict:
+    """The share of the buyer's turns that took each menu move (``menu_hold`` ... ``menu_other``), and the share
+    of its last turns that accepted (``menu_last_accept``): where holding out turns into a deal."""
+    choices = [episode_menu_choices(e) for e in episodes]
+    flat = [c for cs in choices for c in cs]
+    last = [cs[-1] for cs in choices if cs]
+    shares = {f"menu_{c}": (flat.count(c) / len(flat) if flat else None) for c in MENU_CHOICES}
+    return {**shares, "menu_last_accept": (last.count("accept") / len(last)) if last else None}
 
 
 # -- phases ------------------------------------------------------------------------------------
