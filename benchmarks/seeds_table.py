@@ -10,6 +10,11 @@ every buyer it pools the mutual-interest (MI) episodes against the scripted sell
 (held-out products, unseen sellers) and prints the mean buyer reward with a 95% percentile-bootstrap CI, the
 overshoot rate (MI deals above budget) and the budget-leak rate (all episodes), then the spread of the trained
 seeds' means. The baselines folder supplies the untrained buyer and the scripted buyers on the same scenarios.
+
+``--paired BEFORE:AFTER[:LABEL]`` (repeatable) also prints what training added to one seed: the mean of AFTER's minus
+BEFORE's reward over the same unseen-seller MI episodes (matched by seller and scenario), with a 95% bootstrap CI over
+those pairs. Both ran the same products against the same scripted sellers, so the pairing removes the products'
+spread from the comparison (e.g. a run's warm start against its final model).
 """
 
 from __future__ import annotations
@@ -53,12 +58,29 @@ def row(label: str, episodes: list[dict], unseen: set[str]) -> tuple[str, float]
             f"{over / len(mi):.3f} | {exits / len(ci):.2f} | {leaks / len(pool):.3f} |"), mean
 
 
+def paired(before: Path, after: Path, unseen: set[str]) -> tuple[int, float, float, float]:
+    """(pairs, mean difference after - before, CI low, CI high) over the unseen-seller MI episodes of two suite runs."""
+    def by_key(folder: Path) -> dict[tuple[str, str], float]:
+        buyer = json.loads((folder / "summary.json").read_text())["config"]["buyer"]  # not its baselines
+        episodes = _episodes(folder)[buyer]
+        return {(e["agents"]["seller"], e["scenario"]["id"]): e["reward"]["buyer"] for e in episodes
+                if e["agents"]["seller"] in unseen and e["scenario"]["interest"] == "mutual"}
+    a, b = by_key(before), by_key(after)
+    if a.keys() != b.keys():
+        raise SystemExit(f"{before} and {after} did not play the same episodes: they cannot be paired")
+    diffs = [b[k] - a[k] for k in sorted(a)]
+    lo, hi = _bootstrap(diffs)
+    return len(diffs), statistics.fmean(diffs), lo, hi
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help="FOLDER[:LABEL] of a trained buyer's suite run")
     parser.add_argument("--baselines", type=Path, nargs="+", required=True,
                         help="suite run(s) with the untrained buyer and the baselines (e.g. one more for scripted:splitter)")
     parser.add_argument("--trained-on", nargs="+", default=["scripted:linear"], help="sellers the runs trained against")
+    parser.add_argument("--paired", action="append", default=[], metavar="BEFORE:AFTER[:LABEL]",
+                        help="two suite runs of one buyer each (e.g. warm start and final): the paired difference")
     args = parser.parse_args()
     base: dict[str, list[dict]] = {}
     for folder in args.baselines:  # the same buyer in two folders (the scripted baselines) keeps the first's episodes
@@ -82,6 +104,12 @@ def main() -> None:
     if len(means) > 1:
         print(f"\nspread of the trained seeds' MI means: min {min(means):+.3f}, max {max(means):+.3f}, "
               f"sd {statistics.stdev(means):.3f} over {len(means)} seeds")
+    if args.paired:
+        print("\n| paired: AFTER - BEFORE | MI pairs | mean difference [95% CI] |\n|---|---:|---|")
+    for item in args.paired:
+        before, after, *label = item.split(":")
+        n, mean, lo, hi = paired(Path(before), Path(after), unseen)
+        print(f"| {label[0] if label else f'{after} - {before}'} | {n} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
 
 
 if __name__ == "__main__":

@@ -192,3 +192,44 @@ def test_the_choice_counter_reads_back_what_the_buyer_did():
         turns = [(t["role"], t["action"]["kind"], t["action"]["price"], t["effect"]) for t in record["turns"]]
         assert menu_choices(turns, record["scenario"]["budget"], record["scenario"]["listing_price"]) \
             == episode_menu_choices(e)
+
+
+def test_the_docs_tables_pair_two_buyers_episode_by_episode_and_count_their_choices(tmp_path):
+    """benchmarks/seeds_table.py --paired and benchmarks/menu_choices.py, the menu section's tables: the paired
+    difference is the mean of per-episode differences over the unseen sellers' MI episodes (checked by hand here),
+    runs of different scenarios are refused, and the random teacher's suite turns are all menu moves."""
+    import json
+    import statistics
+    import subprocess
+    import sys
+
+    from parley.evaluation.bargain_suite import SuiteConfig, run_suite
+
+    for buyer, name, scenarios in (("scripted:menu", "menu", 4), ("scripted:splitter", "split", 4),
+                                   ("scripted:splitter", "other", 6)):
+        run_suite(SuiteConfig(buyer=buyer, seller_model=None, scenarios=scenarios, baselines=name == "split",
+                              report=False, out=tmp_path / name), show_progress=False)
+    rewards = {}
+    for name in ("menu", "split"):
+        for path in (tmp_path / name / "episodes").glob("*.jsonl"):
+            for line in path.read_text().splitlines():
+                e = json.loads(line)
+                if (e["agents"]["buyer"] == ("scripted:menu" if name == "menu" else "scripted:splitter")
+                        and e["agents"]["seller"] != "scripted:linear" and e["scenario"]["interest"] == "mutual"):
+                    rewards[name, e["agents"]["seller"], e["scenario"]["id"]] = e["reward"]["buyer"]
+    keys = sorted({k[1:] for k in rewards})
+    expected = statistics.fmean(rewards["split", *k] - rewards["menu", *k] for k in keys)
+    script = [sys.executable, "benchmarks/seeds_table.py", "--trained-on", "scripted:linear",
+              "--baselines", str(tmp_path / "split")]
+    ok = subprocess.run([*script, "--paired", f"{tmp_path / 'menu'}:{tmp_path / 'split'}:split - menu"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert f"| split - menu | {len(keys)} | {expected:+.3f} [" in ok.stdout
+    bad = subprocess.run([*script, "--paired", f"{tmp_path / 'menu'}:{tmp_path / 'other'}"], capture_output=True,
+                         text=True)
+    assert bad.returncode != 0 and "did not play the same episodes" in bad.stderr
+    shares = subprocess.run([sys.executable, "benchmarks/menu_choices.py", f"{tmp_path / 'menu'}:teacher"],
+                            capture_output=True, text=True)
+    assert shares.returncode == 0, shares.stderr
+    row = next(line for line in shares.stdout.splitlines() if line.startswith("| teacher |"))
+    assert row.split(" | ")[4].endswith("/ 0.00")  # all turns: hold / split / accept / other, and no other
