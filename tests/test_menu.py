@@ -233,3 +233,20 @@ def test_the_docs_tables_pair_two_buyers_episode_by_episode_and_count_their_choi
     assert shares.returncode == 0, shares.stderr
     row = next(line for line in shares.stdout.splitlines() if line.startswith("| teacher |"))
     assert row.split(" | ")[4].endswith("/ 0.00")  # all turns: hold / split / accept / other, and no other
+
+
+def test_the_plan_table_bounds_the_fixed_plans_and_reproduces_the_splitter():
+    """benchmarks/menu_plans.py: the best plan is at least every named plan, and "all split" against a seller is the
+    splitter's own play minus its acceptance rule, so against the hardliner, whom no plan moves, everything is 0."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "benchmarks/menu_plans.py", "--scenarios", "4"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split(" | ") for line in out.stdout.splitlines() if line.startswith("| scripted:")]
+    assert len(rows) == 6
+    for row in rows:
+        best = float(row[1].split()[1])
+        assert all(best >= float(cell.strip(" |")) for cell in row[2:6])
+    hardliner = next(r for r in rows if r[0] == "| scripted:hardliner")
+    assert {float(c.strip(" |").split()[-1]) for c in hardliner[1:]} == {0.0}
