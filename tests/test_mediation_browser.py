@@ -79,6 +79,8 @@ def watch_csp(page, violations: list) -> None:
 
 
 def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser, inbox):
+    from playwright.sync_api import expect
+
     violations: list[str] = []
     checked: list[str] = []
     # One browser context per person: each has its own cookies, as on three people's machines.
@@ -138,7 +140,9 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser,
     mediator.goto(case_url)
     assert [c.inner_text() for c in mediator.locator(".seat-state").all()] == ["claimed", "claimed"]
     mediator.click("button.draft-meso[data-party=Tenant]")
-    assert mediator.locator(".draft").count() == 1
+    # count() does not wait for the page the POST loads (the server solves the MESO first: seconds on a busy CPU),
+    # so wait as the assertion, or the old page's count of 0 is read (a failure seen under load, 2026-12-06).
+    expect(mediator.locator(".draft")).to_have_count(1, timeout=60_000)
     # The review page shows what the mediator weighs: value to the addressee, efficiency, the others' gains.
     assert mediator.locator("table.efficiency").count() == 3
     assert [c.inner_text() for c in mediator.locator("td.efficient").all()] == ["yes"] * 3
@@ -149,7 +153,7 @@ def test_mediator_and_parties_reach_an_agreement_in_the_browser(server, browser,
     assert tenant.locator(".package").count() == 0  # not approved yet: the tenant sees nothing
     mediator.locator("textarea[name=rationale]").first.fill("Edited: this one keeps your rent low.")
     mediator.click("button.approve")
-    assert mediator.locator(".draft").count() == 0
+    expect(mediator.locator(".draft")).to_have_count(0, timeout=60_000)
     inbox.wait_for(3)
     assert inbox.to("tenant@example.org")[-1]["Subject"].startswith("New proposals")
     # A MESO for the landlord too: its fair anchor is the same package as the tenant's, so it merges.
