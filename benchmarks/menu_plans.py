@@ -1,6 +1,6 @@
 """What the menu allows: every fixed plan of menu moves against each scripted seller of the suite, on its scenarios.
 
-    python benchmarks/menu_plans.py [--scenarios 16] [--seed 0]
+    python benchmarks/menu_plans.py [--scenarios 16] [--seed 0] [--split test] [--max-turns 10]
 
 A plan is one move per buyer turn (h = hold, s = split, a = accept when ACCEPT is listed, else split), played open
 loop against each scripted seller on the suite's MI scenarios under its protocol (bargain-eval.v1: 10 turns, strict
@@ -46,15 +46,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=16, help="the suite's size (its MI half is played)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", default=SUITE["split"], help="train: what a training seller rewards")
+    parser.add_argument("--max-turns", type=int, default=SUITE["protocol"]["max_turns"],
+                        help="the menu config trains with 8")
     args = parser.parse_args()
-    protocol = ProtocolConfig(**{**SUITE["protocol"], "first_mover": Role(SUITE["protocol"]["first_mover"])})
-    scenarios = [s for s in sample_scenarios(SUITE["split"], args.scenarios, args.seed, ScenarioConfig(**SUITE["scenarios"]))
+    protocol = ProtocolConfig(**{**SUITE["protocol"], "first_mover": Role(SUITE["protocol"]["first_mover"]),
+                                 "max_turns": args.max_turns})
+    scenarios = [s for s in sample_scenarios(args.split, args.scenarios, args.seed, ScenarioConfig(**SUITE["scenarios"]))
                  if s.interest == "mutual"]
     turns = (protocol.max_turns + 1) // 2
     plans = ["".join(p) for p in itertools.product("hsa", repeat=turns)]
     named = {"all split": "s" * turns, "hold, then accept": "h" * (turns - 1) + "a",
              "split, then accept": "s" * (turns - 1) + "a", "anchor, then split": "h" + "s" * (turns - 1)}
-    print(f"{len(scenarios)} MI scenarios of the suite (seed {args.seed}), {protocol.max_turns} turns; "
+    print(f"{len(scenarios)} MI scenarios ({args.split} split, seed {args.seed}), {protocol.max_turns} turns; "
           f"mean buyer reward of each plan (h hold, s split, a accept)\n")
     print("| seller | best plan | " + " | ".join(named) + " | scripted:menu (random) |")
     print("|---|---|" + "---:|" * (len(named) + 1))

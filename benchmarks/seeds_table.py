@@ -58,8 +58,8 @@ def row(label: str, episodes: list[dict], unseen: set[str]) -> tuple[str, float]
             f"{over / len(mi):.3f} | {exits / len(ci):.2f} | {leaks / len(pool):.3f} |"), mean
 
 
-def paired(before: Path, after: Path, unseen: set[str]) -> tuple[int, float, float, float]:
-    """(pairs, mean difference after - before, CI low, CI high) over the unseen-seller MI episodes of two suite runs."""
+def paired(before: Path, after: Path, unseen: set[str]) -> dict[tuple[str, str], float]:
+    """(seller, scenario) -> after's reward minus before's, over the unseen-seller MI episodes of two suite runs."""
     def by_key(folder: Path) -> dict[tuple[str, str], float]:
         buyer = json.loads((folder / "summary.json").read_text())["config"]["buyer"]  # not its baselines
         episodes = _episodes(folder)[buyer]
@@ -68,9 +68,12 @@ def paired(before: Path, after: Path, unseen: set[str]) -> tuple[int, float, flo
     a, b = by_key(before), by_key(after)
     if a.keys() != b.keys():
         raise SystemExit(f"{before} and {after} did not play the same episodes: they cannot be paired")
-    diffs = [b[k] - a[k] for k in sorted(a)]
+    return {k: b[k] - a[k] for k in a}
+
+
+def _difference_row(label: str, diffs: list[float]) -> str:
     lo, hi = _bootstrap(diffs)
-    return len(diffs), statistics.fmean(diffs), lo, hi
+    return f"| {label} | {len(diffs)} | {statistics.fmean(diffs):+.3f} [{lo:+.3f}, {hi:+.3f}] |"
 
 
 def main() -> None:
@@ -106,10 +109,15 @@ def main() -> None:
               f"sd {statistics.stdev(means):.3f} over {len(means)} seeds")
     if args.paired:
         print("\n| paired: AFTER - BEFORE | MI pairs | mean difference [95% CI] |\n|---|---:|---|")
+    pairs = []
     for item in args.paired:
         before, after, *label = item.split(":")
-        n, mean, lo, hi = paired(Path(before), Path(after), unseen)
-        print(f"| {label[0] if label else f'{after} - {before}'} | {n} | {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
+        pairs.append(paired(Path(before), Path(after), unseen))
+        print(_difference_row(label[0] if label else f"{after} - {before}", [pairs[-1][k] for k in sorted(pairs[-1])]))
+    if len(pairs) > 1 and all(p.keys() == pairs[0].keys() for p in pairs):
+        # each episode's difference averaged over the runs, then resampled by episode: the seeds share the products
+        print(_difference_row(f"mean of the {len(pairs)}, episode by episode",
+                              [statistics.fmean(p[k] for p in pairs) for k in sorted(pairs[0])]))
 
 
 if __name__ == "__main__":
