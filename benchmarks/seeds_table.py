@@ -105,8 +105,9 @@ def main() -> None:
             means.append(mean)
             print(line)
     if len(means) > 1:
-        print(f"\nspread of the trained seeds' MI means: min {min(means):+.3f}, max {max(means):+.3f}, "
-              f"sd {statistics.stdev(means):.3f} over {len(means)} seeds")
+        # every run given counts: list only one model per seed (e.g. the final ones) for the seeds' spread
+        print(f"\nspread of the {len(means)} runs' MI means: min {min(means):+.3f}, max {max(means):+.3f}, "
+              f"sd {statistics.stdev(means):.3f}")
     if args.paired:
         print("\n| paired: AFTER - BEFORE | MI pairs | mean difference [95% CI] |\n|---|---:|---|")
     pairs = []
