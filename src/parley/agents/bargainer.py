@@ -126,7 +126,7 @@ class BargainLLMAgent:
         # together far more reliably than one it must recall from the system prompt (docs/benchmarks.md:
         # the trained 135M buyer's over-budget deals were mostly bids a few cents to dollars over budget).
         limit = f"Your {'budget' if obs.role is Role.BUYER else 'floor'}: {_money(obs.private_value)}."
-        hinted = self.persona if obs.role is Role.BUYER and self.persona in ("guided", "menu") else None
+        hinted = self.persona if obs.role is Role.BUYER else None  # only buyers take guided or menu
 
         def status(after_turns: int) -> str:
             own, theirs = obs.standing_for(after_turns) if obs.standing else (obs.own_offer, obs.other_offer)
@@ -223,13 +223,20 @@ def _acceptable(obs: BargainObservation, target: float) -> bool:
     return obs.other_offer <= target
 
 
+ACCEPT_TEXT = f"That works for me. {format_action(Action(ActionKind.ACCEPT))}"  # every scripted agent's acceptance
+
+
+def _say(role: Role, action: Action) -> str:
+    """A scripted agent's words for an accept or an offer."""
+    if action.kind is ActionKind.ACCEPT:
+        return ACCEPT_TEXT
+    if role is Role.SELLER:
+        return f"The best I can do right now is ${action.price:,.2f}. {format_action(action)}"
+    return f"I can pay ${action.price:,.2f}. {format_action(action)}"
+
+
 def _turn_text(obs: BargainObservation, target: float) -> str:
-    if _acceptable(obs, target):
-        return f"That works for me. {format_action(Action(ActionKind.ACCEPT))}"
-    offer = format_action(Action(ActionKind.OFFER, target))
-    if obs.role is Role.SELLER:
-        return f"The best I can do right now is ${target:,.2f}. {offer}"
-    return f"I can pay ${target:,.2f}. {offer}"
+    return _say(obs.role, Action(ActionKind.ACCEPT) if _acceptable(obs, target) else Action(ActionKind.OFFER, target))
 
 
 @dataclass(frozen=True)
@@ -332,7 +339,7 @@ class SplitterAgent:
             last_turn = obs.turn + 2 >= obs.max_turns
             close = own is not None and theirs is not None and abs(theirs - own) <= SPLIT_CLOSE * obs.listing_price
             if _acceptable(obs, obs.private_value) and (close or last_turn):
-                texts.append(f"That works for me. {format_action(Action(ActionKind.ACCEPT))}")
+                texts.append(ACCEPT_TEXT)
             else:
                 texts.append(_turn_text(obs, self.target(obs)))
         return texts
@@ -372,11 +379,8 @@ class MenuAgent:
             if obs.role is not Role.BUYER:
                 raise ValueError("scripted:menu is a buyer; pick another scripted seller")
             moves = menu_moves(obs.own_offer, obs.other_offer, obs.private_value, obs.listing_price)
-            move = moves[random.Random(f"{seed}/{obs.episode_id}/{obs.turn}").randrange(len(moves))]
-            if move.kind is ActionKind.ACCEPT:
-                texts.append(f"That works for me. {format_action(move)}")
-            else:
-                texts.append(f"I can pay ${move.price:,.2f}. {format_action(move)}")
+            pick = random.Random(f"{seed}/{obs.episode_id}/{obs.turn}").randrange(len(moves))
+            texts.append(_say(Role.BUYER, moves[pick]))
         return texts
 
 
@@ -416,7 +420,7 @@ class ProberAgent:
         for obs in observations:
             target = self.target(obs)
             if _acceptable(obs, target):
-                texts.append(f"That works for me. {format_action(Action(ActionKind.ACCEPT))}")
+                texts.append(ACCEPT_TEXT)
                 continue
             probe = _PROBES[(obs.turn // 2) % len(_PROBES)]
             texts.append(f"{probe} {format_action(Action(ActionKind.OFFER, target))}")
