@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from parley.environments.contract import check_two_seats
 from parley.environments.dilemmas import Dilemma
@@ -98,6 +99,25 @@ class DeliberationOutcome:
         p = self.proposal
         return {"agreed": self.agreed, "reason": self.reason, "turns": self.turns,
                 "proposal": None if p is None else {"number": p.number, "by": p.by, "text": p.text, "turn": p.turn}}
+
+
+def mirrored_proposal(turns: Sequence[DeliberationTurn]) -> Proposal | None:
+    """The agreement in substance that the protocol does not count: both sides' latest proposals are the same text
+    (case and spacing aside). Returns the earlier of the two, the one the other side copied; None otherwise.
+
+    Only an ACCEPT agrees, so a side can take the other's plan without agreeing by proposing it back. Training may
+    count that as agreement (rewards.mirrored_agreements), so that a penalty on accepting cannot be dodged by copying.
+    """
+    latest: dict[int, DeliberationTurn] = {}
+    for t in turns:
+        if t.effect == "proposal":
+            latest[t.speaker] = t
+    if len(latest) != 2:
+        return None
+    first, second = sorted(latest.values(), key=lambda t: t.turn)
+    if " ".join(first.move.text.split()).lower() != " ".join(second.move.text.split()).lower():
+        return None
+    return Proposal(first.proposal, first.speaker, first.move.text, first.turn)
 
 
 @dataclass(frozen=True)
