@@ -164,7 +164,7 @@ def test_a_side_that_copies_the_others_proposal_is_counted_as_a_mirrored_deadloc
     from parley.agents.deliberator import ScriptedDeliberator
     from parley.agents.judge import RuleJudge
     from parley.evaluation.deliberation_arena import mirrored_deadlock, summarize_deliberations
-    from parley.rollout.deliberation import run_deliberations, with_verdicts
+    from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
     class Mirror:
         name = "mirror"
@@ -183,8 +183,19 @@ def test_a_side_that_copies_the_others_proposal_is_counted_as_a_mirrored_deadloc
     assert summarize_deliberations(apart)["mirrored_deadlocks"] == 0
     agreed = with_verdicts(run_deliberations(dilemmas, (ScriptedDeliberator(patience=1),) * 2, config), RuleJudge())
     assert all(e.outcome.agreed for e in agreed) and summarize_deliberations(agreed)["mirrored_deadlocks"] == 0
-    assert mirrored_deadlock(False, [(0, "proposal", "PROPOSAL: A  plan."), (1, "proposal", "proposal: a plan.")])
-    assert not mirrored_deadlock(False, [(0, "proposal", "PROPOSAL: A plan."), (1, "message", "PROPOSAL: A plan.")])
+    assert all(mirrored_deadlock(e) for e in mirrored) and not any(mirrored_deadlock(e) for e in apart + agreed)
+
+    def played(*texts):
+        env = DeliberationEnv(DeliberationConfig(max_turns=len(texts)))
+        env.reset(dilemmas[0])
+        for text in texts:
+            env.step(text)
+        return DeliberationEpisode("x", dilemmas[0], env.turns, env.outcome, ["a", "b"])
+
+    # the proposal is what counts, not the words around it; a quoted proposal in a message is not one
+    assert mirrored_deadlock(played("PROPOSAL: A  plan.", "Fine by me. proposal: a plan."))
+    assert not mirrored_deadlock(played("PROPOSAL: A plan.", 'You said "PROPOSAL A plan."'))
+    assert not mirrored_deadlock(played("PROPOSAL: A plan.", "PROPOSAL: A plan.", "PROPOSAL: Another plan."))
 
 
 def test_llm_deliberator_prompts_carry_persona_proposals_and_notices(tiny_backend):

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parley.agents.spec import LLM, RULE_JUDGE, SCRIPTED_DELIBERATORS, BackendCache, build_deliberator, build_judge, parse_spec, split_judge
 from parley.models.generation import GenerationSettings
-from parley.environments.deliberation import DeliberationConfig
+from parley.environments.deliberation import DeliberationConfig, mirrored_proposal
 from parley.environments.dilemmas import sample_dilemmas
 from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
@@ -35,16 +35,14 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def mirrored_deadlock(agreed: bool, turns) -> bool:
-    """No agreement although both sides' latest proposals are the same text (case and spacing aside).
+def mirrored_deadlock(episode: DeliberationEpisode) -> bool:
+    """No agreement although both sides' latest proposals are the same text (case and spacing aside;
+    environments/deliberation.py, ``mirrored_proposal``, the same test training uses with rewards.mirrored_agreements).
 
-    ``turns``: (speaker, effect, text) of each turn. Only an ACCEPT makes an agreement, so a side that copies the
-    other's proposal as a proposal of its own makes none; a reward that charges accepting (rewards.own_red_line_penalty)
-    taught exactly that (docs/benchmarks.md). Counted so an arena shows the loophole instead of a fall in agreement."""
-    if agreed:
-        return False
-    latest = {speaker: " ".join(text.split()).lower() for speaker, effect, text in turns if effect == "proposal"}
-    return len(latest) == 2 and len(set(latest.values())) == 1
+    Only an ACCEPT makes an agreement, so a side that copies the other's proposal as a proposal of its own makes none;
+    a reward that charges accepting (rewards.own_red_line_penalty) taught exactly that (docs/benchmarks.md). Counted
+    so an arena shows the loophole instead of a fall in agreement."""
+    return not episode.outcome.agreed and mirrored_proposal(episode.turns) is not None
 
 
 def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
@@ -75,8 +73,7 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         "red_line_rate": _mean(crossed),
         "red_line_rate_ci95": bootstrap_ci(crossed, seed=seed),
         "refused_acceptances": sum(t.effect == "refused" for e in episodes for t in e.turns),
-        "mirrored_deadlocks": sum(mirrored_deadlock(e.outcome.agreed, [(t.speaker, t.effect, t.text) for t in e.turns])
-                                  for e in episodes),
+        "mirrored_deadlocks": sum(mirrored_deadlock(e) for e in episodes),
     }
 
 
