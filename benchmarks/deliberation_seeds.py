@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from parley.evaluation.deliberation_arena import mirrored_deadlock
+from parley.environments.deliberation import DeliberationTurn, mirrored_proposal
 from parley.evaluation.stats import bootstrap_ci  # the arena's own CI, so rows match its summary.json
 
 
@@ -48,7 +48,8 @@ def measures(episodes: list[dict]) -> dict:
         "ca_agreed": [float(e["score"]) for e in judged],
         "red_line": [float(bool((e.get("verdict") or {}).get("red_line_violations"))) for e in judged],
         "refused": sum(t["effect"] == "refused" for e in episodes for t in e["turns"]),
-        "mirrored": sum(mirrored_deadlock(e["outcome"]["agreed"], [(t["speaker"], t["effect"], t["text"]) for t in e["turns"]])
+        "mirrored": sum(not e["outcome"]["agreed"] and
+                        mirrored_proposal([DeliberationTurn.from_dict(t) for t in e["turns"]]) is not None
                         for e in episodes),
     }
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from parley import ParleyError
-from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, parse_move
+from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, DeliberationTurn, parse_move
 from parley.environments.dilemmas import deduplicate, load_dilemmas, parse_dilemma
 from code_helpers import stamped_by_this_code
 
@@ -184,6 +184,8 @@ def test_a_side_that_copies_the_others_proposal_is_counted_as_a_mirrored_deadloc
     agreed = with_verdicts(run_deliberations(dilemmas, (ScriptedDeliberator(patience=1),) * 2, config), RuleJudge())
     assert all(e.outcome.agreed for e in agreed) and summarize_deliberations(agreed)["mirrored_deadlocks"] == 0
     assert all(mirrored_deadlock(e) for e in mirrored) and not any(mirrored_deadlock(e) for e in apart + agreed)
+    # benchmarks read the same test back from episodes.jsonl
+    assert all([DeliberationTurn.from_dict(t.to_dict()) for t in e.turns] == e.turns for e in mirrored + agreed)
 
     def played(*texts):
         env = DeliberationEnv(DeliberationConfig(max_turns=len(texts)))

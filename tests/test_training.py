@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -515,7 +514,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     from parley.training.trainer import train
 
     penalty = ["rewards.red_line_penalty=0.5", "rewards.own_red_line_penalty=0.3",
-               "rewards.proposed_red_line_penalty=0.2", "rewards.mirrored_agreements=true"] if warm else []
+               "rewards.proposed_red_line_penalty=0.2"] if warm else []
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
         f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]", *penalty), None)
@@ -599,52 +598,6 @@ def test_the_seat_penalties_charge_only_the_seat_they_name():
     for charge in (own_red_line, proposed_red_line):  # an evaluation episode has no trainee seat: say so
         with pytest.raises(ValueError, match="agent_side"):
             charge(ep(True, sams_line, None), 0.3)
-
-
-def test_a_copied_proposal_is_rewarded_as_the_agreement_it_is_in_training_only():
-    """The loophole own_red_line taught: the seat that would pay for accepting proposes the other's plan back, which
-    the protocol does not count. With rewards.mirrored_agreements a training episode that ends that way is an
-    agreement on the copied proposal, by its first proposer, judged and charged as accepting it would be; other
-    episodes are left as they are, and the protocol's own outcome (evaluation) is untouched."""
-    from parley.agents.deliberator import ScriptedDeliberator
-    from parley.agents.judge import RuleJudge
-    from parley.environments.deliberation import DeliberationConfig, mirrored_proposal
-    from parley.environments.dilemmas import load_dilemmas
-    from parley.rollout.deliberation import run_deliberations, with_verdicts
-    from parley.training.deliberation_rollout import as_agreements, own_red_line, proposed_red_line
-
-    class Mirror:
-        name = "mirror"
-
-        def act(self, observations, seed=0):  # proposes the other side's latest proposal back, in its own words around it
-            return [f"Fine by me. PROPOSAL: {obs.proposals[-1].text.upper()}" if obs.proposals else "Hello."
-                    for obs in observations]
-
-    dilemmas = load_dilemmas("test")[:3]
-    config, judge = DeliberationConfig(max_turns=4), RuleJudge()
-    stance = ScriptedDeliberator(patience=99, proposal="stance")  # proposes its own stance, never accepts
-    played = with_verdicts(run_deliberations(dilemmas, (stance, Mirror()), config), judge)
-    assert all(not e.outcome.agreed and e.score == 0.0 for e in played)  # the protocol: no agreement
-    counted = [dataclasses.replace(e, agent_side=1) for e in as_agreements(played, judge)]
-    for before, after in zip(played, counted):
-        assert after.outcome.agreed and after.outcome.reason == "mirrored"
-        assert after.outcome.proposal.by == 0 and after.outcome.proposal.text == before.dilemma.personas[0].stance
-        # the stance crosses the copier's (Sam's) red line: charged as if Sam had accepted it
-        assert after.verdict["red_line_violations"] == [before.dilemma.personas[1].name]
-        assert own_red_line(after, 0.3) == -0.3 and proposed_red_line(after, 0.3) == 0.0
-        assert not before.outcome.agreed and before.verdict is None  # the input episodes are not changed
-    apart = ScriptedDeliberator(patience=99)  # each side its own joint plan (values in its own order): no mirror
-    kept = with_verdicts(run_deliberations(dilemmas, (apart, apart), config), judge)
-    agreed = with_verdicts(run_deliberations(dilemmas, (ScriptedDeliberator(patience=1),) * 2, config), judge)
-    assert as_agreements(kept, judge) == kept and as_agreements(agreed, judge) == agreed
-    assert all(mirrored_proposal(e.turns) is None for e in kept + agreed)
-
-
-def test_mirrored_agreements_are_refused_where_there_is_nothing_to_mirror():
-    for other in ("bargain", "casino"):
-        with pytest.raises(ParleyError, match=rf"rewards.mirrored_agreements: env {other} has no proposals"):
-            load_config(f"configs/{other}-smollm2-cpu.yaml", ["rewards.mirrored_agreements=true"])
-    assert load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.mirrored_agreements=true"]).rewards.mirrored_agreements
 
 
 @pytest.mark.parametrize("name", ["red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"])

@@ -87,6 +87,12 @@ class DeliberationTurn:
         return {"turn": self.turn, "speaker": self.speaker, "text": self.text, "move": self.move.kind,
                 "effect": self.effect, "proposal": self.proposal, "notice": self.notice}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeliberationTurn":
+        """A turn as ``to_dict`` wrote it (episodes.jsonl); the move is parsed again from the text, as step() did."""
+        return cls(d["turn"], d["speaker"], d["text"], parse_move(d["text"]), d["effect"], d.get("proposal"),
+                   d.get("notice", ""))
+
 
 @dataclass
 class DeliberationOutcome:
@@ -105,8 +111,8 @@ def mirrored_proposal(turns: Sequence[DeliberationTurn]) -> Proposal | None:
     """The agreement in substance that the protocol does not count: both sides' latest proposals are the same text
     (case and spacing aside). Returns the earlier of the two, the one the other side copied; None otherwise.
 
-    Only an ACCEPT agrees, so a side can take the other's plan without agreeing by proposing it back. Training may
-    count that as agreement (rewards.mirrored_agreements), so that a penalty on accepting cannot be dodged by copying.
+    Only an ACCEPT agrees, so a side can take the other's plan without agreeing by proposing it back; the arena counts
+    such deadlocks (evaluation/deliberation_arena.py, ``mirrored_deadlock``).
     """
     latest: dict[int, DeliberationTurn] = {}
     for t in turns:

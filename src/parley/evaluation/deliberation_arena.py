@@ -37,7 +37,7 @@ def _mean(xs: list[float]) -> float | None:
 
 def mirrored_deadlock(episode: DeliberationEpisode) -> bool:
     """No agreement although both sides' latest proposals are the same text (case and spacing aside;
-    environments/deliberation.py, ``mirrored_proposal``, the same test training uses with rewards.mirrored_agreements).
+    environments/deliberation.py, ``mirrored_proposal``).
 
     Only an ACCEPT makes an agreement, so a side that copies the other's proposal as a proposal of its own makes none;
     a reward that charges accepting (rewards.own_red_line_penalty) taught exactly that (docs/benchmarks.md). Counted

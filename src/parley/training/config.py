@@ -77,11 +77,6 @@ class RewardSection(_Section):
                                              "other two, when the agreement crosses a red line (either persona's) and "
                                              "the trainee made the proposal that was accepted "
                                              "(training/deliberation_rollout.py, proposed_red_line)")
-    mirrored_agreements: bool = Field(False, description="deliberation: a training episode that ends without "
-                                      "agreement although both sides last proposed the same text is rewarded as an "
-                                      "agreement on it, judged and charged like one, so that copying the other's "
-                                      "proposal cannot dodge own_red_line_penalty. Evaluations keep the protocol's "
-                                      "count (only an ACCEPT agrees) (training/deliberation_rollout.py, as_agreements)")
 
 
 class WarmStartSection(_Section):
@@ -220,9 +215,6 @@ class TrainConfig(_Section):
         for name in ("red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"):
             if getattr(self.rewards, name) and not game.red_lines:  # otherwise the game would silently ignore it
                 raise ValueError(f"rewards.{name}: env {self.env} has no red lines (deliberation only); remove it")
-        if self.rewards.mirrored_agreements and not game.red_lines:
-            raise ValueError(f"rewards.mirrored_agreements: env {self.env} has no proposals to mirror (deliberation "
-                             "only); remove it")
         if self.generation.engine not in game.engines:
             raise ValueError(f"generation.engine: env {self.env} plays its rollouts with "
                              f"{' or '.join(game.engines)}, not {self.generation.engine}")

@@ -12,8 +12,7 @@ from typing import Sequence
 
 from parley.models.generation import GenerationSettings
 from parley.agents.deliberator import DeliberationLLMAgent
-from parley.environments.deliberation import (DeliberationConfig, DeliberationEnv, DeliberationOutcome,
-                                              mirrored_proposal)
+from parley.environments.deliberation import DeliberationConfig, DeliberationEnv
 from parley.environments.dilemmas import Dilemma
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 from parley.training.episode_rollout import TwoSeatRollout
@@ -22,16 +21,9 @@ from parley.training.episode_rollout import TwoSeatRollout
 class DeliberationRollout(TwoSeatRollout):
     def __init__(self, dilemmas: Sequence[Dilemma], opponent: str, protocol: DeliberationConfig,
                  settings: GenerationSettings, judge, seed: int, refresh_steps: int = 10, backends=None,
-                 seating: str = "alternate", mirrored_agreements: bool = False) -> None:
+                 seating: str = "alternate") -> None:
         super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends, seating)
         self.protocol, self.judge = protocol, judge
-        self.mirrored_agreements = mirrored_agreements
-
-    def __call__(self, prompts: list, trainer) -> dict:
-        out = super().__call__(prompts, trainer)
-        if self.mirrored_agreements:  # training rewards only: evaluate() keeps the protocol's own count
-            out["episode"] = as_agreements(out["episode"], self.judge, seed=self.seed)
-        return out
 
     def _llm(self, backend, name: str):
         return DeliberationLLMAgent(name=name, backend=backend, settings=self.settings)
@@ -63,22 +55,6 @@ class DeliberationRollout(TwoSeatRollout):
         summary["mean_reward"] = summary["ca_score_mean"] / 10 if summary["ca_score_mean"] is not None else None
         summary["mean_reward_ci95"] = [x / 10 for x in summary["ca_score_ci95"]]
         return summary, [e.to_dict() for e in episodes]
-
-
-def as_agreements(episodes: Sequence[DeliberationEpisode], judge, seed: int = 0) -> list[DeliberationEpisode]:
-    """Each episode that ended without agreement although both sides last proposed the same text, as an agreement on
-    that text (outcome reason "mirrored", the copied side's proposal), judged; the others unchanged.
-
-    Why: a penalty on accepting (own_red_line) taught the accepting seat to propose the other's plan back instead,
-    which the protocol does not count as agreement and so cost nothing (docs/benchmarks.md). Counted as an agreement,
-    the copy pays what accepting pays, and the reward sees the same substance whichever way it was agreed."""
-    mirrored = {}
-    for e in episodes:
-        if not e.outcome.agreed and (proposal := mirrored_proposal(e.turns)) is not None:
-            outcome = DeliberationOutcome(True, proposal, "mirrored", e.outcome.turns)
-            mirrored[e.id] = dataclasses.replace(e, outcome=outcome, verdict=None)
-    judged = {e.id: e for e in with_verdicts(list(mirrored.values()), judge, seed=seed)}
-    return [judged.get(e.id, e) for e in episodes]
 
 
 def collective_agency(episode: DeliberationEpisode) -> float | None:

@@ -196,7 +196,7 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends,
-                                  seating=cfg.grpo.seating, mirrored_agreements=cfg.rewards.mirrored_agreements)
+                                  seating=cfg.grpo.seating)
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
     for name, charge in (("red_line", red_line), ("own_red_line", own_red_line),
                          ("proposed_red_line", proposed_red_line)):
