@@ -140,7 +140,7 @@ class FilteredResolutionTeacher:
     run's own judge passed.
     """
 
-    resolver: Any  # anything with resolve(dilemmas, seed) -> texts (SoloResolver)
+    resolver: Any  # anything with resolve(dilemmas, seed) -> texts (SoloResolver); None with ``kept``
     judge: Any  # anything with judge(requests, seed) -> verdicts (RuleJudge, LLMJudge)
     samples: int = 8
     min_score: float = 0.0
@@ -149,12 +149,22 @@ class FilteredResolutionTeacher:
     show_progress: bool = False
     chosen: dict[str, str] = field(default_factory=dict)  # dilemma id -> its kept resolution
     report: dict = field(default_factory=dict)
+    kept: dict[str, str] | None = None  # an earlier selection (dilemma id -> resolution) to reuse instead of sampling
     _verdicts: dict = field(default_factory=dict, repr=False)  # (dilemma id, text) -> passes
 
     def select(self, dilemmas: Sequence[Dilemma], seed: int = 0) -> list[Dilemma]:
         from parley.agents.judge import JudgeRequest
 
         distinct = list({d.id: d for d in dilemmas}.values())
+        if self.kept is not None:  # the sampling and judging were done before; the same dilemmas must be drawn
+            missing = sorted(set(self.kept) - {d.id for d in distinct})
+            if missing:
+                raise ValueError(f"{self.name}: the reused selection kept resolutions for {len(missing)} dilemmas "
+                                 f"this run does not draw (e.g. {missing[0]}): draw the same dilemmas as the run it "
+                                 "comes from (its seed, split and warm_start.episodes)")
+            self.chosen = dict(self.kept)
+            self.report = {"dilemmas": len(distinct), "reused": len(self.chosen), "kept": len(self.chosen)}
+            return [d for d in dilemmas if d.id in self.chosen]
         best: dict[str, tuple[float, str]] = {}
         judged = failed = 0
         counts: dict[str, int] = {}  # how the judge scored every sample, to see how rare a pass is
@@ -180,7 +190,8 @@ class FilteredResolutionTeacher:
         self.report = {"dilemmas": len(distinct), "samples": self.samples, "judged": judged, "judge_failures": failed,
                        "score_counts": dict(sorted(counts.items(), key=lambda kv: float(kv[0]))),
                        "kept": len(best), "kept_mean_score": (sum(sc for sc, _ in best.values()) / len(best)
-                                                              if best else None)}
+                                                              if best else None),
+                       "resolutions": dict(sorted(self.chosen.items()))}  # so a later run can reuse the selection
         return [d for d in dilemmas if d.id in self.chosen]
 
     def passes(self, dilemma: Dilemma, text: str, seed: int = 0) -> bool:

@@ -100,6 +100,11 @@ class WarmStartSection(_Section):
                                 "resolutions the model writes per dilemma before the judge picks the best")
     filter_min_score: float = Field(0.0, description="deliberation, filtered:<model> teachers: a resolution is kept "
                                     "only if the judge scores it above this (and it crosses no red line)")
+    filter_from: str | None = Field(None, description="deliberation, filtered:<model> teachers: an earlier run's "
+                                    "warm_start folder whose kept resolutions to reuse instead of sampling and judging "
+                                    "again (about 18 minutes on our CPU); this run must draw the same dilemmas (its "
+                                    "seed, split and episodes). For a second round on the trainee's own turns: "
+                                    "model and opponents the earlier warm start (docs/benchmarks.md)")
 
     # The teachers are checked in TrainConfig: what a valid teacher is depends on the environment.
 

@@ -214,7 +214,7 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
     examples, summary = deliberation_teacher_examples(ws.teachers, ws.opponents, cfg.judge,
                                                       DeliberationConfig(max_turns=cfg.environment.max_turns),
                                                       ws.episodes, cfg.seed, cfg.environment.split, settings,
-                                                      ws.filter_samples, ws.filter_min_score)
+                                                      ws.filter_samples, ws.filter_min_score, ws.filter_from)
     return examples, {**summary, **_opponent_record(ws.opponents)}
 
 

@@ -141,14 +141,44 @@ def two_seat_teacher_examples(teachers: Sequence[str], opponents: str | Sequence
     return examples, summary
 
 
+def kept_resolutions(folder: str | Path, teacher: str) -> dict[str, str]:
+    """The resolutions a ``filtered:<model>`` teacher kept in an earlier warm start (its folder): dilemma id -> text.
+
+    Read from warm_start.json's filter report; a folder written before the report listed them is read from its
+    examples.jsonl instead, where the teacher's every proposal is its kept resolution ("PROPOSAL: <text>")."""
+    from parley import ParleyError
+
+    folder = Path(folder)
+    record = folder / DONE_FILE
+    if not record.is_file():
+        raise ParleyError(f"warm_start.filter_from: {folder} holds no finished warm start (no {DONE_FILE}); name the "
+                          "warm_start folder of an earlier run")
+    stored = json.loads(record.read_text()).get("teachers", {}).get(teacher, {})
+    if "resolutions" in stored.get("filter", {}):
+        return dict(stored["filter"]["resolutions"])
+    kept: dict[str, str] = {}
+    examples = folder / "examples.jsonl"
+    for line in examples.read_text().splitlines() if examples.is_file() else []:
+        e = json.loads(line)
+        text = e["completion"][0]["content"]
+        if e.get("teacher") == teacher and text.startswith("PROPOSAL: "):
+            kept[e["episode"].split("#")[0]] = text.removeprefix("PROPOSAL: ")
+    if not kept:
+        raise ParleyError(f"warm_start.filter_from: {folder} records no resolution kept by teacher {teacher!r}; name "
+                          "the warm start of a run that had this teacher")
+    return kept
+
+
 def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], judge: str, protocol,
                                   episodes: int, seed: int, split: str = "train", settings=None,
-                                  filter_samples: int = 8, filter_min_score: float = 0.0) -> tuple[list[dict], dict]:
+                                  filter_samples: int = 8, filter_min_score: float = 0.0,
+                                  filter_from: str | None = None) -> tuple[list[dict], dict]:
     """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``.
 
     A ``filtered:<model>`` teacher is the model's own single-agent resolutions, ``filter_samples`` per dilemma,
     kept when ``judge`` scores one above ``filter_min_score`` (``FilteredResolutionTeacher``); it plays only the
-    drawn dilemmas that kept one, so it may play fewer than ``episodes``.
+    drawn dilemmas that kept one, so it may play fewer than ``episodes``. With ``filter_from`` (an earlier warm-start
+    folder) it reuses that run's selection instead of sampling again.
     """
     from parley import ParleyError
     from parley.models.generation import GenerationSettings
@@ -170,7 +200,10 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequ
     built: dict[str, object] = {}
 
     def build(spec: str):
-        if spec.startswith(FILTERED_PREFIX):
+        if spec.startswith(FILTERED_PREFIX) and filter_from:
+            agent = FilteredResolutionTeacher(None, grader, min_score=filter_min_score, name=spec,
+                                              kept=kept_resolutions(filter_from, spec))
+        elif spec.startswith(FILTERED_PREFIX):
             agent = FilteredResolutionTeacher(build_resolver(spec.removeprefix(FILTERED_PREFIX), settings, cache), grader,
                                               samples=filter_samples, min_score=filter_min_score, name=spec,
                                               show_progress=True)
@@ -184,7 +217,10 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequ
         teacher = built[teachers[index]]
         if not isinstance(teacher, FilteredResolutionTeacher):
             return drawn
-        kept = teacher.select(drawn, seed=seed)
+        try:
+            kept = teacher.select(drawn, seed=seed)
+        except ValueError as e:  # a reused selection from a run that drew other dilemmas
+            raise ParleyError(f"warm_start.filter_from: {e}") from e
         if not kept:
             report = teacher.report
             raise ParleyError(f"warm-start teacher {teachers[index]!r} kept no resolution: none of {report['judged']} "
