@@ -311,6 +311,58 @@ def test_filtered_teacher_warm_starts_on_judged_resolutions_or_says_why_not(monk
                                       episodes=4, seed=1)
 
 
+def test_a_second_round_reuses_the_kept_resolutions_and_the_teacher_judges_the_trainees_proposals(monkeypatch, tmp_path):
+    """warm_start.filter_from: a later run reads an earlier warm start's selection instead of sampling again (its
+    report lists the resolutions; an older folder's examples.jsonl holds them too), and must draw the same dilemmas.
+    Against another agent (the earlier warm start, in a second round) the teacher accepts only proposals its judge
+    passes and puts its own kept resolution on the table instead of a red-line one."""
+    import parley.agents.spec as spec
+    from parley.agents.deliberator import ScriptedDeliberator
+    from parley.environments.deliberation import DeliberationConfig
+    from parley.environments.dilemmas import load_dilemmas
+    from parley.training.warm_start import DONE_FILE, kept_resolutions
+
+    good, _, _ = _good_and_bad()
+    n_train = len(load_dilemmas("train"))
+    config = DeliberationConfig(max_turns=6)
+    monkeypatch.setattr(spec, "build_resolver", lambda raw, settings, cache: _RoundResolver([good]))
+    examples, summary = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config,
+                                                      episodes=n_train, seed=1)
+    resolutions = summary["teachers"]["filtered:smollm2"]["filter"]["resolutions"]
+    assert resolutions == {i: good[i] for i in resolutions} and len(resolutions) == summary["teachers"][
+        "filtered:smollm2"]["filter"]["kept"] >= 2
+    earlier = tmp_path / "warm_start"
+    earlier.mkdir()
+    (earlier / DONE_FILE).write_text(json.dumps(summary))
+    (earlier / "examples.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
+
+    def no_sampling(*a, **k):
+        raise AssertionError("a reused selection samples nothing")
+
+    monkeypatch.setattr(spec, "build_resolver", no_sampling)
+    assert kept_resolutions(earlier, "filtered:smollm2") == resolutions
+    again, _ = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config,
+                                             episodes=n_train, seed=1, filter_from=str(earlier))
+    assert again == examples
+    (earlier / DONE_FILE).write_text(json.dumps({"teachers": {}}))  # a folder from before the report listed them
+    assert kept_resolutions(earlier, "filtered:smollm2") == resolutions
+    # against an agent that proposes its own stance (a red line of the other persona) and accepts after a turn
+    monkeypatch.setattr(spec, "build_deliberator", lambda s, settings, cache: ScriptedDeliberator(proposal="stance"))
+    second, stats = deliberation_teacher_examples(["filtered:smollm2"], "trainee", "scripted:rules", config,
+                                                  episodes=n_train, seed=1, filter_from=str(earlier))
+    texts = [e["completion"][0]["content"] for e in second]
+    assert not any("ACCEPT" in t for t in texts)  # never accepts the stance ...
+    assert {t for t in texts} == {f"PROPOSAL: {good[i]}" for i in resolutions}  # ... proposes its own instead
+    assert stats["teachers"]["filtered:smollm2"]["red_line_violations"] == {"persona_0": 0, "persona_1": 0}
+    with pytest.raises(ParleyError, match="filter_from: .*does not draw"):  # another seed draws other dilemmas
+        deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config, episodes=4, seed=1,
+                                      filter_from=str(earlier))
+    with pytest.raises(ParleyError, match="filter_from: .*no finished warm start"):
+        kept_resolutions(tmp_path, "filtered:smollm2")
+    with pytest.raises(ParleyError, match="no resolution kept by teacher 'filtered:other'"):
+        kept_resolutions(earlier, "filtered:other")
+
+
 def test_filtered_teacher_specs_are_checked_in_the_config():
     cfg = load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[filtered:smollm2]",
                                                                  "warm_start.filter_samples=4"])
