@@ -70,8 +70,9 @@ class RewardSection(_Section):
                                         "red_line_penalty, when the agreement crosses the trainee's own persona's red "
                                         "line (it accepted or proposed the other side's stance); the seat whose "
                                         "stance was adopted pays nothing more (training/deliberation_rollout.py, "
-                                        "own_red_line). Measured: it taught the accepting seat to copy the other's "
-                                        "proposal instead, which the protocol does not count as agreement "
+                                        "own_red_line). Measured: it taught the accepting seat to propose the "
+                                        "other's text back instead of accepting it, which the training opponents "
+                                        "accept and which deadlocks when the trained model meets itself "
                                         "(docs/benchmarks.md)")
     proposed_red_line_penalty: float = Field(0.0, ge=0.0, description="deliberation: subtracted, on top of the "
                                              "other two, when the agreement crosses a red line (either persona's) and "
