@@ -302,3 +302,26 @@ def test_the_seeds_table_keeps_opponents_apart_and_prints_the_agents_side(tmp_pa
     assert mixed.returncode != 0 and "self-play and an opponent go in separate tables" in mixed.stderr
     alone = subprocess.run([*script, f"{tmp_path / 'self'}:b"], capture_output=True, text=True)
     assert alone.returncode == 0 and "the agent's side" not in alone.stdout and "self-play" in alone.stdout
+
+
+def test_the_acceptance_table_judges_every_proposal_and_pairs_it_with_the_reply(tmp_path):
+    """benchmarks/deliberation_acceptance.py: scripted:deliberator (patience 1) against scripted:stance. Each side
+    proposes once; the second proposal is accepted on the next turn, the first never. Where the stance speaks second
+    its red-line proposal is the accepted one, where it speaks first the joint plan is: 2 of 4 crossing proposals
+    and 2 of 4 clean ones accepted at once."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from parley.cli.main import app
+
+    assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator", "--opponent",
+                                    "scripted:stance", "--episodes", "4", "--out", str(tmp_path / "vs")]).exit_code == 0
+    script = [sys.executable, "benchmarks/deliberation_acceptance.py"]
+    ok = subprocess.run([*script, f"{tmp_path / 'vs'}:template"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ("| template | 8 | 0.50 [0.12, 0.88] (of 8) | 0.50 [0.00, 1.00] (of 4) | 0.50 [0.00, 1.00] (of 4) |"
+            in ok.stdout)
+    missing = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True)
+    assert missing.returncode == 2 and "not a deliberation arena folder" in missing.stderr

@@ -1,0 +1,79 @@
+"""Where a deliberator's red-line agreements come from: the proposals it writes, or what it accepts.
+
+    python benchmarks/deliberation_acceptance.py runs/delib-stance-eval/frozen-seed0-warm_start:"seed 0 warm start" \\
+        runs/delib-stance-eval/prop-seed0-final:"seed 0 final"
+
+Each argument is a `parley arena --env deliberation` output folder (FOLDER[:LABEL]; self-play, or against an
+opponent, where both seats' proposals count). Every proposal on the table is judged again by the rule judge (rubric
+v2, whatever judge the arena used), whether or not it was accepted, and paired with the other side's next turn. The
+red-line rate of agreements is then the product of two things a training change can move: how often proposals cross
+a red line (the proposing seat), and how much more readily the other side accepts a proposal that does not cross one
+than one that does (the accepting seat). An acceptor that accepts both alike does not tell them apart, and the
+red-line rate of agreements is then the crossing share of the proposals it was offered. Accept rates carry 95%
+percentile-bootstrap CIs over proposals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from parley.agents.judge import JudgeRequest, RuleJudge
+from parley.environments.dilemmas import parse_dilemma
+from parley.evaluation.stats import bootstrap_ci
+
+
+def offers(episodes: list[dict]) -> list[tuple[bool, bool]]:
+    """(crosses a red line, accepted on the next turn) for every proposal that had a next turn, judged as the table
+    held it (the environment's parsed text)."""
+    requests, accepted = [], []
+    for e in episodes:
+        table = _table(e)
+        for k, t in enumerate(e["turns"]):
+            if t["effect"] != "proposal" or k + 1 >= len(e["turns"]):
+                continue
+            reply = e["turns"][k + 1]
+            requests.append(JudgeRequest(parse_dilemma(e["dilemma"]), table[t["proposal"]]))
+            accepted.append(reply["effect"] == "accept" and reply["proposal"] == t["proposal"])
+    verdicts = RuleJudge().judge(requests) if requests else []
+    return [(bool(v.red_line_violations), a) for v, a in zip(verdicts, accepted)]
+
+
+def _table(episode: dict) -> dict[int, str]:
+    from parley.environments.deliberation import parse_move
+
+    return {t["proposal"]: parse_move(t["text"]).text for t in episode["turns"] if t["effect"] == "proposal"}
+
+
+def _rate(flags: list[bool]) -> str:
+    if not flags:
+        return "n/a"
+    values = [float(f) for f in flags]
+    lo, hi = bootstrap_ci(values)
+    return f"{sum(values) / len(values):.2f} [{lo:.2f}, {hi:.2f}] (of {len(values)})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="FOLDER[:LABEL]")
+    args = parser.parse_args(argv)
+    print("| model | proposals | crossing a red line | accepted at once, crossing | accepted at once, not crossing |")
+    print("|---|---:|---|---|---|")
+    for spec in args.runs:
+        folder, _, label = spec.partition(":")
+        path = Path(folder) / "episodes.jsonl"
+        if not path.is_file():
+            print(f"{folder} is not a deliberation arena folder (no episodes.jsonl)", file=sys.stderr)
+            return 2
+        episodes = [json.loads(line) for line in path.read_text().splitlines()]
+        pairs = offers(episodes)
+        crossing = [a for c, a in pairs if c]
+        clean = [a for c, a in pairs if not c]
+        print(f"| {label or folder} | {len(pairs)} | {_rate([c for c, _ in pairs])} | {_rate(crossing)} | {_rate(clean)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
