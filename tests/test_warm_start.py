@@ -361,6 +361,12 @@ def test_a_second_round_reuses_the_kept_resolutions_and_the_teacher_judges_the_t
         kept_resolutions(tmp_path, "filtered:smollm2")
     with pytest.raises(ParleyError, match="no resolution kept by teacher 'filtered:other'"):
         kept_resolutions(earlier, "filtered:other")
+    (earlier / DONE_FILE).write_text("[1, 2")
+    with pytest.raises(ParleyError, match="is not a warm-start record"):
+        kept_resolutions(earlier, "filtered:smollm2")
+    with pytest.raises(ParleyError, match="filter_from: only a filtered:<model> teacher"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[scripted:stance]",
+                                                              f"warm_start.filter_from={earlier}"])
 
 
 def test_filtered_teacher_specs_are_checked_in_the_config():

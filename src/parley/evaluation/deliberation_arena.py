@@ -39,9 +39,10 @@ def mirrored_deadlock(episode: DeliberationEpisode) -> bool:
     """No agreement although both sides' latest proposals are the same text (case and spacing aside;
     environments/deliberation.py, ``mirrored_proposal``).
 
-    Only an ACCEPT makes an agreement, so a side that copies the other's proposal as a proposal of its own makes none;
-    a reward that charges accepting (rewards.own_red_line_penalty) taught exactly that (docs/benchmarks.md). Counted
-    so an arena shows the loophole instead of a fall in agreement."""
+    Only an ACCEPT makes an agreement, so a side that copies the other's proposal as a proposal of its own makes none.
+    A reward that charges accepting (rewards.own_red_line_penalty) taught proposing back instead of accepting, which
+    deadlocks like this when the trained model meets itself (docs/benchmarks.md). Counted so an arena shows it
+    instead of a bare fall in agreement."""
     return not episode.outcome.agreed and mirrored_proposal(episode.turns) is not None
 
 

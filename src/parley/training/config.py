@@ -100,7 +100,9 @@ class WarmStartSection(_Section):
     filter_samples: int = Field(8, ge=1, description="deliberation, filtered:<model> teachers: single-agent "
                                 "resolutions the model writes per dilemma before the judge picks the best")
     filter_min_score: float = Field(0.0, description="deliberation, filtered:<model> teachers: a resolution is kept "
-                                    "only if the judge scores it above this (and it crosses no red line)")
+                                    "only if the judge scores it above this (and it crosses no red line); the "
+                                    "teacher accepts the other side's proposal by the same bar (with filter_from "
+                                    "that is all it sets: -1 accepts whatever crosses no red line)")
     filter_from: str | None = Field(None, description="deliberation, filtered:<model> teachers: an earlier run's "
                                     "warm_start folder whose kept resolutions to reuse instead of sampling and judging "
                                     "again (about 18 minutes on our CPU); this run must draw the same dilemmas (its "

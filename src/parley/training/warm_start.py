@@ -153,7 +153,11 @@ def kept_resolutions(folder: str | Path, teacher: str) -> dict[str, str]:
     if not record.is_file():
         raise ParleyError(f"warm_start.filter_from: {folder} holds no finished warm start (no {DONE_FILE}); name the "
                           "warm_start folder of an earlier run")
-    stored = json.loads(record.read_text()).get("teachers", {}).get(teacher, {})
+    try:
+        stored = json.loads(record.read_text()).get("teachers", {}).get(teacher, {})
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise ParleyError(f"warm_start.filter_from: {record} is not a warm-start record ({e}); name the warm_start "
+                          "folder of an earlier run") from None
     if "resolutions" in stored.get("filter", {}):
         return dict(stored["filter"]["resolutions"])
     kept: dict[str, str] = {}
