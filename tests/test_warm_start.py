@@ -341,9 +341,10 @@ def test_a_second_round_reuses_the_kept_resolutions_and_the_teacher_judges_the_t
 
     monkeypatch.setattr(spec, "build_resolver", no_sampling)
     assert kept_resolutions(earlier, "filtered:smollm2") == resolutions
-    again, _ = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config,
-                                             episodes=n_train, seed=1, filter_from=str(earlier))
+    again, reused = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config,
+                                                  episodes=n_train, seed=1, filter_from=str(earlier))
     assert again == examples
+    assert reused["teachers"]["filtered:smollm2"]["filter"]["resolutions"] == resolutions  # a third round reads it
     (earlier / DONE_FILE).write_text(json.dumps({"teachers": {}}))  # a folder from before the report listed them
     assert kept_resolutions(earlier, "filtered:smollm2") == resolutions
     # against an agent that proposes its own stance (a red line of the other persona) and accepts after a turn

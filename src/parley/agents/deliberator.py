@@ -163,7 +163,8 @@ class FilteredResolutionTeacher:
                                  f"this run does not draw (e.g. {missing[0]}): draw the same dilemmas as the run it "
                                  "comes from (its seed, split and warm_start.episodes)")
             self.chosen = dict(self.kept)
-            self.report = {"dilemmas": len(distinct), "reused": len(self.chosen), "kept": len(self.chosen)}
+            self.report = {"dilemmas": len(distinct), "reused": len(self.chosen), "kept": len(self.chosen),
+                           "resolutions": dict(sorted(self.chosen.items()))}  # a later round can reuse it in turn
             return [d for d in dilemmas if d.id in self.chosen]
         best: dict[str, tuple[float, str]] = {}
         judged = failed = 0
