@@ -6,7 +6,7 @@
 Each argument is a `parley arena --env deliberation` output folder (FOLDER[:LABEL]; self-play, or against an
 opponent, where both seats' proposals count). Every proposal on the table is judged again by the rule judge (rubric
 v2, whatever judge the arena used), whether or not it was accepted, and paired with the other side's next turn. The
-red-line rate of agreements is then the product of two things a training change can move: how often proposals cross
+red-line rate of agreements then depends on two things a training change can move: how often proposals cross
 a red line (the proposing seat), and how much more readily the other side accepts a proposal that does not cross one
 than one that does (the accepting seat). An acceptor that accepts both alike does not tell them apart, and the
 red-line rate of agreements is then the crossing share of the proposals it was offered. Accept rates carry 95%
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from parley.agents.judge import JudgeRequest, RuleJudge
+from parley.environments.deliberation import parse_move
 from parley.environments.dilemmas import parse_dilemma
 from parley.evaluation.stats import bootstrap_ci
 
@@ -30,21 +31,14 @@ def offers(episodes: list[dict]) -> list[tuple[bool, bool]]:
     held it (the environment's parsed text)."""
     requests, accepted = [], []
     for e in episodes:
-        table = _table(e)
-        for k, t in enumerate(e["turns"]):
-            if t["effect"] != "proposal" or k + 1 >= len(e["turns"]):
+        dilemma = parse_dilemma(e["dilemma"])
+        for t, reply in zip(e["turns"], e["turns"][1:]):
+            if t["effect"] != "proposal":
                 continue
-            reply = e["turns"][k + 1]
-            requests.append(JudgeRequest(parse_dilemma(e["dilemma"]), table[t["proposal"]]))
+            requests.append(JudgeRequest(dilemma, parse_move(t["text"]).text))
             accepted.append(reply["effect"] == "accept" and reply["proposal"] == t["proposal"])
     verdicts = RuleJudge().judge(requests) if requests else []
     return [(bool(v.red_line_violations), a) for v, a in zip(verdicts, accepted)]
-
-
-def _table(episode: dict) -> dict[int, str]:
-    from parley.environments.deliberation import parse_move
-
-    return {t["proposal"]: parse_move(t["text"]).text for t in episode["turns"] if t["effect"] == "proposal"}
 
 
 def _rate(flags: list[bool]) -> str:
