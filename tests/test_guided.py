@@ -148,7 +148,7 @@ def test_the_trainee_persona_is_checked_for_its_role_and_game(tiny_model_dir, tm
     assert ok.persona == "guided"
     cases = [(["role=seller", "persona=guided"], "a trainee seller takes one of standard, hostile"),
              (["persona=hostile"], "a trainee buyer takes one of standard, guided"),
-             (["env=deliberation", "persona=guided"], "env deliberation has no trainee personas"),
+             (["env=deliberation", "persona=guided"], "deliberator agents have one persona, standard"),
              (["env=casino", "persona=guided"], "env casino has no trainee personas")]
     for extra, message in cases:
         with pytest.raises(ParleyError, match=message):

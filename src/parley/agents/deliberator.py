@@ -29,12 +29,17 @@ class DeliberationLLMAgent(SeatedLLMAgent):
     """Either persona (the observation says which), on any backend; the same model can play both."""
 
     PROMPT = PROMPT
+    # v1 unless a spec names another (smollm2#standard.v2): the shipped deliberator and every figure recorded before
+    # 2026-12-06 played v1. v2 says what the judge scores 0 (either option as it stands) and asks for a third course
+    # of action; it leaves out the goals, which asked each persona to stay as close as possible to its own stance.
+    DEFAULT_PROMPT_VERSION = 1
 
     def messages(self, obs: DeliberationObservation) -> Conversation:
         me, other, d = obs.persona, obs.other, obs.dilemma
         system = self._template.render(
             name=me.name, other=other.name, situation=d.situation, options=d.options, stance=me.stance,
-            values=me.values, goals=me.goals, red_lines=me.red_lines, other_stance=other.stance, max_turns=obs.max_turns)
+            values=me.values, goals=me.goals, red_lines=me.red_lines, other_stance=other.stance, other_values=other.values,
+            max_turns=obs.max_turns)
         status = (f"{_table(obs)} [Message {obs.turn + 1} of {obs.max_turns}.]"
                   + (" " + " ".join(obs.notices) if obs.notices else ""))
         return seat_dialogue(system, obs.history, obs.speaker, other.name, "The deliberation starts. Say what you think.",

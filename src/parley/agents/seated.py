@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import ClassVar, Sequence
 
+from parley import ParleyError
 from parley.models import prompts
 from parley.models.backends import Backend, Completion, Conversation
 from parley.models.generation import GenerationSettings
@@ -31,22 +32,40 @@ def seat_dialogue(system: str, history: Sequence[tuple[int, str]], me: int, othe
     return messages
 
 
+def seated_prompt_version(agent_class, persona: str) -> int | None:
+    """The prompt version ``persona`` (``standard`` or ``standard.vN``) gives a seated agent of ``agent_class``, or a
+    ParleyError naming what is wrong: these games have one persona, whose prompt comes in versions."""
+    from parley.agents.bargainer import split_persona
+
+    name, version = split_persona(persona)
+    if name != "standard":
+        raise ParleyError(f"persona {persona!r}: {agent_class.PROMPT} agents have one persona, standard, "
+                          f"optionally with a prompt version (standard.v2)")
+    if version is not None and version not in prompts.available().get(agent_class.PROMPT, []):
+        raise ParleyError(f"persona {persona!r}: the {agent_class.PROMPT} prompt has no version {version}; it has "
+                          + ", ".join(f"v{v}" for v in prompts.available().get(agent_class.PROMPT, [])))
+    return version or agent_class.DEFAULT_PROMPT_VERSION
+
+
 @dataclass
 class SeatedLLMAgent:
     """An LLM for either seat of a two-seat game (the observation's ``speaker`` says which), on any backend.
-    A game's agent sets ``PROMPT`` and writes ``messages(observation)``."""
+    A game's agent sets ``PROMPT`` and writes ``messages(observation)``; ``persona`` picks the prompt's version
+    (``standard.v2``), and without a version it plays ``DEFAULT_PROMPT_VERSION`` (None: the newest)."""
 
     PROMPT = ""
+    DEFAULT_PROMPT_VERSION: ClassVar[int | None] = None
 
     name: str
     backend: Backend
     settings: GenerationSettings = field(default_factory=GenerationSettings)
+    persona: str = "standard"
     last_completions: list[Completion] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         # Not id(self): ids of collected objects are reused, and a stale cache entry would be found.
         self._ns = uuid.uuid4().hex
-        self.prompt_id, self._template = prompts.load(self.PROMPT)
+        self.prompt_id, self._template = prompts.load(self.PROMPT, seated_prompt_version(self, self.persona))
 
     def messages(self, obs) -> Conversation:
         raise NotImplementedError

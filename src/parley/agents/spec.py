@@ -26,6 +26,7 @@ from parley import ParleyError
 from parley.agents.base import Agent
 from parley.agents.camper import SCRIPTED_CAMPERS as SCRIPTED_CAMPER_FACTORIES, CamperLLMAgent
 from parley.agents.deliberator import SCRIPTED_DELIBERATORS as SCRIPTED_DELIBERATION, DeliberationLLMAgent
+from parley.agents.seated import seated_prompt_version
 from parley.models.generation import GenerationSettings
 from parley.agents.bargainer import BUYER_PERSONAS, SELLER_PERSONAS, BargainLLMAgent, check_persona_for, split_persona
 from parley.agents.bargainer import ONLY_PLAYS, SCRIPTED
@@ -207,11 +208,16 @@ RULE_JUDGE = "scripted:rules"
 
 
 def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
-    """A deliberation agent: a scripted stand-in by name, or any language model (no persona suffix)."""
-    spec = parse_spec(raw, allow=LLM, what="deliberation agent", personas=False, extra=SCRIPTED_DELIBERATORS)
+    """A deliberation agent: a scripted stand-in by name, or any language model, optionally with the version of its
+    prompt (``smollm2#standard.v2``); an ``hf:`` run folder plays the version it trained under."""
+    spec = parse_spec(raw, allow=LLM, what="deliberation agent", extra=SCRIPTED_DELIBERATORS)
     if spec is None:
         return SCRIPTED_DELIBERATION[raw]()
-    return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings)
+    try:
+        seated_prompt_version(DeliberationLLMAgent, spec.persona)
+    except ParleyError as exc:
+        raise ParleyError(f"invalid deliberation agent {raw!r}: {exc}") from None
+    return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings, persona=spec.persona)
 
 
 def split_judge(raw: str) -> tuple[str, int | None]:

@@ -21,12 +21,13 @@ from parley.training.episode_rollout import TwoSeatRollout
 class DeliberationRollout(TwoSeatRollout):
     def __init__(self, dilemmas: Sequence[Dilemma], opponent: str, protocol: DeliberationConfig,
                  settings: GenerationSettings, judge, seed: int, refresh_steps: int = 10, backends=None,
-                 seating: str = "alternate") -> None:
+                 seating: str = "alternate", persona: str = "standard") -> None:
         super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends, seating)
-        self.protocol, self.judge = protocol, judge
+        self.protocol, self.judge, self.persona = protocol, judge, persona
 
     def _llm(self, backend, name: str):
-        return DeliberationLLMAgent(name=name, backend=backend, settings=self.settings)
+        # the trainee and its frozen copy read the same prompt version (self-play)
+        return DeliberationLLMAgent(name=name, backend=backend, settings=self.settings, persona=self.persona)
 
     def _fixed_opponent(self, spec: str):
         from parley.agents.spec import build_deliberator

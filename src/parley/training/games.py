@@ -159,9 +159,14 @@ register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _
 
 def _deliberation_validate(cfg) -> None:
     from parley.agents.deliberator import FILTERED_PREFIX
+    from parley.agents.deliberator import DeliberationLLMAgent
+    from parley.agents.seated import seated_prompt_version
     from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, split_judge
 
-    standard_persona_only(cfg)
+    try:
+        seated_prompt_version(DeliberationLLMAgent, cfg.persona)
+    except ParleyError as exc:
+        raise ValueError(str(exc)) from None
     try:
         split_judge(cfg.judge)
     except ParleyError as exc:
@@ -199,7 +204,7 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends,
-                                  seating=cfg.grpo.seating)
+                                  seating=cfg.grpo.seating, persona=cfg.persona)
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
     for name, charge in (("red_line", red_line), ("own_red_line", own_red_line),
                          ("proposed_red_line", proposed_red_line)):
@@ -217,7 +222,8 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
     examples, summary = deliberation_teacher_examples(ws.teachers, ws.opponents, cfg.judge,
                                                       DeliberationConfig(max_turns=cfg.environment.max_turns),
                                                       ws.episodes, cfg.seed, cfg.environment.split, settings,
-                                                      ws.filter_samples, ws.filter_min_score, ws.filter_from)
+                                                      ws.filter_samples, ws.filter_min_score, ws.filter_from,
+                                                      persona=cfg.persona)
     return examples, {**summary, **_opponent_record(ws.opponents)}
 
 

@@ -176,8 +176,9 @@ def kept_resolutions(folder: str | Path, teacher: str) -> dict[str, str]:
 def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], judge: str, protocol,
                                   episodes: int, seed: int, split: str = "train", settings=None,
                                   filter_samples: int = 8, filter_min_score: float = 0.0,
-                                  filter_from: str | None = None) -> tuple[list[dict], dict]:
-    """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``.
+                                  filter_from: str | None = None, persona: str = "standard") -> tuple[list[dict], dict]:
+    """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``, their turns
+    rendered under the trainee's ``persona`` (its prompt version: ``standard.v2``).
 
     A ``filtered:<model>`` teacher is the model's own single-agent resolutions, ``filter_samples`` per dilemma,
     kept when ``judge`` scores one above ``filter_min_score`` (``FilteredResolutionTeacher``); it plays only the
@@ -235,14 +236,14 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequ
         return kept
 
     examples, summary = two_seat_teacher_examples(
-        teachers, opponents, DeliberationLLMAgent("renderer", backend=None),  # only its prompt rendering is used
+        teachers, opponents, DeliberationLLMAgent("renderer", backend=None, persona=persona),  # only its prompts are used
         build, scenarios_for,
         lambda dilemmas, agents, side, ids: run_deliberations(dilemmas, agents, protocol, seed=seed + side, episode_ids=ids),
         describe)
     for spec, agent in built.items():
         if isinstance(agent, FilteredResolutionTeacher):
             summary["teachers"][spec]["filter"] = agent.report
-    return examples, {**summary, "judge": judge}
+    return examples, {**summary, "judge": judge, "persona": persona}
 
 
 def casino_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], protocol, episodes: int, seed: int,
