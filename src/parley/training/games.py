@@ -158,8 +158,7 @@ register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _
 
 
 def _deliberation_validate(cfg) -> None:
-    from parley.agents.deliberator import FILTERED_PREFIX
-    from parley.agents.deliberator import DeliberationLLMAgent
+    from parley.agents.deliberator import FILTERED_PREFIX, DeliberationLLMAgent
     from parley.agents.seated import seated_prompt_version
     from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, split_judge
 
