@@ -65,7 +65,7 @@ class SeatedLLMAgent:
     def __post_init__(self) -> None:
         # Not id(self): ids of collected objects are reused, and a stale cache entry would be found.
         self._ns = uuid.uuid4().hex
-        self.prompt_id, self._template = prompts.load(self.PROMPT, seated_prompt_version(self, self.persona))
+        self.prompt_id, self._template = prompts.load(self.PROMPT, seated_prompt_version(type(self), self.persona))
 
     def messages(self, obs) -> Conversation:
         raise NotImplementedError

@@ -15,6 +15,8 @@ lists the moves the buyer may copy: hold, split the difference, accept an afford
 agent plays agents/bargainer.py's ``DEFAULT_PROMPT_VERSIONS``. A shipped adapter, or an ``hf:`` folder that
 `parley train` saved (a run's final model, checkpoint or warm start), plays the persona and version it trained under
 unless the spec names one.
+
+A deliberation agent takes only its prompt version: ``smollm2#standard.v2`` reads deliberator.v2 (v1 is the default).
 """
 
 from __future__ import annotations
