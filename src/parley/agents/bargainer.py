@@ -81,11 +81,7 @@ def check_persona_for(role: Role, persona: str) -> None:
 def check_prompt_version(role: Role, persona: str) -> None:
     """A ParleyError when ``persona`` (one ``role`` plays) names a version its prompt does not have."""
     name, version = split_persona(persona)
-    if version is not None:
-        known = prompts.available().get(prompt_name(role, name), [])
-        if version not in known:
-            raise ParleyError(f"persona {persona!r}: the {prompt_name(role, name)} prompt has no version {version}; "
-                              "it has " + ", ".join(f"v{v}" for v in known))
+    prompts.check_version(prompt_name(role, name), version, f"persona {persona!r}: ")
 
 
 def _money(value: float | None) -> str:

@@ -41,9 +41,7 @@ def seated_prompt_version(agent_class, persona: str) -> int | None:
     if name != "standard":
         raise ParleyError(f"persona {persona!r}: {agent_class.PROMPT} agents have one persona, standard, "
                           f"optionally with a prompt version (standard.v2)")
-    if version is not None and version not in prompts.available().get(agent_class.PROMPT, []):
-        raise ParleyError(f"persona {persona!r}: the {agent_class.PROMPT} prompt has no version {version}; it has "
-                          + ", ".join(f"v{v}" for v in prompts.available().get(agent_class.PROMPT, [])))
+    prompts.check_version(agent_class.PROMPT, version, f"persona {persona!r}: ")
     return version or agent_class.DEFAULT_PROMPT_VERSION
 
 

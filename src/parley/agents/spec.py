@@ -215,7 +215,7 @@ def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCach
     spec = parse_spec(raw, allow=LLM, what="deliberation agent", extra=SCRIPTED_DELIBERATORS)
     if spec is None:
         return SCRIPTED_DELIBERATION[raw]()
-    try:
+    try:  # before the model loads (seconds to minutes), and with the spec named in the error
         seated_prompt_version(DeliberationLLMAgent, spec.persona)
     except ParleyError as exc:
         raise ParleyError(f"invalid deliberation agent {raw!r}: {exc}") from None

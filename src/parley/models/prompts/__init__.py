@@ -23,6 +23,15 @@ def available() -> dict[str, list[int]]:
     return {k: sorted(v) for k, v in versions.items()}
 
 
+def check_version(persona: str, version: int | None, context: str = "") -> None:
+    """A ParleyError (``context`` first, e.g. "persona 'guided.v9': ") when prompt ``persona`` has no ``version``;
+    None asks for no particular version and always passes."""
+    known = available().get(persona, [])
+    if version is not None and version not in known:
+        raise ParleyError(f"{context}the {persona} prompt has no version {version}; it has "
+                          + ", ".join(f"v{v}" for v in known))
+
+
 @lru_cache(maxsize=None)
 def load(persona: str, version: int | None = None) -> tuple[str, jinja2.Template]:
     """(prompt id such as 'seller_hostile.v1', compiled template)."""
