@@ -97,3 +97,24 @@ def test_a_training_config_picks_the_version_for_the_rollout_and_the_warm_start(
                                                       persona=cfg.persona)
     assert summary["prompt_id"] == "deliberator.v2" and summary["persona"] == "standard.v2" and examples
     assert all("third course of action" in x["prompt"][0]["content"] for x in examples)
+
+
+def test_a_fixed_llm_opponent_in_a_training_config_reads_the_version_it_names(tiny_model_dir, tmp_path):
+    """A config's fixed opponent takes the same specs as the arena's --opponent: `#standard.v2` is played, not refused
+    (it was, until 12-07), and a bad version is refused at load, naming the field, before any model loads."""
+    from parley.training.deliberation_rollout import DeliberationRollout
+
+    cfg = load_config(None, tiny_overrides(tiny_model_dir, tmp_path, "env=deliberation",
+                                           "opponent=[self, smollm2#standard.v2]",
+                                           "warm_start.opponents=[smollm2#standard.v2]"))
+    assert cfg.opponents == ["self", "smollm2#standard.v2"] and cfg.persona == "standard"
+    rollout = DeliberationRollout(load_dilemmas("train")[:2], cfg.opponents, DeliberationConfig(max_turns=4),
+                                  GenerationSettings(), judge=None, seed=0, backends=NO_MODEL)
+    assert rollout._fixed_opponent("smollm2#standard.v2").prompt_id == "deliberator.v2"
+    assert rollout._llm(None, "self").prompt_id == "deliberator.v1"  # the frozen copy follows the trainee's persona
+    for field, bad, message in (("opponent", "smollm2#standard.v9", "the deliberator prompt has no version 9"),
+                                ("opponent", "[self, smollm2#hostile]", "deliberator agents have one persona"),
+                                ("warm_start.opponents", "[hf:x#guided]", "deliberator agents have one persona")):
+        with pytest.raises(ParleyError, match=rf"invalid training opponent .*{message}") as err:
+            load_config(None, tiny_overrides(tiny_model_dir, tmp_path, "env=deliberation", f"{field}={bad}"))
+        assert "Traceback" not in str(err.value)

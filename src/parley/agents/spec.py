@@ -209,16 +209,25 @@ SCRIPTED_DELIBERATORS = tuple(SCRIPTED_DELIBERATION)  # the spec names of the sc
 RULE_JUDGE = "scripted:rules"
 
 
+def parse_deliberator(raw: str, what: str = "deliberation agent", extra: tuple[str, ...] = ()) -> AgentSpec | None:
+    """The parsed spec of a deliberation agent (None for a scripted stand-in or an ``extra`` name), its prompt
+    version checked: a ParleyError naming the spec otherwise. Every place that takes a deliberation agent (the arena,
+    a training config's opponents) checks it here, so a spec one accepts the other accepts too."""
+    spec = parse_spec(raw, allow=LLM, what=what, extra=(*SCRIPTED_DELIBERATORS, *extra))
+    if spec is not None:
+        try:  # before the model loads (seconds to minutes), and with the spec named in the error
+            seated_prompt_version(DeliberationLLMAgent, spec.persona)
+        except ParleyError as exc:
+            raise ParleyError(f"invalid {what} {raw!r}: {exc}") from None
+    return spec
+
+
 def build_deliberator(raw: str, settings: GenerationSettings, cache: BackendCache):
     """A deliberation agent: a scripted stand-in by name, or any language model, optionally with the version of its
     prompt (``smollm2#standard.v2``); an ``hf:`` run folder plays the version it trained under."""
-    spec = parse_spec(raw, allow=LLM, what="deliberation agent", extra=SCRIPTED_DELIBERATORS)
+    spec = parse_deliberator(raw)
     if spec is None:
         return SCRIPTED_DELIBERATION[raw]()
-    try:  # before the model loads (seconds to minutes), and with the spec named in the error
-        seated_prompt_version(DeliberationLLMAgent, spec.persona)
-    except ParleyError as exc:
-        raise ParleyError(f"invalid deliberation agent {raw!r}: {exc}") from None
     return DeliberationLLMAgent(name=raw, backend=cache.get(spec), settings=settings, persona=spec.persona)
 
 

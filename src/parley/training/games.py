@@ -160,7 +160,7 @@ register_game(TrainingGame("bargain", ("scripted:linear",), _bargain_validate, _
 def _deliberation_validate(cfg) -> None:
     from parley.agents.deliberator import FILTERED_PREFIX, DeliberationLLMAgent
     from parley.agents.seated import seated_prompt_version
-    from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, split_judge
+    from parley.agents.spec import LLM, SCRIPTED_DELIBERATORS, parse_deliberator, split_judge
 
     try:
         seated_prompt_version(DeliberationLLMAgent, cfg.persona)
@@ -171,7 +171,10 @@ def _deliberation_validate(cfg) -> None:
     except ParleyError as exc:
         raise ValueError(str(exc)) from None
     for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
-        field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_DELIBERATORS))
+        try:  # a fixed LLM opponent may read its own prompt version (smollm2#standard.v2); 'self' follows cfg.persona
+            parse_deliberator(opponent, what="training opponent", extra=("self",))
+        except ParleyError as exc:
+            raise ValueError(str(exc)) from None
     for teacher in cfg.warm_start.teachers:
         if teacher.startswith(FILTERED_PREFIX):  # the model's own resolutions, filtered by the judge
             field_spec(teacher.removeprefix(FILTERED_PREFIX), allow=LLM, what=f"warm_start.teachers entry {teacher!r} "
