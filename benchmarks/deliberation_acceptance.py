@@ -11,6 +11,11 @@ a red line (the proposing seat), and how much more readily the other side accept
 than one that does (the accepting seat). An acceptor that accepts both alike does not tell them apart, and the
 red-line rate of agreements is then the crossing share of the proposals it was offered. Accept rates carry 95%
 percentile-bootstrap CIs over proposals.
+
+Against an opponent, ``--proposer opponent`` keeps only the opponent's proposals, so the accept rates are the
+agent's own acceptances: against ``scripted:stance`` (whose proposal is its stance, crossing the agent's red line)
+and ``scripted:deliberator`` (a proposal naming both sides' values) that is how readily the agent accepts a crossing
+and a clean proposal from a partner it never trained with. ``--proposer agent`` keeps the agent's.
 """
 
 from __future__ import annotations
@@ -26,14 +31,21 @@ from parley.environments.dilemmas import parse_dilemma
 from parley.evaluation.stats import bootstrap_ci
 
 
-def offers(episodes: list[dict]) -> list[tuple[bool, bool]]:
+def offers(episodes: list[dict], proposer: str = "any") -> list[tuple[bool, bool]]:
     """(crosses a red line, accepted on the next turn) for every proposal that had a next turn, judged as the table
-    held it (the environment's parsed text)."""
+    held it (the environment's parsed text); ``proposer`` agent | opponent keeps one side's proposals (arenas
+    against an opponent only, whose episodes record the agent's seat)."""
     requests, accepted = [], []
     for e in episodes:
         dilemma = parse_dilemma(e["dilemma"])
+        side = e.get("agent_side")
+        if proposer != "any" and side is None:
+            raise ValueError(f"episode {e['id']} records no agent seat (a self-play arena): --proposer {proposer} "
+                             "needs an arena run with --opponent")
         for t, reply in zip(e["turns"], e["turns"][1:]):
             if t["effect"] != "proposal":
+                continue
+            if proposer != "any" and (t["speaker"] == side) != (proposer == "agent"):
                 continue
             requests.append(JudgeRequest(dilemma, parse_move(t["text"]).text))
             accepted.append(reply["effect"] == "accept" and reply["proposal"] == t["proposal"])
@@ -52,6 +64,8 @@ def _rate(flags: list[bool]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", metavar="FOLDER[:LABEL]")
+    parser.add_argument("--proposer", choices=("any", "agent", "opponent"), default="any",
+                        help="whose proposals to count (agent / opponent: arenas run with --opponent)")
     args = parser.parse_args(argv)
     print("| model | proposals | crossing a red line | accepted at once, crossing | accepted at once, not crossing |")
     print("|---|---:|---|---|---|")
@@ -62,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{folder} is not a deliberation arena folder (no episodes.jsonl)", file=sys.stderr)
             return 2
         episodes = [json.loads(line) for line in path.read_text().splitlines()]
-        pairs = offers(episodes)
+        try:
+            pairs = offers(episodes, args.proposer)
+        except ValueError as exc:
+            print(f"{folder}: {exc}", file=sys.stderr)
+            return 2
         crossing = [a for c, a in pairs if c]
         clean = [a for c, a in pairs if not c]
         print(f"| {label or folder} | {len(pairs)} | {_rate([c for c, _ in pairs])} | {_rate(crossing)} | {_rate(clean)} |")

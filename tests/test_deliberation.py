@@ -325,3 +325,13 @@ def test_the_acceptance_table_judges_every_proposal_and_pairs_it_with_the_reply(
             in ok.stdout)
     missing = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True)
     assert missing.returncode == 2 and "not a deliberation arena folder" in missing.stderr
+    # one side's proposals: the stance's are all crossing, and the template accepts 2 of 4 (those it met second)
+    theirs = subprocess.run([*script, f"{tmp_path / 'vs'}:template", "--proposer", "opponent"], capture_output=True,
+                            text=True)
+    assert "| template | 4 | 1.00 [1.00, 1.00] (of 4) | 0.50 [0.00, 1.00] (of 4) | n/a |" in theirs.stdout, theirs.stderr
+    mine = subprocess.run([*script, f"{tmp_path / 'vs'}:template", "--proposer", "agent"], capture_output=True, text=True)
+    assert "| template | 4 | 0.00 [0.00, 0.00] (of 4) | n/a | 0.50 [0.00, 1.00] (of 4) |" in mine.stdout, mine.stderr
+    assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:stance", "--episodes", "2",
+                                    "--out", str(tmp_path / "self")]).exit_code == 0
+    selfplay = subprocess.run([*script, str(tmp_path / "self"), "--proposer", "agent"], capture_output=True, text=True)
+    assert selfplay.returncode == 2 and "needs an arena run with --opponent" in selfplay.stderr
