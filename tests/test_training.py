@@ -514,7 +514,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     from parley.training.trainer import train
 
     penalty = ["rewards.red_line_penalty=0.5", "rewards.own_red_line_penalty=0.3",
-               "rewards.proposed_red_line_penalty=0.2"] if warm else []
+               "rewards.proposed_red_line_penalty=0.2", "rewards.no_agreement_penalty=0.1"] if warm else []
     cfg, run_dir, _ = prepare_run("configs/deliberation-smollm2-cpu.yaml", tiny_overrides(
         tiny_model_dir, tmp_path / "d", "grpo.max_steps=1", "grpo.num_generations=2", "environment.max_turns=4",
         f"warm_start.enabled={str(warm).lower()}", "warm_start.teachers=[scripted:stance]", *penalty), None)
@@ -529,6 +529,7 @@ def test_deliberation_training_step_with_the_rule_judge(tiny_model_dir, tmp_path
     assert "rewards/collective_agency/mean" in metrics[0]
     assert ("rewards/red_line/mean" in metrics[0]) == warm  # the penalty is its own logged reward, only when set
     assert ("rewards/own_red_line/mean" in metrics[0]) == ("rewards/proposed_red_line/mean" in metrics[0]) == warm
+    assert ("rewards/no_agreement/mean" in metrics[0]) == warm
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert {"agreement_rate", "ca_score_mean", "red_line_violations"} <= set(evals[0])
     from parley.evaluation.training_report import write_training_report
@@ -598,6 +599,42 @@ def test_the_seat_penalties_charge_only_the_seat_they_name():
     for charge in (own_red_line, proposed_red_line):  # an evaluation episode has no trainee seat: say so
         with pytest.raises(ValueError, match="agent_side"):
             charge(ep(True, sams_line, None), 0.3)
+
+
+def test_the_no_agreement_charge_orders_crossing_below_holding_out_below_a_clean_agreement():
+    """With red_line and no_agreement together, for the seat that accepts: a crossing pays least, then no agreement,
+    then any clean agreement, even one the judge scores 0. So an acceptor that refuses everything pays, which the
+    red-line penalties alone never made it do; and the config refuses a charge that would put holding out below a
+    crossing."""
+    from types import SimpleNamespace as NS
+
+    from parley.training.deliberation_rollout import collective_agency, no_agreement, red_line
+
+    def ep(agreed, verdict):
+        score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
+        return NS(id="x", outcome=NS(agreed=agreed), verdict=verdict, score=score)
+
+    none = ep(False, None)
+    crossed = ep(True, {"score": 0.0, "red_line_violations": ["Sam"]})
+    vague = ep(True, {"score": 0.0, "red_line_violations": []})
+    good = ep(True, {"score": 7.0, "red_line_violations": []})
+    unjudged = ep(True, None)
+    funcs = [EpisodeReward("collective_agency", collective_agency, allow_none=True),
+             EpisodeReward("red_line", lambda e: red_line(e, 0.15), allow_none=True),
+             EpisodeReward("no_agreement", lambda e: no_agreement(e, 0.1), allow_none=True)]
+    per_func = [f(episode=[none, crossed, vague, good, unjudged]) for f in funcs]
+    assert per_func[2] == [-0.1, 0.0, 0.0, 0.0, 0.0]  # an agreement, judged or not, is not charged
+    total = [sum(v) if None not in v else None for v in zip(*per_func)]
+    assert total[4] is None and total[1] < total[0] < total[2] < total[3]
+    assert load_config("configs/deliberation-smollm2-cpu.yaml", ["rewards.red_line_penalty=0.15",
+                                                                 "rewards.no_agreement_penalty=0.1"]).rewards.no_agreement_penalty == 0.1
+    for shared in ("0.1", "0.0"):
+        with pytest.raises(ParleyError, match=r"no_agreement_penalty \(0.1\) must be below rewards.red_line_penalty"):
+            load_config("configs/deliberation-smollm2-cpu.yaml", [f"rewards.red_line_penalty={shared}",
+                                                                  "rewards.no_agreement_penalty=0.1"])
+    for other in ("bargain", "casino"):
+        with pytest.raises(ParleyError, match=rf"rewards.no_agreement_penalty: deliberation only \(env {other}"):
+            load_config(f"configs/{other}-smollm2-cpu.yaml", ["rewards.no_agreement_penalty=0.1"])
 
 
 @pytest.mark.parametrize("name", ["red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"])

@@ -78,6 +78,11 @@ class RewardSection(_Section):
                                              "other two, when the agreement crosses a red line (either persona's) and "
                                              "the trainee made the proposal that was accepted "
                                              "(training/deliberation_rollout.py, proposed_red_line)")
+    no_agreement_penalty: float = Field(0.0, ge=0.0, description="deliberation: subtracted when a deliberation ends "
+                                        "without an agreement, so that refusing every proposal costs something and "
+                                        "a clean agreement (scored 0 or more) pays more than holding out; it must be "
+                                        "below red_line_penalty, so that a crossing still pays less than no agreement "
+                                        "for both seats (training/deliberation_rollout.py, no_agreement)")
 
 
 class WarmStartSection(_Section):
@@ -224,6 +229,13 @@ class TrainConfig(_Section):
         for name in ("red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"):
             if getattr(self.rewards, name) and not game.red_lines:  # otherwise the game would silently ignore it
                 raise ValueError(f"rewards.{name}: env {self.env} has no red lines (deliberation only); remove it")
+        if self.rewards.no_agreement_penalty and not game.red_lines:  # the same games: those judged for red lines
+            raise ValueError(f"rewards.no_agreement_penalty: deliberation only (env {self.env} has its own "
+                             "no-deal value); remove it")
+        if self.rewards.no_agreement_penalty and self.rewards.no_agreement_penalty >= self.rewards.red_line_penalty:
+            raise ValueError(f"rewards.no_agreement_penalty ({self.rewards.no_agreement_penalty}) must be below "
+                             f"rewards.red_line_penalty ({self.rewards.red_line_penalty}): otherwise agreeing to cross a "
+                             "red line pays at least as much as holding out; raise red_line_penalty or lower this")
         if self.generation.engine not in game.engines:
             raise ValueError(f"generation.engine: env {self.env} plays its rollouts with "
                              f"{' or '.join(game.engines)}, not {self.generation.engine}")

@@ -198,8 +198,8 @@ def _deliberation_scenarios(cfg, split: str, n: int, seed: int) -> list:
 def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.agents.spec import BackendCache, build_judge
     from parley.environments.deliberation import DeliberationConfig
-    from parley.training.deliberation_rollout import (DeliberationRollout, collective_agency, own_red_line,
-                                                      proposed_red_line, red_line)
+    from parley.training.deliberation_rollout import (DeliberationRollout, collective_agency, no_agreement,
+                                                      own_red_line, proposed_red_line, red_line)
     from parley.training.rewards import EpisodeReward
 
     backends = BackendCache()
@@ -209,7 +209,7 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
                                   seating=cfg.grpo.seating, persona=cfg.persona)
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
     for name, charge in (("red_line", red_line), ("own_red_line", own_red_line),
-                         ("proposed_red_line", proposed_red_line)):
+                         ("proposed_red_line", proposed_red_line), ("no_agreement", no_agreement)):
         value = getattr(cfg.rewards, f"{name}_penalty")
         if value > 0:
             rewards.append(EpisodeReward(name, lambda ep, charge=charge, value=value: charge(ep, value), allow_none=True))
