@@ -65,8 +65,9 @@ class ScriptedDeliberator:
     """Proposes a resolution; accepts the other's latest proposal once ``patience`` of its own turns
     have passed. Deterministic.
 
-    ``proposal="both-values"`` names both personas' values in one joint plan: the text the rule judge
-    rewards (8/10), a baseline and test partner. ``proposal="stance"`` proposes its own starting stance
+    ``proposal="both-values"`` names both personas' values in one joint plan, a baseline and test partner that
+    crosses no red line. Rubric v1 of the rule judge scores it 8/10; rubric v2 (the default) scores it 0 as vague,
+    since it names nothing of the situation. ``proposal="stance"`` proposes its own starting stance
     verbatim, which crosses the other persona's red line (the rule judge gives 3/10): a warm-start teacher
     that shows the protocol (PROPOSAL, ACCEPT #n) without showing what scores well.
     """
