@@ -23,10 +23,9 @@ import statistics
 import sys
 from pathlib import Path
 
-import yaml
-
 from parley.environments.deliberation import DeliberationTurn, mirrored_proposal
 from parley.evaluation.stats import bootstrap_ci  # the arena's own CI, so rows match its summary.json
+from parley.training.run_dir import trained_seed
 
 
 def _fmt(values: list[float], digits: int = 2) -> str:
@@ -52,18 +51,6 @@ def measures(episodes: list[dict]) -> dict:
                         mirrored_proposal([DeliberationTurn.from_dict(t) for t in e["turns"]]) is not None
                         for e in episodes),
     }
-
-
-def training_seed(agent: str) -> int | str:
-    """The seed of the training run behind an ``hf:RUN/CHECKPOINT`` agent (its run folder's config.yaml), else the
-    spec itself: rows with equal values are one seed."""
-    path = Path(agent.removeprefix("hf:")) if agent.startswith("hf:") else None
-    config = path.parent / "config.yaml" if path else None
-    if config and config.is_file():
-        seed = (yaml.safe_load(config.read_text()) or {}).get("seed")
-        if seed is not None:
-            return seed
-    return agent
 
 
 def opponent(config: dict) -> str:
@@ -112,7 +99,7 @@ def main() -> None:
         elif key != reference[1]:
             sys.exit(f"{folder} ran {key}, {reference[0]} ran {reference[1]}: evaluate every row on the same split, "
                      "episodes, seed, judge and opponent (self-play and an opponent go in separate tables)")
-        rows.append((label or config["agent"], measures(episodes), training_seed(config["agent"])))
+        rows.append((label or config["agent"], measures(episodes), trained_seed(config["agent"])))
         sides.append((label or config["agent"], config["agent_side"]))
     against = reference[1]["against"]
     print(f"{reference[1]['split']} split, {reference[1]['episodes']} episodes, seed {reference[1]['seed']}, "

@@ -9,7 +9,8 @@ Each argument is a `parley eval bargain` output folder (scripted sellers) of the
 every buyer it pools the mutual-interest (MI) episodes against the scripted sellers other than ``--trained-on``
 (held-out products, unseen sellers) and prints the mean buyer reward with a 95% percentile-bootstrap CI, the
 overshoot rate (MI deals above budget) and the budget-leak rate (all episodes), then the spread of the trained
-seeds' means. The baselines folder supplies the untrained buyer and the scripted buyers on the same scenarios.
+seeds' means, only if the runs come from distinct training seeds (their run folders' config.yaml): rows of one seed
+under several settings are not a spread across seeds, and neither is their mean of paired differences. The baselines folder supplies the untrained buyer and the scripted buyers on the same scenarios.
 
 ``--paired BEFORE:AFTER[:LABEL]`` (repeatable) also prints what training added to one seed: the mean of AFTER's minus
 BEFORE's reward over the same unseen-seller MI episodes (matched by seller and scenario), with a 95% bootstrap CI over
@@ -25,6 +26,8 @@ import random
 import statistics
 from collections import defaultdict
 from pathlib import Path
+
+from parley.training.run_dir import trained_seed
 
 
 def _episodes(folder: Path) -> dict[str, list[dict]]:
@@ -97,25 +100,31 @@ def main() -> None:
     for name in sorted(base):
         label = f"{name} (baseline)" if name.startswith("scripted:") else f"{name} (untrained)"
         print(row(label, base[name], unseen)[0])
-    means = []
+    means, seeds = [], []
     for item in args.runs:
         folder, _, label = item.partition(":")
         for name, episodes in _episodes(Path(folder)).items():
             line, mean = row(label or name, episodes, unseen)
             means.append(mean)
+            seeds.append(trained_seed(name))
             print(line)
-    if len(means) > 1:
-        # every run given counts: list only one model per seed (e.g. the final ones) for the seeds' spread
+    if len(means) > 1 and len(set(seeds)) < len(seeds):
+        print(f"\nno spread printed: the runs come from training seeds {seeds}, and runs of one seed are not a "
+              "spread across seeds (list one model per seed, e.g. the final ones)")
+    elif len(means) > 1:
         print(f"\nspread of the {len(means)} runs' MI means: min {min(means):+.3f}, max {max(means):+.3f}, "
               f"sd {statistics.stdev(means):.3f}")
     if args.paired:
         print("\n| paired: AFTER - BEFORE | MI pairs | mean difference [95% CI] |\n|---|---:|---|")
-    pairs = []
+    pairs, pair_seeds = [], []
     for item in args.paired:
         before, after, *label = item.split(":")
         pairs.append(paired(Path(before), Path(after), unseen))
+        pair_seeds.append(trained_seed(json.loads((Path(after) / "summary.json").read_text())["config"]["buyer"]))
         print(_difference_row(label[0] if label else f"{after} - {before}", [pairs[-1][k] for k in sorted(pairs[-1])]))
-    if len(pairs) > 1 and all(p.keys() == pairs[0].keys() for p in pairs):
+    if len(set(pair_seeds)) < len(pair_seeds):
+        print(f"\nno mean of the pairs printed: they come from training seeds {pair_seeds}")
+    elif len(pairs) > 1 and all(p.keys() == pairs[0].keys() for p in pairs):
         # each episode's difference averaged over the runs, then resampled by episode: the seeds share the products
         print(_difference_row(f"mean of the {len(pairs)}, episode by episode",
                               [statistics.fmean(p[k] for p in pairs) for k in sorted(pairs[0])]))

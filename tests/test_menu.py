@@ -225,6 +225,16 @@ def test_the_docs_tables_pair_two_buyers_episode_by_episode_and_count_their_choi
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert f"| split - menu | {len(keys)} | {expected:+.3f} [" in ok.stdout
+    head, tail = script[:2], script[2:]  # the trained runs first: --baselines takes every folder after it
+    two = subprocess.run([*head, f"{tmp_path / 'menu'}:a", f"{tmp_path / 'other'}:b", *tail], capture_output=True,
+                         text=True)
+    assert "spread of the 2 runs' MI means" in two.stdout, two.stderr
+    # one model twice is one seed twice (as two settings of one training seed would be): no spread across seeds
+    same = subprocess.run([*head, f"{tmp_path / 'menu'}:a", f"{tmp_path / 'menu'}:b", *tail, "--paired",
+                           f"{tmp_path / 'split'}:{tmp_path / 'menu'}", "--paired", f"{tmp_path / 'split'}:{tmp_path / 'menu'}"],
+                          capture_output=True, text=True)
+    assert "spread of" not in same.stdout and "no spread printed" in same.stdout, same.stderr
+    assert "mean of the 2" not in same.stdout and "no mean of the pairs printed" in same.stdout
     bad = subprocess.run([*script, "--paired", f"{tmp_path / 'menu'}:{tmp_path / 'other'}"], capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "did not play the same episodes" in bad.stderr

@@ -726,3 +726,13 @@ def test_two_seat_rollout_refuses_an_unknown_seating():
     with pytest.raises(ValueError, match="seating must be one of alternate, group, not 'groups'"):
         DeliberationRollout(sample_dilemmas("train", 2, 0), "scripted:stance", DeliberationConfig(max_turns=4),
                             GenerationSettings(max_new_tokens=8), judge=None, seed=0, seating="groups")
+
+
+def test_trained_seed_reads_the_run_folder_of_any_saved_model(tmp_path):
+    """The seed tables print a spread only across distinct training seeds; the seed comes from the model's run folder."""
+    from parley.training.run_dir import trained_seed
+
+    (tmp_path / "final").mkdir()
+    (tmp_path / "config.yaml").write_text("seed: 2\nenv: deliberation\n")
+    assert trained_seed(f"hf:{tmp_path}/final") == trained_seed(f"hf:{tmp_path}/warm_start#standard.v2") == 2
+    assert trained_seed("scripted:linear") == "scripted:linear" and trained_seed("hf:some/hub-id") == "hf:some/hub-id"

@@ -66,6 +66,21 @@ def write_model_records(folder: Path, cfg: TrainConfig) -> None:
         (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
 
 
+def trained_seed(agent: str) -> int | str:
+    """The seed of the training run behind an ``hf:RUN/<model>`` spec (``final``, a checkpoint, ``warm_start``: the
+    run folder's config.yaml), else the spec itself. Tables use it to print a spread across seeds only when their
+    rows come from distinct seeds: two settings of one seed are not a spread."""
+    import yaml
+
+    path = Path(agent.partition("#")[0].removeprefix("hf:")) if agent.startswith("hf:") else None
+    config = path.parent / "config.yaml" if path else None
+    if config and config.is_file():
+        seed = (yaml.safe_load(config.read_text()) or {}).get("seed")
+        if seed is not None:
+            return seed
+    return agent
+
+
 def prepare_run(config_path: str | None, overrides: list[str], resume: str | None) -> tuple[TrainConfig, Path, Path | None]:
     if resume:
         run_dir = Path(resume)
