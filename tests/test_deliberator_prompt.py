@@ -101,7 +101,7 @@ def test_a_training_config_picks_the_version_for_the_rollout_and_the_warm_start(
 
 def test_a_fixed_llm_opponent_in_a_training_config_reads_the_version_it_names(tiny_model_dir, tmp_path):
     """A config's fixed opponent takes the same specs as the arena's --opponent: `#standard.v2` is played, not refused
-    (it was, until 12-07), and a bad version is refused at load, naming the field, before any model loads."""
+    (it was refused before stop 42), and a bad version is refused at load, naming the field, before any model loads."""
     from parley.training.deliberation_rollout import DeliberationRollout
 
     cfg = load_config(None, tiny_overrides(tiny_model_dir, tmp_path, "env=deliberation",
