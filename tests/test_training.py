@@ -547,16 +547,21 @@ def test_deliberation_config_errors():
         load_config("configs/deliberation-smollm2-cpu.yaml", ["grpo.num_generations=3"])
 
 
+def _judged_episode(agreed: bool, verdict: dict | None):
+    """A deliberation episode as the reward functions read it: agreed or not, with the judge's verdict (None: the
+    judge failed, so an agreement has no score)."""
+    from types import SimpleNamespace as NS
+
+    score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
+    return NS(id="x", outcome=NS(agreed=agreed), verdict=verdict, score=score)
+
+
 def test_the_red_line_penalty_puts_a_crossing_below_no_agreement():
     """Rubric v2 scores a red-line crossing 0, the value of no agreement, so GRPO cannot tell them apart;
     rewards.red_line_penalty makes the crossing strictly worse, and leaves every other outcome's reward alone."""
-    from types import SimpleNamespace as NS
-
     from parley.training.deliberation_rollout import collective_agency, red_line
 
-    def ep(agreed, verdict):
-        score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
-        return NS(id="x", outcome=NS(agreed=agreed), verdict=verdict, score=score)
+    ep = _judged_episode
 
     none = ep(False, None)
     crossed = ep(True, {"score": 0.0, "red_line_violations": ["Sam"]})
@@ -606,13 +611,9 @@ def test_the_no_agreement_charge_orders_crossing_below_holding_out_below_a_clean
     then any clean agreement, even one the judge scores 0. So an acceptor that refuses everything pays, which the
     red-line penalties alone never made it do; and the config refuses a charge that would put holding out below a
     crossing."""
-    from types import SimpleNamespace as NS
-
     from parley.training.deliberation_rollout import collective_agency, no_agreement, red_line
 
-    def ep(agreed, verdict):
-        score = 0.0 if not agreed else (None if verdict is None else verdict["score"])
-        return NS(id="x", outcome=NS(agreed=agreed), verdict=verdict, score=score)
+    ep = _judged_episode
 
     none = ep(False, None)
     crossed = ep(True, {"score": 0.0, "red_line_violations": ["Sam"]})
