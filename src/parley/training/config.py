@@ -82,7 +82,9 @@ class RewardSection(_Section):
                                         "without an agreement, so that refusing every proposal costs something and "
                                         "a clean agreement (scored 0 or more) pays more than holding out; it must be "
                                         "below red_line_penalty, so that a crossing still pays less than no agreement "
-                                        "for both seats (training/deliberation_rollout.py, no_agreement)")
+                                        "for both seats (training/deliberation_rollout.py, no_agreement). Measured "
+                                        "on one seed: the proposals turned empty and the acceptance did not move "
+                                        "(docs/benchmarks.md)")
 
 
 class WarmStartSection(_Section):

@@ -95,11 +95,13 @@ def proposed_red_line(episode: DeliberationEpisode, penalty: float) -> float | N
 def no_agreement(episode: DeliberationEpisode, penalty: float) -> float:
     """-penalty for a deliberation that ends without an agreement, 0 for any agreement.
 
-    Why: the red-line penalties make a crossing cost less than no agreement, but under the rule judge most clean
+    Why: the red-line penalties make a crossing pay less than no agreement, but under the rule judge most clean
     agreements score 0 too, so an acceptor that refuses everything pays nothing and GRPO taught exactly that
     (docs/benchmarks.md, "Two ways to teach the accepting seat"). With this charge the order is: a crossing (its
     penalties) < no agreement (-penalty) < a clean agreement (its score, 0 or more), and refusing everything costs
-    something. The config requires it below ``red_line_penalty``, which both seats pay for a crossing."""
+    something. The config requires it below ``red_line_penalty``, which both seats pay for a crossing. Measured on
+    one seed (docs/benchmarks.md, "A charge for holding out"): the acceptance did not move, and the proposals turned
+    to empty text that crosses nothing and scores 0."""
     return 0.0 if episode.outcome.agreed else -penalty
 
 
