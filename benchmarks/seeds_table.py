@@ -10,7 +10,8 @@ every buyer it pools the mutual-interest (MI) episodes against the scripted sell
 (held-out products, unseen sellers) and prints the mean buyer reward with a 95% percentile-bootstrap CI, the
 overshoot rate (MI deals above budget) and the budget-leak rate (all episodes), then the spread of the trained
 seeds' means, only if the runs come from distinct training seeds (their run folders' config.yaml): rows of one seed
-under several settings are not a spread across seeds, and neither is their mean of paired differences. The baselines folder supplies the untrained buyer and the scripted buyers on the same scenarios.
+under several settings are not a spread across seeds, and neither is their mean of paired differences. The
+baselines folder supplies the untrained buyer and the scripted buyers on the same scenarios.
 
 ``--paired BEFORE:AFTER[:LABEL]`` (repeatable) also prints what training added to one seed: the mean of AFTER's minus
 BEFORE's reward over the same unseen-seller MI episodes (matched by seller and scenario), with a 95% bootstrap CI over
