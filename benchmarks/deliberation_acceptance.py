@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proposer", choices=("any", "agent", "opponent"), default="any",
                         help="whose proposals to count (agent / opponent: arenas run with --opponent)")
     args = parser.parse_args(argv)
-    print("| model | proposals | crossing a red line | accepted at once, crossing | accepted at once, not crossing |")
-    print("|---|---:|---|---|---|")
+    rows = []  # every folder read before the table starts, so a refused one prints no half table
     for spec in args.runs:
         folder, _, label = spec.partition(":")
         path = Path(folder) / "episodes.jsonl"
@@ -83,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         crossing = [a for c, a in pairs if c]
         clean = [a for c, a in pairs if not c]
-        print(f"| {label or folder} | {len(pairs)} | {_rate([c for c, _ in pairs])} | {_rate(crossing)} | {_rate(clean)} |")
+        rows.append(f"| {label or folder} | {len(pairs)} | {_rate([c for c, _ in pairs])} | {_rate(crossing)} | "
+                    f"{_rate(clean)} |")
+    print("| model | proposals | crossing a red line | accepted at once, crossing | accepted at once, not crossing |")
+    print("|---|---:|---|---|---|")
+    print("\n".join(rows))
     return 0
 
 

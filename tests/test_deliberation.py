@@ -335,3 +335,4 @@ def test_the_acceptance_table_judges_every_proposal_and_pairs_it_with_the_reply(
                                     "--out", str(tmp_path / "self")]).exit_code == 0
     selfplay = subprocess.run([*script, str(tmp_path / "self"), "--proposer", "agent"], capture_output=True, text=True)
     assert selfplay.returncode == 2 and "needs an arena run with --opponent" in selfplay.stderr
+    assert selfplay.stdout == ""  # no half table before the refusal
