@@ -62,11 +62,15 @@ def row(label: str, episodes: list[dict], unseen: set[str]) -> tuple[str, float]
             f"{over / len(mi):.3f} | {exits / len(ci):.2f} | {leaks / len(pool):.3f} |"), mean
 
 
+def _buyer(folder: Path) -> str:
+    """The buyer a suite run evaluated (not its baselines)."""
+    return json.loads((folder / "summary.json").read_text())["config"]["buyer"]
+
+
 def paired(before: Path, after: Path, unseen: set[str]) -> dict[tuple[str, str], float]:
     """(seller, scenario) -> after's reward minus before's, over the unseen-seller MI episodes of two suite runs."""
     def by_key(folder: Path) -> dict[tuple[str, str], float]:
-        buyer = json.loads((folder / "summary.json").read_text())["config"]["buyer"]  # not its baselines
-        episodes = _episodes(folder)[buyer]
+        episodes = _episodes(folder)[_buyer(folder)]
         return {(e["agents"]["seller"], e["scenario"]["id"]): e["reward"]["buyer"] for e in episodes
                 if e["agents"]["seller"] in unseen and e["scenario"]["interest"] == "mutual"}
     a, b = by_key(before), by_key(after)
@@ -121,7 +125,7 @@ def main() -> None:
     for item in args.paired:
         before, after, *label = item.split(":")
         pairs.append(paired(Path(before), Path(after), unseen))
-        pair_seeds.append(trained_seed(json.loads((Path(after) / "summary.json").read_text())["config"]["buyer"]))
+        pair_seeds.append(trained_seed(_buyer(Path(after))))
         print(_difference_row(label[0] if label else f"{after} - {before}", [pairs[-1][k] for k in sorted(pairs[-1])]))
     if len(set(pair_seeds)) < len(pair_seeds):
         print(f"\nno mean of the pairs printed: they come from training seeds {pair_seeds}")
