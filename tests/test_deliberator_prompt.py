@@ -57,8 +57,34 @@ def test_v2_names_both_stances_as_no_resolution_and_drops_the_goals():
     assert f'"{other.stance}" crosses {me.name}\'s red line' in second
 
 
+def test_v3_shows_neither_option_nor_any_red_line_text_to_copy():
+    """The 135M model copied option and rule text from v2's prompt straight into its proposals, where the judge reads
+    a copied option as a crossing (docs/benchmarks.md, stop 43). v3 keeps the values and the third-course
+    instruction and leaves every option's and red line's words out, for both seats."""
+    for d in load_dilemmas("test")[:8]:
+        for speaker in (0, 1):
+            env = DeliberationEnv(DeliberationConfig(max_turns=6))
+            env.reset(d)
+            if speaker:
+                env.step("PROPOSAL: We share the decision.")
+            agent = DeliberationLLMAgent("d", backend=None, persona="standard.v3")
+            system = agent.messages(env.observe(speaker))[0]["content"]
+            me, other = d.personas[speaker], d.personas[1 - speaker]
+            low = system.lower()
+            for option in d.options:
+                assert option.lower().rstrip(".") not in low, option
+            for line in (*me.red_lines, *other.red_lines):
+                assert line.lower() not in low, line
+            assert "break the rule" not in low and "red line" not in low
+            assert "third course of action" in system and d.situation in system
+            assert f"You are {me.name}, deliberating with {other.name}" in system
+            assert all(v in system for v in (*me.values, *other.values))
+    assert build_deliberator("smollm2#standard.v3", GenerationSettings(), NO_MODEL).prompt_id == "deliberator.v3"
+    assert DeliberationLLMAgent("d", backend=None).prompt_id == "deliberator.v1"  # the default stays v1
+
+
 @pytest.mark.parametrize("raw, message", [
-    ("smollm2#standard.v9", r"the deliberator prompt has no version 9; it has v1, v2"),
+    ("smollm2#standard.v9", r"the deliberator prompt has no version 9; it has v1, v2, v3"),
     ("smollm2#hostile", r"deliberator agents have one persona, standard"),
     ("smollm2#guided.v2", r"deliberator agents have one persona, standard"),
 ])

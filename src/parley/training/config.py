@@ -176,8 +176,9 @@ class TrainConfig(_Section):
                          "(a buyer: standard | guided, whose status line suggests the split-the-difference offer | menu, "
                          "whose status line lists the moves it may copy; a "
                          "seller: standard | hostile | manipulative | prober), optionally with its prompt version "
-                         "(guided.v2: the compact buyer prompt); deliberation: standard (its prompt v1) or standard.v2 (the prompt that "
-                         "asks for a third course of action); other games: standard")
+                         "(guided.v2: the compact buyer prompt); deliberation: standard (its prompt v1), standard.v2 (the prompt that "
+                         "asks for a third course of action) or standard.v3 (the same without the options' or red lines' "
+                         "text, which the model copied); other games: standard")
     opponent: str | list[str] | None = Field(
         None, description="an agent spec, or 'self' for a frozen copy of the trainee, or a list of specs (a mix, "
                           "'self' allowed in it, e.g. [self, scripted:stance]: training step k meets entry k mod n; "
