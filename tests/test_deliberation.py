@@ -336,3 +336,64 @@ def test_the_acceptance_table_judges_every_proposal_and_pairs_it_with_the_reply(
     selfplay = subprocess.run([*script, str(tmp_path / "self"), "--proposer", "agent"], capture_output=True, text=True)
     assert selfplay.returncode == 2 and "needs an arena run with --opponent" in selfplay.stderr
     assert selfplay.stdout == ""  # no half table before the refusal
+
+
+def test_red_line_audit_puts_the_judges_crossings_beside_a_readers_and_refuses_labels_of_other_transcripts(tmp_path):
+    """benchmarks/red_line_audit.py on a scripted arena (template against stance: 2 agreements on the stance, which the
+    judge calls crossings, 2 on the joint plan). A reader who agrees with the judge on one of each and disagrees on the
+    other two gives judge 2 of 4, reader 2 of 4, recall 1 of 2 and precision 1 of 2. Labels for another folder's text,
+    an agreement left unlabelled and a malformed line are refused with exit 2 and no half table."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from parley.cli.main import app
+
+    assert CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator", "--opponent",
+                                    "scripted:stance", "--episodes", "4", "--out", str(tmp_path / "vs")]).exit_code == 0
+    episodes = [json.loads(line) for line in (tmp_path / "vs" / "episodes.jsonl").read_text().splitlines()]
+    agreed = [e for e in episodes if e["outcome"]["agreed"]]
+    crossing = [e for e in agreed if e["verdict"]["red_line_violations"]]
+    clean = [e for e in agreed if not e["verdict"]["red_line_violations"]]
+    assert len(crossing) == 2 and len(clean) == 2
+    reader = {crossing[0]["id"]: True, crossing[1]["id"]: False, clean[0]["id"]: True, clean[1]["id"]: False}
+
+    def write(rows, name="labels.jsonl"):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(path)
+
+    rows = [{"run": "vs", "episode": e["id"], "agreement": e["outcome"]["proposal"]["text"],
+             "reader_crossing": reader[e["id"]], "reader_note": ""} for e in agreed]
+    script = [sys.executable, "benchmarks/red_line_audit.py"]
+    ok = subprocess.run([*script, write(rows), f"{tmp_path / 'vs'}=vs:scripted"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ("| scripted | 4 | 0.50 [0.00, 1.00] (2 of 4) | 0.50 [0.00, 1.00] (2 of 4) | 1 | 1 | 1 | "
+            "0.50 [0.00, 1.00] (1 of 2) | 0.50 [0.00, 1.00] (1 of 2) |") in ok.stdout
+    other = [dict(r, agreement=r["agreement"] + " And more.") if r["episode"] == agreed[0]["id"] else r for r in rows]
+    for labels, spec, message in (
+            (write(other, "other.jsonl"), f"{tmp_path / 'vs'}=vs", "the labels were made on other transcripts"),
+            (write(rows[1:], "short.jsonl"), f"{tmp_path / 'vs'}=vs", f"no label for the agreement of episode {agreed[0]['id']}"),
+            (write(rows), f"{tmp_path / 'vs'}=elsewhere", "run 'elsewhere' has no label"),
+            (write(rows), f"{tmp_path / 'vs'}", "write FOLDER=RUN[:LABEL]"),
+            (write([dict(rows[0], reader_crossing="yes")], "typed.jsonl"), f"{tmp_path / 'vs'}=vs",
+             "typed.jsonl:1: missing or mistyped field(s) reader_crossing"),
+            (write(rows + rows[:1], "twice.jsonl"), f"{tmp_path / 'vs'}=vs", "is labelled twice")):
+        refused = subprocess.run([*script, labels, spec], capture_output=True, text=True)
+        assert refused.returncode == 2 and message in refused.stderr, (message, refused.stderr)
+        assert refused.stdout == "" and "Traceback" not in refused.stderr
+
+
+def test_the_shipped_red_line_reading_is_well_formed():
+    """docs/audits/red_line_reading.jsonl, the reader's labels the docs quote: every line has its fields, no episode is
+    labelled twice, and every agreement the reader calls a crossing names the option it adopts (reader_note)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("red_line_audit", "benchmarks/red_line_audit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    labels = module.load_labels(Path("docs/audits/red_line_reading.jsonl"))
+    assert labels and {run for run, _ in labels} >= {"v2prop-seed0-final", "v3prop-seed0-final"}
+    assert all(row["reader_note"] for row in labels.values() if row["reader_crossing"])

@@ -1,0 +1,129 @@
+"""The rule judge's red-line verdicts against a reader's: how many crossings the word lists miss, run by run.
+
+    python benchmarks/red_line_audit.py docs/audits/red_line_reading.jsonl \\
+        runs/v3/v2prop-seed0-final=v2prop-seed0-final:"seed 0 final, v2" \\
+        runs/v4/v3prop-seed0-final=v3prop-seed0-final:"seed 0 final, v3"
+
+Each argument after the labels file is FOLDER=RUN[:LABEL]: a `parley arena --env deliberation` output folder, and the
+name its agreements carry in the labels file. A labels line is one agreement read by a person:
+``{"run", "episode", "agreement", "reader_crossing", "reader_note"}``, where ``reader_crossing`` answers "does the
+agreed text commit to, or recommend, one of the dilemma's two options as the course of action, in any words and
+without a condition or a third element that changes it?" (adopting one option crosses the other persona's red line).
+
+Why a reader: the rule judge finds a crossing by the options' own words (verbatim, paraphrased by shared content
+words, or negated). A model that writes an option in other words ("I will not have an affair" for "I remain faithful
+to my partner") crosses without the judge noticing, so a change that moves the model's wording (a prompt without
+the options' text) can move the judge's red-line rate without moving what the model agrees to. This script puts the
+two rates side by side, with the judge's recall and precision against the reader. The judge's verdict is the one
+the arena stored. Every agreement of a folder must have a label whose text is the agreed text, or the script refuses
+the folder (labels made on other transcripts say nothing about these).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from parley.evaluation.stats import bootstrap_ci
+
+FIELDS = {"run": str, "episode": str, "agreement": str, "reader_crossing": bool, "reader_note": str}
+
+
+class AuditError(ValueError):
+    """Labels or a folder that cannot be compared; the message says which and why."""
+
+
+def load_labels(path: Path) -> dict[tuple[str, str], dict]:
+    """(run, episode id) -> label, every line checked for the fields and their types."""
+    if not path.is_file():
+        raise AuditError(f"{path}: no such labels file")
+    labels: dict[tuple[str, str], dict] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise AuditError(f"{path}:{number}: not JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise AuditError(f"{path}:{number}: a label is a JSON object with {', '.join(FIELDS)}")
+        wrong = [k for k, kind in FIELDS.items() if not isinstance(row.get(k), kind)]
+        if wrong:
+            raise AuditError(f"{path}:{number}: missing or mistyped field(s) {', '.join(wrong)}; a label has "
+                             + ", ".join(f"{k} ({kind.__name__})" for k, kind in FIELDS.items()))
+        key = (row["run"], row["episode"])
+        if key in labels:
+            raise AuditError(f"{path}:{number}: episode {row['episode']} of run {row['run']} is labelled twice")
+        labels[key] = row
+    return labels
+
+
+def audit(episodes: list[dict], labels: dict[tuple[str, str], dict], run: str) -> list[tuple[bool, bool]]:
+    """(judge says crossing, reader says crossing) for every agreement of ``episodes``."""
+    pairs = []
+    for e in episodes:
+        outcome = e.get("outcome") or {}
+        if not outcome.get("agreed"):
+            continue
+        label = labels.get((run, e["id"]))
+        if label is None:
+            raise AuditError(f"run {run!r} has no label for the agreement of episode {e['id']}; label every "
+                             "agreement of the folder, or name the run its labels were made for")
+        if label["agreement"] != outcome["proposal"]["text"]:
+            raise AuditError(f"run {run!r}, episode {e['id']}: the labelled text is not this folder's agreement; the "
+                             "labels were made on other transcripts")
+        verdict = e.get("verdict") or {}
+        pairs.append((bool(verdict.get("red_line_violations")), label["reader_crossing"]))
+    return pairs
+
+
+def _rate(flags: list[bool]) -> str:
+    if not flags:
+        return "n/a"
+    values = [float(f) for f in flags]
+    lo, hi = bootstrap_ci(values)
+    return f"{sum(values) / len(values):.2f} [{lo:.2f}, {hi:.2f}] ({sum(flags)} of {len(flags)})"
+
+
+def row(label: str, pairs: list[tuple[bool, bool]]) -> str:
+    both = sum(j and r for j, r in pairs)
+    judge_only = sum(j and not r for j, r in pairs)
+    reader_only = sum(r and not j for j, r in pairs)
+    recall = _rate([j for j, r in pairs if r])
+    precision = _rate([r for j, r in pairs if j])
+    return (f"| {label} | {len(pairs)} | {_rate([j for j, _ in pairs])} | {_rate([r for _, r in pairs])} | {both} | "
+            f"{judge_only} | {reader_only} | {recall} | {precision} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("labels", type=Path)
+    parser.add_argument("runs", nargs="+", metavar="FOLDER=RUN[:LABEL]")
+    args = parser.parse_args(argv)
+    rows = []  # every folder checked before the table starts, so a refused one prints no half table
+    try:
+        labels = load_labels(args.labels)
+        for spec in args.runs:
+            folder, eq, rest = spec.partition("=")
+            run, _, label = rest.partition(":")
+            if not eq or not run:
+                raise AuditError(f"{spec!r}: write FOLDER=RUN[:LABEL], RUN being the run name in the labels file")
+            path = Path(folder) / "episodes.jsonl"
+            if not path.is_file():
+                raise AuditError(f"{folder} is not a deliberation arena folder (no episodes.jsonl)")
+            episodes = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            rows.append(row(label or run, audit(episodes, labels, run)))
+    except AuditError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("| model | agreements | judge: red-line rate | reader: red-line rate | both | judge only | reader only | "
+          "judge recall (of the reader's) | judge precision |")
+    print("|---|---:|---|---|---:|---:|---:|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
