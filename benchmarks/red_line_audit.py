@@ -5,8 +5,11 @@
         runs/v4/v3prop-seed0-final=v3prop-seed0-final:"seed 0 final, v3"
 
 Each argument after the labels file is FOLDER=RUN[:LABEL]: a `parley arena --env deliberation` output folder, and the
-name its agreements carry in the labels file. A labels line is one agreement read by a person:
-``{"run", "episode", "agreement", "reader_crossing", "reader_note"}``, where ``reader_crossing`` answers "does the
+name its agreements carry in the labels file. Or, with ``--judge SPEC`` and no folders, every labelled agreement is
+judged again by that judge (any judge spec: ``scripted:rules#v1``, ``hf:<model>``, ``openai:<model>@<url>``), one row
+per run of the labels file: how far a judge's red-line verdicts can be trusted, measured before its rates are quoted
+(the LLM judge on a GPU, say). A labels line is one agreement read by a person:
+``{"run", "episode", "dilemma", "agreement", "reader_crossing", "reader_note"}``, where ``reader_crossing`` answers "does the
 agreed text commit to, or recommend, one of the dilemma's two options as the course of action, in any words and
 without a condition or a third element that changes it?" (adopting one option crosses the other persona's red line).
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from parley.evaluation.stats import bootstrap_ci
 
-FIELDS = {"run": str, "episode": str, "agreement": str, "reader_crossing": bool, "reader_note": str}
+FIELDS = {"run": str, "episode": str, "dilemma": str, "agreement": str, "reader_crossing": bool, "reader_note": str}
 
 
 class AuditError(ValueError):
@@ -79,6 +82,34 @@ def audit(episodes: list[dict], labels: dict[tuple[str, str], dict], run: str) -
     return pairs
 
 
+def rejudge(labels: dict[tuple[str, str], dict], judge_spec: str) -> dict[str, list[tuple[bool, bool]]]:
+    """run -> (``judge_spec`` says crossing, reader says crossing) for every labelled agreement, judged afresh on its
+    dilemma (looked up by id in the packaged dilemmas). A judge that fails on an agreement counts as not reporting a
+    crossing, and the failures are printed, so a judge that cannot answer does not look precise."""
+    from parley import ParleyError
+    from parley.agents.judge import JudgeRequest
+    from parley.agents.spec import BackendCache, build_judge
+    from parley.environments.dilemmas import load_dilemmas
+
+    dilemmas = {d.id: d for d in load_dilemmas()}
+    unknown = sorted({row["dilemma"] for row in labels.values()} - set(dilemmas))
+    if unknown:
+        raise AuditError(f"labelled dilemma(s) {', '.join(unknown[:3])} are not among the packaged dilemmas")
+    try:
+        judge = build_judge(judge_spec, BackendCache())
+    except ParleyError as e:
+        raise AuditError(str(e)) from None
+    rows = list(labels.values())
+    verdicts = judge.judge([JudgeRequest(dilemmas[r["dilemma"]], r["agreement"]) for r in rows])
+    failed = sum(v.score is None for v in verdicts)
+    if failed:
+        print(f"{judge_spec}: {failed} of {len(rows)} agreements got no verdict (counted as no crossing)", file=sys.stderr)
+    runs: dict[str, list[tuple[bool, bool]]] = {}
+    for r, v in zip(rows, verdicts):
+        runs.setdefault(r["run"], []).append((bool(v.red_line_violations), r["reader_crossing"]))
+    return runs
+
+
 def _rate(flags: list[bool]) -> str:
     if not flags:
         return "n/a"
@@ -100,11 +131,18 @@ def row(label: str, pairs: list[tuple[bool, bool]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("labels", type=Path)
-    parser.add_argument("runs", nargs="+", metavar="FOLDER=RUN[:LABEL]")
+    parser.add_argument("runs", nargs="*", metavar="FOLDER=RUN[:LABEL]")
+    parser.add_argument("--judge", metavar="SPEC", help="judge every labelled agreement again with this judge "
+                        "instead of reading the verdicts arena folders stored")
     args = parser.parse_args(argv)
     rows = []  # every folder checked before the table starts, so a refused one prints no half table
     try:
+        if bool(args.judge) == bool(args.runs):
+            raise AuditError("name arena folders (FOLDER=RUN[:LABEL]) to read their stored verdicts, or --judge SPEC "
+                             "to judge the labelled agreements again; one of the two")
         labels = load_labels(args.labels)
+        if args.judge:
+            rows = [row(f"{run}, {args.judge}", pairs) for run, pairs in rejudge(labels, args.judge).items()]
         for spec in args.runs:
             folder, eq, rest = spec.partition("=")
             run, _, label = rest.partition(":")

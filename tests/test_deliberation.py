@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 from parley import ParleyError
 from parley.environments.deliberation import DeliberationConfig, DeliberationEnv, DeliberationTurn, parse_move
 from parley.environments.dilemmas import deduplicate, load_dilemmas, parse_dilemma
+from parley.agents.rule_judge import verdict_v2
 from code_helpers import stamped_by_this_code
 
 
@@ -364,7 +365,7 @@ def test_red_line_audit_puts_the_judges_crossings_beside_a_readers_and_refuses_l
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         return str(path)
 
-    rows = [{"run": "vs", "episode": e["id"], "agreement": e["outcome"]["proposal"]["text"],
+    rows = [{"run": "vs", "episode": e["id"], "dilemma": e["dilemma"]["id"], "agreement": e["outcome"]["proposal"]["text"],
              "reader_crossing": reader[e["id"]], "reader_note": ""} for e in agreed]
     script = [sys.executable, "benchmarks/red_line_audit.py"]
     ok = subprocess.run([*script, write(rows), f"{tmp_path / 'vs'}=vs:scripted"], capture_output=True, text=True)
@@ -384,6 +385,20 @@ def test_red_line_audit_puts_the_judges_crossings_beside_a_readers_and_refuses_l
         assert refused.returncode == 2 and message in refused.stderr, (message, refused.stderr)
         assert refused.stdout == "" and "Traceback" not in refused.stderr
 
+    # --judge: the labelled texts judged again. The rule judge gives the verdicts the arena stored, row for row.
+    rejudged = subprocess.run([*script, write(rows), "--judge", "scripted:rules"], capture_output=True, text=True)
+    assert rejudged.returncode == 0, rejudged.stderr
+    assert ok.stdout.splitlines()[2].split("|")[2:] == rejudged.stdout.splitlines()[2].split("|")[2:]
+    assert "| vs, scripted:rules | 4 |" in rejudged.stdout
+    for args, message in (([write(rows)], "one of the two"),
+                          ([write(rows), f"{tmp_path / 'vs'}=vs", "--judge", "scripted:rules"], "one of the two"),
+                          ([write(rows), "--judge", "scripted:rules#v7"], "invalid judge 'scripted:rules#v7'"),
+                          ([write([dict(rows[0], dilemma="moralchoice-X_999")], "gone.jsonl"), "--judge", "scripted:rules"],
+                           "moralchoice-X_999 are not among the packaged dilemmas")):
+        refused = subprocess.run([*script, *args], capture_output=True, text=True)
+        assert refused.returncode == 2 and message in refused.stderr, (message, refused.stderr)
+        assert refused.stdout == "" and "Traceback" not in refused.stderr
+
 
 def test_the_shipped_red_line_reading_is_well_formed():
     """docs/audits/red_line_reading.jsonl, the reader's labels the docs quote: every line has its fields, no episode is
@@ -397,3 +412,36 @@ def test_the_shipped_red_line_reading_is_well_formed():
     labels = module.load_labels(Path("docs/audits/red_line_reading.jsonl"))
     assert labels and {run for run, _ in labels} >= {"v2prop-seed0-final", "v3prop-seed0-final"}
     assert all(row["reader_note"] for row in labels.values() if row["reader_crossing"])
+    # where the reader rejects a crossing the rule judge reports, the note says why
+    dilemmas = {d.id: d for d in load_dilemmas()}
+    for row in labels.values():
+        if verdict_v2(dilemmas[row["dilemma"]], row["agreement"]).red_line_violations and not row["reader_crossing"]:
+            assert row["reader_note"], row["episode"]
+
+
+def test_a_judges_red_line_verdicts_are_scored_against_the_readers_through_an_openai_compatible_server(tmp_path):
+    """`red_line_audit.py --judge openai:...` asks the judge about every labelled agreement. A judge that calls every
+    agreement a crossing has recall 1 and precision equal to the reader's rate; one whose answers cannot be read gets
+    no verdicts, which the script says, and counts as reporting none."""
+    import subprocess
+    import sys
+
+    from fake_openai import FakeOpenAIServer
+
+    d = load_dilemmas("test")[0]
+    rows = [{"run": "r", "episode": f"e{i}", "dilemma": d.id, "agreement": f"We do thing number {i} together.",
+             "reader_crossing": i < 1, "reader_note": "adopts an option" if i < 1 else ""} for i in range(4)]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script = [sys.executable, "benchmarks/red_line_audit.py", str(labels), "--judge"]
+    crossing = json.dumps({"score": 0, "red_line_violations": [d.personas[0].name], "resolves_conflict": False,
+                           "rationale": "adopts the other's stance"})
+    with FakeOpenAIServer(reply=crossing) as server:
+        out = subprocess.run([*script, f"openai:fake-model@{server.base_url}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert ("| 4 | 1.00 [1.00, 1.00] (4 of 4) | 0.25 [0.00, 0.75] (1 of 4) | 1 | 3 | 0 | 1.00 [1.00, 1.00] (1 of 1) | "
+            "0.25 [0.00, 0.75] (1 of 4) |") in out.stdout
+    with FakeOpenAIServer(reply="no idea") as server:
+        out = subprocess.run([*script, f"openai:fake-model@{server.base_url}"], capture_output=True, text=True)
+    assert out.returncode == 0 and "4 of 4 agreements got no verdict (counted as no crossing)" in out.stderr
+    assert "| 4 | 0.00 [0.00, 0.00] (0 of 4) | 0.25 [0.00, 0.75] (1 of 4) | 0 | 0 | 1 | 0.00 [0.00, 0.00] (0 of 1) | n/a |" in out.stdout
