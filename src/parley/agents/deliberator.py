@@ -32,7 +32,8 @@ class DeliberationLLMAgent(SeatedLLMAgent):
     # v1 unless a spec names another (smollm2#standard.v2): the shipped deliberator and every figure recorded before
     # 2026-12-06 played v1. v2 says what the judge scores 0 (either option as it stands) and asks for a third course
     # of action; it leaves out the goals, which asked each persona to stay as close as possible to its own stance.
-    # v3 also leaves out the options' and the red lines' text, which the 135M model copied into its proposals.
+    # v3 also leaves out the options' and the red lines' text, which the 135M model copied into its proposals; then it
+    # writes the options in other words, which the rule judge misses (docs/audits, benchmarks/red_line_audit.py).
     DEFAULT_PROMPT_VERSION = 1
 
     def messages(self, obs: DeliberationObservation) -> Conversation:
