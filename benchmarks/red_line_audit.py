@@ -29,8 +29,12 @@ import json
 import sys
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from parley.evaluation.stats import bootstrap_ci
 
+JUDGE_CHUNK = 32  # agreements per judge call with --judge
 FIELDS = {"run": str, "episode": str, "dilemma": str, "agreement": str, "reader_crossing": bool, "reader_note": str}
 
 
@@ -64,8 +68,9 @@ def load_labels(path: Path) -> dict[tuple[str, str], dict]:
 
 
 def audit(episodes: list[dict], labels: dict[tuple[str, str], dict], run: str) -> list[tuple[bool, bool]]:
-    """(judge says crossing, reader says crossing) for every agreement of ``episodes``."""
-    pairs = []
+    """(judge says crossing, reader says crossing) for every agreement of ``episodes``, as the arena's judge said; an
+    agreement it gave no verdict counts as no crossing, and how many there were is printed."""
+    pairs, failed = [], 0
     for e in episodes:
         outcome = e.get("outcome") or {}
         if not outcome.get("agreed"):
@@ -78,7 +83,12 @@ def audit(episodes: list[dict], labels: dict[tuple[str, str], dict], run: str) -
             raise AuditError(f"run {run!r}, episode {e['id']}: the labelled text is not this folder's agreement; the "
                              "labels were made on other transcripts")
         verdict = e.get("verdict") or {}
+        if verdict.get("score") is None:
+            failed += 1
         pairs.append((bool(verdict.get("red_line_violations")), label["reader_crossing"]))
+    if failed:
+        print(f"run {run!r}: the judge gave no verdict on {failed} of {len(pairs)} agreements (counted as no crossing)",
+              file=sys.stderr)
     return pairs
 
 
@@ -100,7 +110,15 @@ def rejudge(labels: dict[tuple[str, str], dict], judge_spec: str) -> dict[str, l
     except ParleyError as e:
         raise AuditError(str(e)) from None
     rows = list(labels.values())
-    verdicts = judge.judge([JudgeRequest(dilemmas[r["dilemma"]], r["agreement"]) for r in rows])
+    verdicts = []
+    # In chunks, so that an LLM judge on 612 agreements shows how far it has got (on stderr: stdout is the table).
+    with Progress(TextColumn(f"[bold]judging[/] {judge_spec}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("", total=len(rows))
+        for start in range(0, len(rows), JUDGE_CHUNK):
+            chunk = rows[start:start + JUDGE_CHUNK]
+            verdicts += judge.judge([JudgeRequest(dilemmas[r["dilemma"]], r["agreement"]) for r in chunk])
+            bar.advance(task, len(chunk))
     failed = sum(v.score is None for v in verdicts)
     if failed:
         print(f"{judge_spec}: {failed} of {len(rows)} agreements got no verdict (counted as no crossing)", file=sys.stderr)

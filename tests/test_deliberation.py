@@ -385,6 +385,15 @@ def test_red_line_audit_puts_the_judges_crossings_beside_a_readers_and_refuses_l
         assert refused.returncode == 2 and message in refused.stderr, (message, refused.stderr)
         assert refused.stdout == "" and "Traceback" not in refused.stderr
 
+    # an agreement the arena's judge gave no verdict is counted as no crossing, and said
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / "episodes.jsonl").write_text("".join(
+        json.dumps(dict(e, verdict=dict(e["verdict"], score=None, red_line_violations=[])) if e["id"] == crossing[0]["id"]
+                   else e) + "\n" for e in episodes))
+    out = subprocess.run([*script, write(rows), f"{failed}=vs"], capture_output=True, text=True)
+    assert out.returncode == 0 and "the judge gave no verdict on 1 of 4 agreements (counted as no crossing)" in out.stderr
+    assert "| vs | 4 | 0.25 [0.00, 0.75] (1 of 4) |" in out.stdout
     # --judge: the labelled texts judged again. The rule judge gives the verdicts the arena stored, row for row.
     rejudged = subprocess.run([*script, write(rows), "--judge", "scripted:rules"], capture_output=True, text=True)
     assert rejudged.returncode == 0, rejudged.stderr
