@@ -246,6 +246,33 @@ def test_deliberation_arena_cli_with_scripted_agents(tmp_path):
     assert bad.exit_code == 2 and "#v1, #v2" in bad.output
 
 
+def test_the_arena_says_what_a_rule_judges_red_line_count_is_and_not_an_llm_judges(tmp_path):
+    """The rule judge's red-line verdicts miss an option written in other words (docs/audits): the arena table says
+    so under the rule judge, any rubric version, and not under a language-model judge."""
+    from fake_openai import FakeOpenAIServer
+    from typer.testing import CliRunner
+
+    from parley.cli.main import app
+
+    from parley.evaluation.deliberation_arena import result_rows
+
+    def table(judge: str) -> tuple[str, dict]:
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        result = CliRunner().invoke(app, ["arena", "--env", "deliberation", "--agent", "scripted:deliberator", "--judge",
+                                          judge, "--episodes", "2", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return result.output, dict(result_rows(json.loads((out / "summary.json").read_text())))
+
+    caveat = "word matches only"
+    for judge in ("scripted:rules", "scripted:rules#v1"):
+        printed, rows = table(judge)
+        assert "red-line verdicts" in printed and rows["red-line verdicts (docs/audits)"] == caveat
+    verdict = json.dumps({"score": 6, "red_line_violations": [], "resolves_conflict": True, "rationale": "fine"})
+    with FakeOpenAIServer(reply=verdict) as server:
+        printed, rows = table(f"openai:fake-model@{server.base_url}")
+    assert "red-line verdicts" not in printed and caveat not in rows.values() and "red-line violations" in rows
+
+
 def test_arena_against_an_opponent_reports_whose_proposal_and_whose_red_line(tmp_path):
     """scripted:deliberator accepts the latest proposal after one turn of its own: as persona 0 it accepts the stance
     opponent's proposal (its own red line), as persona 1 the opponent accepts its plan. The agent-side figures must

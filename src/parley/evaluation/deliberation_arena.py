@@ -163,9 +163,19 @@ def result_rows(summary: dict) -> list[tuple[str, str]]:
         ("Collective Agency 0-10, no deal = 0 [95% CI]", fmt_ci(summary["ca_score_mean"], summary["ca_score_ci95"])),
         ("mean turns to agreement", "–" if turns is None else f"{turns:.2f}"),
         ("red-line violations", ", ".join(f"{k} {v}" for k, v in summary["red_line_violations"].items())),
+    ] + _rule_judge_caveat(summary) + [
         ("judge failures (recorded, not scored)", str(summary["judge_failures"])),
         ("no agreement, both sides last proposing the same text", str(summary.get("mirrored_deadlocks", "–"))),
     ] + _side_rows(summary.get("agent_side"))
+
+
+def _rule_judge_caveat(summary: dict) -> list[tuple[str, str]]:
+    """Under the rule judge, a row saying what its red-line count is. Read by hand, it found 33 of 75 crossings in six
+    v2 arenas and 8 of 75 under the v3 prompt (docs/audits): a reader of the table should not take it for more."""
+    spec = str((summary.get("judge") or {}).get("spec", ""))
+    if split_judge(spec)[0] != RULE_JUDGE:
+        return []
+    return [("red-line verdicts (docs/audits)", "word matches only")]
 
 
 def _side_rows(side: dict | None) -> list[tuple[str, str]]:
