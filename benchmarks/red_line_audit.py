@@ -5,7 +5,9 @@
         runs/v4/v3prop-seed0-final=v3prop-seed0-final:"seed 0 final, v3"
 
 Each argument after the labels file is FOLDER=RUN[:LABEL]: a `parley arena --env deliberation` output folder, and the
-name its agreements carry in the labels file. Or, with ``--judge SPEC`` and no folders, every labelled agreement is
+name its agreements carry in the labels file. ``--agreement OTHER`` instead compares two readings of the same
+agreements (a second reader's, or the same reader's again): raw agreement and Cohen's kappa. Or, with ``--judge
+SPEC`` and no folders, every labelled agreement is
 judged again by that judge (any judge spec: ``scripted:rules#v1``, ``hf:<model>``, ``openai:<model>@<url>``), one row
 per run of the labels file: how far a judge's red-line verdicts can be trusted, measured before its rates are quoted
 (the LLM judge on a GPU, say). A labels line is one agreement read by a person:
@@ -128,6 +130,31 @@ def rejudge(labels: dict[tuple[str, str], dict], judge_spec: str) -> dict[str, l
     return runs
 
 
+def agreement_between(first: dict[tuple[str, str], dict], second: dict[tuple[str, str], dict]) -> tuple[str, list[str]]:
+    """How far two readings of the same agreements agree: a summary line (count, raw agreement, Cohen's kappa) and
+    one line per agreement they label differently. Only agreements both label, with the same text, are compared."""
+    common = [k for k in second if k in first]
+    if not common:
+        raise AuditError("the two label files share no labelled agreement (same run and episode)")
+    changed = [k for k in common if first[k]["agreement"] != second[k]["agreement"]]
+    if changed:
+        raise AuditError(f"episode {changed[0][1]} of run {changed[0][0]} has another text in the second file; "
+                         "the two readings are not of the same agreements")
+    a = [first[k]["reader_crossing"] for k in common]
+    b = [second[k]["reader_crossing"] for k in common]
+    n = len(common)
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    chance = (sum(a) / n) * (sum(b) / n) + (1 - sum(a) / n) * (1 - sum(b) / n)
+    # Cohen's kappa: agreement beyond what two readers with these base rates would reach by chance.
+    kappa = "n/a (both readings constant)" if chance == 1 else f"{(observed - chance) / (1 - chance):.2f}"
+    summary = (f"{n} agreements read twice: same label on {sum(x == y for x, y in zip(a, b))} ({observed:.2f}); "
+               f"crossings {sum(a)} in the first reading, {sum(b)} in the second; Cohen's kappa {kappa}")
+    differ = [f"{run} {episode}: first {first[(run, episode)]['reader_crossing']}, second "
+              f"{second[(run, episode)]['reader_crossing']}; {second[(run, episode)]['reader_note'] or '(no note)'}"
+              for run, episode in common if first[(run, episode)]["reader_crossing"] != second[(run, episode)]["reader_crossing"]]
+    return summary, differ
+
+
 def _rate(flags: list[bool]) -> str:
     if not flags:
         return "n/a"
@@ -152,13 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="*", metavar="FOLDER=RUN[:LABEL]")
     parser.add_argument("--judge", metavar="SPEC", help="judge every labelled agreement again with this judge "
                         "instead of reading the verdicts arena folders stored")
+    parser.add_argument("--agreement", metavar="LABELS", type=Path, help="another reading of (some of) the same "
+                        "agreements: how often the two agree, and Cohen's kappa")
     args = parser.parse_args(argv)
     rows = []  # every folder checked before the table starts, so a refused one prints no half table
     try:
-        if bool(args.judge) == bool(args.runs):
-            raise AuditError("name arena folders (FOLDER=RUN[:LABEL]) to read their stored verdicts, or --judge SPEC "
-                             "to judge the labelled agreements again; one of the two")
+        if sum(map(bool, (args.judge, args.runs, args.agreement))) != 1:
+            raise AuditError("name arena folders (FOLDER=RUN[:LABEL]) to read their stored verdicts, --judge SPEC "
+                             "to judge the labelled agreements again, or --agreement LABELS to compare two readings; "
+                             "one of the three")
         labels = load_labels(args.labels)
+        if args.agreement:
+            summary, differ = agreement_between(labels, load_labels(args.agreement))
+            print("\n".join([summary, *differ]))
+            return 0
         if args.judge:
             rows = [row(f"{run}, {args.judge}", pairs) for run, pairs in rejudge(labels, args.judge).items()]
         for spec in args.runs:

@@ -426,14 +426,48 @@ def test_red_line_audit_puts_the_judges_crossings_beside_a_readers_and_refuses_l
     assert rejudged.returncode == 0, rejudged.stderr
     assert ok.stdout.splitlines()[2].split("|")[2:] == rejudged.stdout.splitlines()[2].split("|")[2:]
     assert "| vs, scripted:rules | 4 |" in rejudged.stdout
-    for args, message in (([write(rows)], "one of the two"),
-                          ([write(rows), f"{tmp_path / 'vs'}=vs", "--judge", "scripted:rules"], "one of the two"),
+    for args, message in (([write(rows)], "one of the three"),
+                          ([write(rows), f"{tmp_path / 'vs'}=vs", "--judge", "scripted:rules"], "one of the three"),
                           ([write(rows), "--judge", "scripted:rules#v7"], "invalid judge 'scripted:rules#v7'"),
                           ([write([dict(rows[0], dilemma="moralchoice-X_999")], "gone.jsonl"), "--judge", "scripted:rules"],
                            "moralchoice-X_999 are not among the packaged dilemmas")):
         refused = subprocess.run([*script, *args], capture_output=True, text=True)
         assert refused.returncode == 2 and message in refused.stderr, (message, refused.stderr)
         assert refused.stdout == "" and "Traceback" not in refused.stderr
+
+
+def test_two_readings_of_the_same_agreements_are_compared_by_raw_agreement_and_kappa(tmp_path):
+    """`red_line_audit.py LABELS --agreement OTHER`: 4 agreements read twice, the readings differing on one (crossings
+    1 and 2): 3 of 4 alike, chance agreement 0.5, kappa 0.50; the one that differs is listed with the second note.
+    Readings of other texts, or of no common agreement, are refused."""
+    import subprocess
+    import sys
+
+    d = load_dilemmas("test")[0]
+    first = [{"run": "r", "episode": f"e{i}", "dilemma": d.id, "agreement": f"text {i}", "reader_crossing": i == 0,
+              "reader_note": ""} for i in range(4)]
+    second = [dict(row, reader_crossing=row["episode"] in ("e0", "e1"),
+                   reader_note="adopts it after all" if row["episode"] == "e1" else "") for row in first]
+
+    def write(rows, name):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(path)
+
+    script = [sys.executable, "benchmarks/red_line_audit.py", write(first, "first.jsonl"), "--agreement"]
+    out = subprocess.run([*script, write(second, "second.jsonl")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "4 agreements read twice: same label on 3 (0.75); crossings 1 in the first reading, 2 in the second; "
+        "Cohen's kappa 0.50",
+        "r e1: first False, second True; adopts it after all"]
+    for rows, message in (([dict(second[0], agreement="other text")], "not of the same agreements"),
+                          ([dict(second[0], run="elsewhere")], "share no labelled agreement")):
+        refused = subprocess.run([*script, write(rows, "bad.jsonl")], capture_output=True, text=True)
+        assert refused.returncode == 2 and message in refused.stderr and refused.stdout == ""
+    both = subprocess.run([*script, write(second, "second.jsonl"), "--judge", "scripted:rules"], capture_output=True,
+                          text=True)
+    assert both.returncode == 2 and "one of the three" in both.stderr
 
 
 def test_the_shipped_red_line_reading_is_well_formed():
@@ -448,6 +482,9 @@ def test_the_shipped_red_line_reading_is_well_formed():
     labels = module.load_labels(Path("docs/audits/red_line_reading.jsonl"))
     assert labels and {run for run, _ in labels} >= {"v2prop-seed0-final", "v3prop-seed0-final"}
     assert all(row["reader_note"] for row in labels.values() if row["reader_crossing"])
+    # the second reading is of agreements of the first, text for text
+    again = module.load_labels(Path("docs/audits/red_line_rereading.jsonl"))
+    assert again and all(key in labels and labels[key]["agreement"] == row["agreement"] for key, row in again.items())
     # where the reader rejects a crossing the rule judge reports, the note says why
     dilemmas = {d.id: d for d in load_dilemmas()}
     for row in labels.values():
