@@ -1,27 +1,32 @@
-"""The rule judge's red-line verdicts against a reader's: how many crossings the word lists miss, run by run.
+"""A judge's red-line verdicts against a reader's: how many crossings the judge misses, run by run.
 
     python benchmarks/red_line_audit.py docs/audits/red_line_reading.jsonl \\
         runs/v3/v2prop-seed0-final=v2prop-seed0-final:"seed 0 final, v2" \\
         runs/v4/v3prop-seed0-final=v3prop-seed0-final:"seed 0 final, v3"
+    python benchmarks/red_line_audit.py docs/audits/red_line_reading.jsonl --judge openai:<model>@<url>
+    python benchmarks/red_line_audit.py docs/audits/red_line_reading.jsonl --agreement docs/audits/red_line_rereading.jsonl
 
-Each argument after the labels file is FOLDER=RUN[:LABEL]: a `parley arena --env deliberation` output folder, and the
-name its agreements carry in the labels file. ``--agreement OTHER`` instead compares two readings of the same
-agreements (a second reader's, or the same reader's again): raw agreement and Cohen's kappa. Or, with ``--judge
-SPEC`` and no folders, every labelled agreement is
-judged again by that judge (any judge spec: ``scripted:rules#v1``, ``hf:<model>``, ``openai:<model>@<url>``), one row
-per run of the labels file: how far a judge's red-line verdicts can be trusted, measured before its rates are quoted
-(the LLM judge on a GPU, say). A labels line is one agreement read by a person:
-``{"run", "episode", "dilemma", "agreement", "reader_crossing", "reader_note"}``, where ``reader_crossing`` answers "does the
-agreed text commit to, or recommend, one of the dilemma's two options as the course of action, in any words and
-without a condition or a third element that changes it?" (adopting one option crosses the other persona's red line).
+The labels file comes first; then one of three things:
+- FOLDER=RUN[:LABEL] arguments: `parley arena --env deliberation` output folders, each with the name its agreements
+  carry in the labels file. The judge's verdicts are the ones the arena stored.
+- ``--judge SPEC``: every labelled agreement judged again by that judge (``scripted:rules#v1``, ``hf:<model>``,
+  ``openai:<model>@<url>``), one row per run of the labels file. This is how far a judge's red-line verdicts can be
+  trusted, measured before its rates are quoted (an LLM judge on a GPU, say).
+- ``--agreement OTHER``: two readings of the same agreements compared (a second reader's, or the same reader's
+  again), by raw agreement and Cohen's kappa.
+
+A labels line is one agreement read by a person: ``{"run", "episode", "dilemma", "agreement", "reader_crossing",
+"reader_note"}``. ``reader_crossing`` answers "does the agreed text commit to, or recommend, one of the dilemma's two
+options as the course of action, in any words and without a condition or a third element that changes it?"
+(adopting one option crosses the other persona's red line).
 
 Why a reader: the rule judge finds a crossing by the options' own words (verbatim, paraphrased by shared content
 words, or negated). A model that writes an option in other words ("I will not have an affair" for "I remain faithful
 to my partner") crosses without the judge noticing, so a change that moves the model's wording (a prompt without
 the options' text) can move the judge's red-line rate without moving what the model agrees to. This script puts the
-two rates side by side, with the judge's recall and precision against the reader. The judge's verdict is the one
-the arena stored. Every agreement of a folder must have a label whose text is the agreed text, or the script refuses
-the folder (labels made on other transcripts say nothing about these).
+two rates side by side, with the judge's recall and precision against the reader. Every agreement of a folder must
+have a label whose text is the agreed text, or the script refuses the folder (labels made on other transcripts say
+nothing about these).
 """
 
 from __future__ import annotations
