@@ -147,16 +147,15 @@ def agreement_between(first: dict[tuple[str, str], dict], second: dict[tuple[str
                          "the two readings are not of the same agreements")
     a = [first[k]["reader_crossing"] for k in common]
     b = [second[k]["reader_crossing"] for k in common]
-    n = len(common)
-    observed = sum(x == y for x, y in zip(a, b)) / n
+    n, same = len(common), sum(x == y for x, y in zip(a, b))
+    observed = same / n
     chance = (sum(a) / n) * (sum(b) / n) + (1 - sum(a) / n) * (1 - sum(b) / n)
     # Cohen's kappa: agreement beyond what two readers with these base rates would reach by chance.
     kappa = "n/a (both readings constant)" if chance == 1 else f"{(observed - chance) / (1 - chance):.2f}"
-    summary = (f"{n} agreements read twice: same label on {sum(x == y for x, y in zip(a, b))} ({observed:.2f}); "
+    summary = (f"{n} agreements read twice: same label on {same} ({observed:.2f}); "
                f"crossings {sum(a)} in the first reading, {sum(b)} in the second; Cohen's kappa {kappa}")
-    differ = [f"{run} {episode}: first {first[(run, episode)]['reader_crossing']}, second "
-              f"{second[(run, episode)]['reader_crossing']}; {second[(run, episode)]['reader_note'] or '(no note)'}"
-              for run, episode in common if first[(run, episode)]["reader_crossing"] != second[(run, episode)]["reader_crossing"]]
+    differ = [f"{run} {episode}: first {x}, second {y}; {second[(run, episode)]['reader_note'] or '(no note)'}"
+              for (run, episode), x, y in zip(common, a, b) if x != y]
     return summary, differ
 
 
