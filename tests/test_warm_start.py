@@ -285,8 +285,9 @@ def test_filtered_teacher_keeps_a_dilemmas_best_resolution_only_when_the_judge_p
     assert strict.select(drawn) == [] and strict.chosen == {}
 
 
-def test_filtered_teacher_warm_starts_on_judged_resolutions_or_says_why_not(monkeypatch):
+def test_filtered_teacher_warm_starts_on_judged_resolutions_or_says_why_not(monkeypatch, tokenizer):
     import parley.agents.spec as spec
+    from parley.agents.deliberator import SoloResolver, parse_resolution
     from parley.environments.deliberation import DeliberationConfig
     from parley.environments.dilemmas import load_dilemmas
 
@@ -304,6 +305,29 @@ def test_filtered_teacher_warm_starts_on_judged_resolutions_or_says_why_not(monk
     # the other seat accepts at once: as many accepts as proposals to learn from, two turns an episode
     accepts = [x for x in examples if x["completion"][0]["content"] == "I can live with that. ACCEPT #1"]
     assert len(accepts) == len(kept) and len(examples) == 2 * len(kept)
+    # warm_start.filter_solo: each kept resolution once more, as the answer to the single-agent prompt, which is
+    # rendered exactly as `parley eval deliberation` renders it; the dialogue examples are the same as without it
+    with_solo, solo_summary = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules",
+                                                            DeliberationConfig(max_turns=6), episodes=n_train, seed=1,
+                                                            filter_solo=True)
+    solo = [x for x in with_solo if x.get("solo")]
+    assert [x for x in with_solo if not x.get("solo")] == examples
+    assert len(solo) == len(kept) == solo_summary["teachers"]["filtered:smollm2"]["solo_examples"]
+    assert solo_summary["examples"] == len(examples) + len(kept) and "solo_examples" not in stats
+    by_id = {d.id: d for d in load_dilemmas("train")}
+    renderer = SoloResolver(None, "renderer", settings=None)
+    for x in solo:
+        dilemma = x["episode"].removesuffix("#solo")
+        assert x["prompt"] == renderer.messages(by_id[dilemma])
+        assert x["completion"] == [{"role": "assistant", "content": f"RESOLUTION: {good[dilemma]}"}]
+        assert parse_resolution(x["completion"][0]["content"]) == good[dilemma]  # what the evaluation will read
+    # each solo example is a sequence of its own, its loss on the resolution only
+    tok = tokenizer
+    sequences = episode_sequences(with_solo, tok)
+    assert len(sequences) == len(episode_sequences(examples, tok)) + len(kept)
+    last = sequences[-1]
+    trained = tok.decode([i for i, m in zip(last["input_ids"], last["completion_mask"]) if m])
+    assert trained.startswith("RESOLUTION: ") and "Dilemma:" not in trained
     # A model whose resolutions never pass: a clear error, not an empty warm start
     monkeypatch.setattr(spec, "build_resolver", lambda raw, settings, cache: _RoundResolver([{}]))
     with pytest.raises(ParleyError, match="kept no resolution.*filter_samples"):
@@ -368,6 +392,15 @@ def test_a_second_round_reuses_the_kept_resolutions_and_the_teacher_judges_the_t
     with pytest.raises(ParleyError, match="filter_from: only a filtered:<model> teacher"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[scripted:stance]",
                                                               f"warm_start.filter_from={earlier}"])
+    with pytest.raises(ParleyError, match="filter_solo: only a filtered:<model> teacher"):
+        load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[scripted:stance]",
+                                                              "warm_start.filter_solo=true"])
+    # reused with filter_solo: the solo examples are the earlier selection's, nothing sampled
+    (earlier / DONE_FILE).write_text(json.dumps(summary))
+    solo_again, _ = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config,
+                                                  episodes=n_train, seed=1, filter_from=str(earlier), filter_solo=True)
+    assert {x["completion"][0]["content"] for x in solo_again if x.get("solo")} == \
+        {f"RESOLUTION: {t}" for t in resolutions.values()}
 
 
 def test_filtered_teacher_specs_are_checked_in_the_config():

@@ -115,6 +115,11 @@ class WarmStartSection(_Section):
                                     "again (about 18 minutes on our CPU); this run must draw the same dilemmas (its "
                                     "seed, split and episodes). For a second round on the trainee's own turns: "
                                     "model and opponents the earlier warm start (docs/benchmarks.md)")
+    filter_solo: bool = Field(False, description="deliberation, filtered:<model> teachers: also train on each kept "
+                              "resolution as the answer to the single-agent prompt ('RESOLUTION: <text>'). Without "
+                              "it, warm starts under deliberator.v2/v3 answered that prompt with 'I can live with "
+                              "that.' (the accept turn, half their examples), so `parley eval deliberation` scored "
+                              "their single-agent CA 0 (docs/benchmarks.md)")
 
     # The teachers are checked in TrainConfig: what a valid teacher is depends on the environment.
 

@@ -181,6 +181,9 @@ def _deliberation_validate(cfg) -> None:
                        f"(after {FILTERED_PREFIX!r} comes a language model)", personas=False)
             continue
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
+    if cfg.warm_start.filter_solo and not any(t.startswith(FILTERED_PREFIX) for t in cfg.warm_start.teachers):
+        raise ValueError(f"warm_start.filter_solo: only a {FILTERED_PREFIX}<model> teacher has single-agent "
+                         "resolutions to show, and warm_start.teachers names none; add one or remove filter_solo")
     if cfg.warm_start.filter_from and not any(t.startswith(FILTERED_PREFIX) for t in cfg.warm_start.teachers):
         raise ValueError(f"warm_start.filter_from: only a {FILTERED_PREFIX}<model> teacher reuses kept resolutions, and "
                          "warm_start.teachers names none; add one or remove filter_from")
@@ -225,7 +228,7 @@ def _deliberation_teachers(cfg, settings) -> tuple[list[dict], dict]:
                                                       DeliberationConfig(max_turns=cfg.environment.max_turns),
                                                       ws.episodes, cfg.seed, cfg.environment.split, settings,
                                                       ws.filter_samples, ws.filter_min_score, ws.filter_from,
-                                                      persona=cfg.persona)
+                                                      persona=cfg.persona, filter_solo=ws.filter_solo)
     return examples, {**summary, **_opponent_record(ws.opponents)}
 
 

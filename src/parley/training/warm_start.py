@@ -176,14 +176,16 @@ def kept_resolutions(folder: str | Path, teacher: str) -> dict[str, str]:
 def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], judge: str, protocol,
                                   episodes: int, seed: int, split: str = "train", settings=None,
                                   filter_samples: int = 8, filter_min_score: float = 0.0,
-                                  filter_from: str | None = None, persona: str = "standard") -> tuple[list[dict], dict]:
+                                  filter_from: str | None = None, persona: str = "standard",
+                                  filter_solo: bool = False) -> tuple[list[dict], dict]:
     """Deliberation teachers (see ``two_seat_teacher_examples``), their agreements judged by ``judge``, their turns
     rendered under the trainee's ``persona`` (its prompt version: ``standard.v2``).
 
     A ``filtered:<model>`` teacher is the model's own single-agent resolutions, ``filter_samples`` per dilemma,
     kept when ``judge`` scores one above ``filter_min_score`` (``FilteredResolutionTeacher``); it plays only the
     drawn dilemmas that kept one, so it may play fewer than ``episodes``. With ``filter_from`` (an earlier warm-start
-    folder) it reuses that run's selection instead of sampling again.
+    folder) it reuses that run's selection instead of sampling again. With ``filter_solo`` each kept resolution is
+    also an example of the single-agent prompt (``solo_examples``).
     """
     from parley import ParleyError
     from parley.models.generation import GenerationSettings
@@ -203,6 +205,7 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequ
                 "red_line_violations": result["red_line_violations"]}
 
     built: dict[str, object] = {}
+    selected: dict[str, list] = {}  # filtered teacher -> the dilemmas that kept a resolution
 
     def build(spec: str):
         if spec.startswith(FILTERED_PREFIX) and filter_from:
@@ -233,6 +236,7 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequ
                               f"above {filter_min_score} without crossing a red line under judge {judge!r}. Raise "
                               "warm_start.filter_samples or warm_start.episodes, lower warm_start.filter_min_score, "
                               "or use another teacher.")
+        selected[teachers[index]] = kept
         return kept
 
     examples, summary = two_seat_teacher_examples(
@@ -243,7 +247,29 @@ def deliberation_teacher_examples(teachers: Sequence[str], opponents: str | Sequ
     for spec, agent in built.items():
         if isinstance(agent, FilteredResolutionTeacher):
             summary["teachers"][spec]["filter"] = agent.report
+    if filter_solo:
+        for spec, dilemmas in selected.items():
+            solo = solo_examples(dilemmas, built[spec].chosen, spec)
+            examples += solo
+            summary["teachers"][spec]["solo_examples"] = len(solo)
+        summary["examples"] = len(examples)
     return examples, {**summary, "judge": judge, "persona": persona}
+
+
+def solo_examples(dilemmas, chosen: dict[str, str], teacher: str) -> list[dict]:
+    """Each kept resolution once more, as the answer to the single-agent prompt (``RESOLUTION: <text>``).
+
+    Why: the dialogue examples alone are half "I can live with that. ACCEPT #1", and warm starts under
+    deliberator.v2 and v3 answered the single-agent prompt with "I can live with that." on 16 of 16 dilemmas, so
+    their single-agent CA (``parley eval deliberation``) was 0 and every pairwise comparison a tie
+    (docs/benchmarks.md). These are the texts the model first wrote for that very prompt, so nothing is invented."""
+    from parley.agents.deliberator import SoloResolver
+
+    renderer = SoloResolver(None, "renderer", settings=None)  # only its messages() is used
+    return [{"episode": f"{d.id}#solo", "prompt": renderer.messages(d),
+             "completion": [{"role": "assistant", "content": f"RESOLUTION: {chosen[d.id]}"}], "teacher": teacher,
+             "solo": True}
+            for d in {d.id: d for d in dilemmas}.values()]
 
 
 def casino_teacher_examples(teachers: Sequence[str], opponents: str | Sequence[str], protocol, episodes: int, seed: int,
