@@ -128,10 +128,46 @@ def test_eval_deliberation_cli_end_to_end(tmp_path, tiny_model_dir):
     p = summary["pairwise"]
     assert p["wins"] + p["losses"] + p["ties"] == 4 and len((out / "pairwise.jsonl").read_text().splitlines()) == 4
     assert (out / "report.html").exists() and (out / "deliberation_eval.png").exists()
-    assert "win rate" in result.output
+    assert "win rate" in result.output and "same single-agent answer" not in result.output
     bad = CliRunner().invoke(app, ["eval", "deliberation", "--agent", "scripted:stance", "--baseline", "scripted:stance",
                                    "--out", str(out)])
     assert bad.exit_code == 2 and "baseline is the agent itself" in bad.output
     bad = CliRunner().invoke(app, ["eval", "deliberation", "--agent", "scripted:stance", "--judge", "smollm2#v5",
                                    "--out", str(out)])
     assert bad.exit_code == 2 and "rubric version" in bad.output
+
+
+def test_a_model_that_answers_every_dilemma_alike_is_named_not_scored_silently(tmp_path, monkeypatch):
+    """Every deliberator warm-started under deliberator.v2 answered the single-agent prompt with "I can live with
+    that." (16 of 16): its single-agent CA was 0 and every pairwise comparison a tie, and the table alone did not say
+    why. The evaluation counts the distinct answers and names a model that gave one answer to half the dilemmas."""
+    import parley.evaluation.deliberation_eval as ev
+
+    real = ev.build_resolver
+
+    def resolver(spec, settings, cache):  # the agent answers like the v2 warm starts; the baseline as it is
+        if spec == "scripted:deliberator":
+            return SoloResolver(FakeBackend([["I can live with that."]]), spec, settings)
+        return real(spec, settings, cache)
+
+    monkeypatch.setattr(ev, "build_resolver", resolver)
+    summary = ev.run_deliberation_eval(ev.DeliberationEvalConfig(
+        agent="scripted:deliberator", baseline="scripted:stance", dilemmas=4, seed=0, out=tmp_path / "e"),
+        show_progress=False)
+    agent, baseline = summary["rows"]
+    assert agent["solo"]["distinct"] == 1 and agent["solo"]["most_repeated"] == {"text": "I can live with that.", "count": 4}
+    assert agent["solo"]["ca"]["mean"] == 0.0 and summary["pairwise"]["wins"] == 0
+    assert baseline["solo"]["distinct"] == 4  # each dilemma's own stance
+    [warning] = ev.solo_warnings(summary)
+    assert "scripted:deliberator gave the same single-agent answer to 4 of 4 dilemmas" in warning
+    assert "I can live with that." in warning and "filter_solo" in warning
+    assert warning in ev.markdown_table(summary)
+    assert "same single-agent answer to 4 of 4" in (tmp_path / "e" / "report.html").read_text()
+    # one answer repeated by fewer than half, and empty answers (counted apart), are not a warning
+    rows = [{"model": "m", "solo": ev._repeats(texts)} for texts in
+            (["a", "a", "b", "c", "d"], ["", "", "", "x"], ["a", "b"])]
+    assert [r["solo"]["most_repeated"]["count"] for r in rows] == [2, 1, 1]
+    assert ev.solo_warnings({"dilemmas": [1, 2, 3, 4, 5], "rows": rows[:1]}) == []
+    assert ev.solo_warnings({"dilemmas": [1, 2, 3, 4], "rows": rows[1:2]}) == []
+    assert ev.solo_warnings({"dilemmas": [1, 2], "rows": rows[2:]}) == []
+    assert len(ev.solo_warnings({"dilemmas": [1, 2, 3, 4], "rows": [{"model": "m", "solo": ev._repeats(["a"] * 2 + ["b", "c"])}]})) == 1

@@ -301,7 +301,8 @@ def eval_deliberation(
     single-agent Collective Agency, and a pairwise win rate against the baseline judged in both orders."""
     with user_errors():
         from parley.environments.deliberation import DeliberationConfig
-        from parley.evaluation.deliberation_eval import COLUMNS, DeliberationEvalConfig, pairwise_line, run_deliberation_eval, table_rows
+        from parley.evaluation.deliberation_eval import (COLUMNS, DeliberationEvalConfig, pairwise_line, run_deliberation_eval,
+                                                         solo_warnings, table_rows)
         from parley.models.generation import GenerationSettings
 
         summary = run_deliberation_eval(DeliberationEvalConfig(
@@ -312,6 +313,8 @@ def eval_deliberation(
                      "self-play: the model plays both personas; single-agent: it resolves each dilemma alone; [95% CI]",
                      list(COLUMNS), table_rows(summary), left=("model",))
         console.print(escape(pairwise_line(summary)))
+        for warning in solo_warnings(summary):
+            console.print(f"[yellow]{escape(warning)}[/yellow]")
         console.print(f"wrote {out / 'summary.json'} and {out / 'report.html'}")
 
 

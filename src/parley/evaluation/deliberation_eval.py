@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def run_deliberation_eval(config: DeliberationEvalConfig, show_progress: bool = 
                                                   "ca_score_mean_agreed", "red_line_rate", "red_line_rate_ci95",
                                                   "judge_failures", "mean_turns_to_agreement")},
             "solo": {"ca": _stat(scores, config.seed), "red_line_rate": _stat(crossed, config.seed),
-                     "empty": sum(1 for t in texts if not t.strip()), "judge_failures": len(texts) - len(scores)},
+                     "empty": sum(1 for t in texts if not t.strip()), "judge_failures": len(texts) - len(scores),
+                     **_repeats(texts)},
         })
     pairwise = None
     if config.baseline:
@@ -117,6 +119,29 @@ def run_deliberation_eval(config: DeliberationEvalConfig, show_progress: bool = 
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     write_report(out, summary)
     return summary
+
+
+def _repeats(texts: list[str]) -> dict:
+    """How many distinct single-agent answers, and the most repeated non-empty one with its count."""
+    counts = Counter(t.strip() for t in texts if t.strip())
+    text, count = counts.most_common(1)[0] if counts else ("", 0)
+    return {"distinct": len(counts), "most_repeated": {"text": text, "count": count}}
+
+
+def solo_warnings(summary: dict) -> list[str]:
+    """A line per model that gave one answer to at least half the dilemmas (and to two or more): its single-agent
+    CA and the pairwise result then measure that one sentence. Every deliberator warm-started under deliberator.v2
+    answered "I can live with that." to 16 of 16 (docs/benchmarks.md), which the table alone did not show."""
+    out = []
+    n = len(summary["dilemmas"])
+    for r in summary["rows"]:
+        rep = r["solo"].get("most_repeated") or {"count": 0}
+        if rep["count"] >= 2 and 2 * rep["count"] >= n:
+            shown = rep["text"] if len(rep["text"]) <= 60 else rep["text"][:57] + "..."
+            out.append(f"warning: {r['model']} gave the same single-agent answer to {rep['count']} of {n} dilemmas "
+                       f"({shown!r}): its single-agent CA and the pairwise result measure that answer, not resolutions "
+                       "(a deliberator trained only on dialogue turns can answer so: warm_start.filter_solo)")
+    return out
 
 
 def _fmt(stat: dict | None, digits: int = 2) -> str:
@@ -159,7 +184,7 @@ def pairwise_line(summary: dict) -> str:
 def markdown_table(summary: dict) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(summary)]
-    return "\n".join(lines) + "\n\n" + pairwise_line(summary)
+    return "\n".join(lines) + "\n\n" + "\n\n".join([pairwise_line(summary)] + solo_warnings(summary))
 
 
 def write_report(out: Path, summary: dict) -> Path:
@@ -193,7 +218,7 @@ table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;pad
 Generated {summary['created']} by parley {html.escape(summary['version'])} in {summary['seconds']} s.
 Transcripts: <code>selfplay-*/episodes.jsonl</code>; resolutions: <code>solo-*.jsonl</code>; pairwise verdicts: <code>pairwise.jsonl</code>.</p>
 <table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in COLUMNS)}</tr>{rows_html}</table>
-<p>{html.escape(pairwise_line(summary))}</p><p><img src="deliberation_eval.png" alt="Collective Agency by view"></p>
+<p>{html.escape(pairwise_line(summary))}</p>{''.join(f'<p><strong>{html.escape(w)}</strong></p>' for w in solo_warnings(summary))}<p><img src="deliberation_eval.png" alt="Collective Agency by view"></p>
 </body></html>"""
     path = out / "report.html"
     path.write_text(page)
