@@ -485,9 +485,13 @@ def test_the_shipped_red_line_reading_is_well_formed():
     # the second reading is of agreements of the first, text for text
     again = module.load_labels(Path("docs/audits/red_line_rereading.jsonl"))
     assert again and all(key in labels and labels[key]["agreement"] == row["agreement"] for key, row in again.items())
+    # the solo finals of stop 44, read the same way, in a file of their own
+    solo = module.load_labels(Path("docs/audits/red_line_reading_solo.jsonl"))
+    assert {run for run, _ in solo} == {f"v2solo-seed{s}-final" for s in range(3)} and not set(solo) & set(labels)
+    assert all(row["reader_note"] for row in solo.values() if row["reader_crossing"])
     # where the reader rejects a crossing the rule judge reports, the note says why
     dilemmas = {d.id: d for d in load_dilemmas()}
-    for row in labels.values():
+    for row in [*labels.values(), *solo.values()]:
         if verdict_v2(dilemmas[row["dilemma"]], row["agreement"]).red_line_violations and not row["reader_crossing"]:
             assert row["reader_note"], row["episode"]
 
