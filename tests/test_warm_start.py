@@ -395,6 +395,12 @@ def test_a_second_round_reuses_the_kept_resolutions_and_the_teacher_judges_the_t
     with pytest.raises(ParleyError, match="filter_solo: only a filtered:<model> teacher"):
         load_config("configs/deliberation-smollm2-cpu.yaml", ["warm_start.teachers=[scripted:stance]",
                                                               "warm_start.filter_solo=true"])
+    # the same in any game: a bargaining config would otherwise ignore the fields without a word
+    for field in ("filter_solo=true", "filter_samples=4", "filter_min_score=3", f"filter_from={earlier}"):
+        with pytest.raises(ParleyError, match=f"warm_start.{field.split('=')[0]}: only a filtered:<model> teacher"):
+            load_config("configs/bargain-smollm2-cpu.yaml", [f"warm_start.{field}"])
+    # at their defaults they ignore nothing, so they pass
+    assert load_config("configs/bargain-smollm2-cpu.yaml", ["warm_start.filter_solo=false", "warm_start.filter_samples=8"])
     # reused with filter_solo: the solo examples are the earlier selection's, nothing sampled
     (earlier / DONE_FILE).write_text(json.dumps(summary))
     solo_again, _ = deliberation_teacher_examples(["filtered:smollm2"], "self", "scripted:rules", config,

@@ -234,6 +234,7 @@ class TrainConfig(_Section):
             self.warm_start.opponents = self.opponents[:1]
         elif len(set(self.warm_start.opponents)) < len(self.warm_start.opponents):
             raise ValueError("warm_start.opponents: names an opponent twice")
+        self._check_filter_fields()
         for name in ("red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"):
             if getattr(self.rewards, name) and not game.red_lines:  # otherwise the game would silently ignore it
                 raise ValueError(f"rewards.{name}: env {self.env} has no red lines (deliberation only); remove it")
@@ -254,6 +255,22 @@ class TrainConfig(_Section):
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self
+
+    def _check_filter_fields(self) -> None:
+        """The warm_start.filter_* fields shape a filtered:<model> teacher (deliberation); set without one (in any
+        game), they would be silently ignored."""
+        from parley.agents.deliberator import FILTERED_PREFIX
+
+        if any(t.startswith(FILTERED_PREFIX) for t in self.warm_start.teachers):
+            return
+        fields = type(self.warm_start).model_fields
+        for name in ("filter_from", "filter_solo", "filter_samples", "filter_min_score"):
+            if getattr(self.warm_start, name) == fields[name].default:
+                continue  # its default (or set to it): nothing would be ignored
+            what = {"filter_from": "reuses kept resolutions", "filter_solo": "has single-agent resolutions to show"}.get(
+                name, "samples and judges resolutions")
+            raise ValueError(f"warm_start.{name}: only a {FILTERED_PREFIX}<model> teacher (deliberation) {what}, and "
+                             f"warm_start.teachers names none; add one or remove {name}")
 
     @property
     def opponents(self) -> list[str]:

@@ -181,12 +181,6 @@ def _deliberation_validate(cfg) -> None:
                        f"(after {FILTERED_PREFIX!r} comes a language model)", personas=False)
             continue
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_DELIBERATORS)
-    if cfg.warm_start.filter_solo and not any(t.startswith(FILTERED_PREFIX) for t in cfg.warm_start.teachers):
-        raise ValueError(f"warm_start.filter_solo: only a {FILTERED_PREFIX}<model> teacher has single-agent "
-                         "resolutions to show, and warm_start.teachers names none; add one or remove filter_solo")
-    if cfg.warm_start.filter_from and not any(t.startswith(FILTERED_PREFIX) for t in cfg.warm_start.teachers):
-        raise ValueError(f"warm_start.filter_from: only a {FILTERED_PREFIX}<model> teacher reuses kept resolutions, and "
-                         "warm_start.teachers names none; add one or remove filter_from")
     if cfg.grpo.num_generations % 2:
         raise ValueError("deliberation needs an even grpo.num_generations: the trainee plays each persona "
                          "in half of every group")
