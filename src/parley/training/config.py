@@ -264,11 +264,12 @@ class TrainConfig(_Section):
         if any(t.startswith(FILTERED_PREFIX) for t in self.warm_start.teachers):
             return
         fields = type(self.warm_start).model_fields
-        for name in ("filter_from", "filter_solo", "filter_samples", "filter_min_score"):
+        for name, what in (("filter_from", "reuses kept resolutions"),
+                           ("filter_solo", "has single-agent resolutions to show"),
+                           ("filter_samples", "samples and judges resolutions"),
+                           ("filter_min_score", "samples and judges resolutions")):
             if getattr(self.warm_start, name) == fields[name].default:
                 continue  # its default (or set to it): nothing would be ignored
-            what = {"filter_from": "reuses kept resolutions", "filter_solo": "has single-agent resolutions to show"}.get(
-                name, "samples and judges resolutions")
             raise ValueError(f"warm_start.{name}: only a {FILTERED_PREFIX}<model> teacher (deliberation) {what}, and "
                              f"warm_start.teachers names none; add one or remove {name}")
 
