@@ -16,7 +16,8 @@ baselines folder supplies the untrained buyer and the scripted buyers on the sam
 ``--paired BEFORE:AFTER[:LABEL]`` (repeatable) also prints what training added to one seed: the mean of AFTER's minus
 BEFORE's reward over the same unseen-seller MI episodes (matched by seller and scenario), with a 95% bootstrap CI over
 those pairs. Both ran the same products against the same scripted sellers, so the pairing removes the products'
-spread from the comparison (e.g. a run's warm start against its final model).
+spread from the comparison (e.g. a run's warm start against its final model). ``--by-seller`` adds the same
+differences split by unseen seller, one column each: a gain pooled over five sellers can hide a loss against one.
 """
 
 from __future__ import annotations
@@ -84,6 +85,21 @@ def _difference_row(label: str, diffs: list[float]) -> str:
     return f"| {label} | {len(diffs)} | {statistics.fmean(diffs):+.3f} [{lo:+.3f}, {hi:+.3f}] |"
 
 
+def _cell(diffs: list[float]) -> str:
+    lo, hi = _bootstrap(diffs)
+    return f"{statistics.fmean(diffs):+.3f} [{lo:+.3f}, {hi:+.3f}] ({len(diffs)})"
+
+
+def by_seller_rows(labelled: list[tuple[str, dict[tuple[str, str], float]]]) -> list[str]:
+    """The paired differences split by seller: a header and one row per (label, pairs), each cell mean [CI] (n)."""
+    sellers = sorted({seller for _, pairs in labelled for seller, _ in pairs})
+    lines = ["| paired, by unseen seller | " + " | ".join(sellers) + " |", "|---|" + "---|" * len(sellers)]
+    for label, pairs in labelled:
+        cells = [_cell([pairs[k] for k in sorted(pairs) if k[0] == seller]) for seller in sellers]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help="FOLDER[:LABEL] of a trained buyer's suite run")
@@ -92,6 +108,7 @@ def main() -> None:
     parser.add_argument("--trained-on", nargs="+", default=["scripted:linear"], help="sellers the runs trained against")
     parser.add_argument("--paired", action="append", default=[], metavar="BEFORE:AFTER[:LABEL]",
                         help="two suite runs of one buyer each (e.g. warm start and final): the paired difference")
+    parser.add_argument("--by-seller", action="store_true", help="also split each paired difference by unseen seller")
     args = parser.parse_args()
     base: dict[str, list[dict]] = {}
     for folder in args.baselines:  # the same buyer in two folders (the scripted baselines) keeps the first's episodes
@@ -121,18 +138,22 @@ def main() -> None:
               f"sd {statistics.stdev(means):.3f}")
     if args.paired:
         print("\n| paired: AFTER - BEFORE | MI pairs | mean difference [95% CI] |\n|---|---:|---|")
-    pairs, pair_seeds = [], []
+    pairs, pair_seeds, labelled = [], [], []
     for item in args.paired:
         before, after, *label = item.split(":")
         pairs.append(paired(Path(before), Path(after), unseen))
         pair_seeds.append(trained_seed(_buyer(Path(after))))
-        print(_difference_row(label[0] if label else f"{after} - {before}", [pairs[-1][k] for k in sorted(pairs[-1])]))
+        labelled.append((label[0] if label else f"{after} - {before}", pairs[-1]))
+        print(_difference_row(labelled[-1][0], [pairs[-1][k] for k in sorted(pairs[-1])]))
     if len(set(pair_seeds)) < len(pair_seeds):
         print(f"\nno mean of the pairs printed: they come from training seeds {pair_seeds}")
     elif len(pairs) > 1 and all(p.keys() == pairs[0].keys() for p in pairs):
         # each episode's difference averaged over the runs, then resampled by episode: the seeds share the products
-        print(_difference_row(f"mean of the {len(pairs)}, episode by episode",
-                              [statistics.fmean(p[k] for p in pairs) for k in sorted(pairs[0])]))
+        mean = {k: statistics.fmean(p[k] for p in pairs) for k in pairs[0]}
+        labelled.append((f"mean of the {len(pairs)}, episode by episode", mean))
+        print(_difference_row(labelled[-1][0], [mean[k] for k in sorted(mean)]))
+    if args.by_seller and labelled:
+        print("\n" + "\n".join(by_seller_rows(labelled)))
 
 
 if __name__ == "__main__":

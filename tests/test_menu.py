@@ -225,6 +225,19 @@ def test_the_docs_tables_pair_two_buyers_episode_by_episode_and_count_their_choi
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert f"| split - menu | {len(keys)} | {expected:+.3f} [" in ok.stdout
+    # --by-seller: one column per unseen seller, each the mean over that seller's episodes alone
+    split = subprocess.run([*script, "--by-seller", "--paired", f"{tmp_path / 'menu'}:{tmp_path / 'split'}:split - menu"],
+                           capture_output=True, text=True)
+    assert split.returncode == 0, split.stderr
+    header = next(line for line in split.stdout.splitlines() if line.startswith("| paired, by unseen seller |"))
+    sellers = header.strip("| ").split(" | ")[1:]
+    assert sellers == sorted({k[0] for k in keys}) and "scripted:linear" not in sellers and len(sellers) == 5
+    cells = next(line for line in split.stdout.splitlines()[::-1] if line.startswith("| split - menu |"))
+    cells = cells.strip("| ").split(" | ")[1:]
+    for seller, cell in zip(sellers, cells):
+        mine = [rewards["split", *k] - rewards["menu", *k] for k in keys if k[0] == seller]
+        assert cell.startswith(f"{statistics.fmean(mine):+.3f} [") and cell.endswith(f"({len(mine)})")
+    assert "by unseen seller" not in ok.stdout  # only when asked
     head, tail = script[:2], script[2:]  # the trained runs first: --baselines takes every folder after it
     two = subprocess.run([*head, f"{tmp_path / 'menu'}:a", f"{tmp_path / 'other'}:b", *tail], capture_output=True,
                          text=True)
