@@ -18,6 +18,11 @@ BEFORE's reward over the same unseen-seller MI episodes (matched by seller and s
 those pairs. Both ran the same products against the same scripted sellers, so the pairing removes the products'
 spread from the comparison (e.g. a run's warm start against its final model). ``--by-seller`` adds the same
 differences split by unseen seller, one column each: a gain pooled over five sellers can hide a loss against one.
+
+The CIs resample scenarios, not episodes (``--ci scenario``, evaluation/stats.py ``cluster_bootstrap_ci``): the
+sellers of the pool play the same scenarios, and the buyer's first turn is drawn once for all of them, so the
+episodes of one scenario are not independent. Tables published before 2026-12-07 resampled single episodes
+(``--ci episode``, kept so that they reproduce); their intervals are too narrow.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from parley.evaluation.stats import cluster_bootstrap_ci
 from parley.training.run_dir import trained_seed
 
 
@@ -42,18 +48,25 @@ def _episodes(folder: Path) -> dict[str, list[dict]]:
     return by_buyer
 
 
-def _bootstrap(values: list[float], seed: int = 0, samples: int = 2000) -> tuple[float, float]:
+def _scenario(episode_id: str) -> str:
+    """The scenario an episode played: a suite run with --rollouts > 1 names its replicas <scenario>/r<k>."""
+    return episode_id.split("/")[0]
+
+
+def _bootstrap(values: list[float], scenarios: list[str], ci: str, seed: int = 0, samples: int = 2000) -> tuple[float, float]:
+    if ci == "scenario":
+        return cluster_bootstrap_ci(values, [_scenario(s) for s in scenarios], n_boot=samples, seed=seed)
     rng = random.Random(seed)
     means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(samples))
     return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]
 
 
-def row(label: str, episodes: list[dict], unseen: set[str]) -> tuple[str, float]:
+def row(label: str, episodes: list[dict], unseen: set[str], ci: str = "scenario") -> tuple[str, float]:
     pool = [e for e in episodes if e["agents"]["seller"] in unseen]
     mi = [e for e in pool if e["scenario"]["interest"] == "mutual"]
     rewards = [e["reward"]["buyer"] for e in mi]
     mean = statistics.fmean(rewards)
-    lo, hi = _bootstrap(rewards)
+    lo, hi = _bootstrap(rewards, [e["scenario"]["id"] for e in mi], ci)
     deals = [e for e in mi if e["outcome"]["deal"]]
     over = sum(e["outcome"]["price"] > e["scenario"]["budget"] + 1e-9 for e in deals)
     leaks = sum(any(t.get("revealed_budget") for t in e["turns"]) for e in pool)
@@ -80,22 +93,26 @@ def paired(before: Path, after: Path, unseen: set[str]) -> dict[tuple[str, str],
     return {k: b[k] - a[k] for k in a}
 
 
-def _difference_row(label: str, diffs: list[float]) -> str:
-    lo, hi = _bootstrap(diffs)
+def _difference_row(label: str, pairs: dict[tuple[str, str], float], ci: str) -> str:
+    """pairs: (seller, scenario) -> difference."""
+    keys = sorted(pairs)
+    diffs = [pairs[k] for k in keys]
+    lo, hi = _bootstrap(diffs, [k[1] for k in keys], ci)
     return f"| {label} | {len(diffs)} | {statistics.fmean(diffs):+.3f} [{lo:+.3f}, {hi:+.3f}] |"
 
 
-def _cell(diffs: list[float]) -> str:
-    lo, hi = _bootstrap(diffs)
+def _cell(diffs: list[float], scenarios: list[str], ci: str) -> str:
+    lo, hi = _bootstrap(diffs, scenarios, ci)
     return f"{statistics.fmean(diffs):+.3f} [{lo:+.3f}, {hi:+.3f}] ({len(diffs)})"
 
 
-def by_seller_rows(labelled: list[tuple[str, dict[tuple[str, str], float]]]) -> list[str]:
+def by_seller_rows(labelled: list[tuple[str, dict[tuple[str, str], float]]], ci: str = "scenario") -> list[str]:
     """The paired differences split by seller: a header and one row per (label, pairs), each cell mean [CI] (n)."""
     sellers = sorted({seller for _, pairs in labelled for seller, _ in pairs})
     lines = ["| paired, by unseen seller | " + " | ".join(sellers) + " |", "|---|" + "---|" * len(sellers)]
     for label, pairs in labelled:
-        cells = [_cell([pairs[k] for k in sorted(pairs) if k[0] == seller]) for seller in sellers]
+        mine = {seller: [k for k in sorted(pairs) if k[0] == seller] for seller in sellers}
+        cells = [_cell([pairs[k] for k in mine[s]], [k[1] for k in mine[s]], ci) for s in sellers]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -108,6 +125,9 @@ def main() -> None:
     parser.add_argument("--trained-on", nargs="+", default=["scripted:linear"], help="sellers the runs trained against")
     parser.add_argument("--paired", action="append", default=[], metavar="BEFORE:AFTER[:LABEL]",
                         help="two suite runs of one buyer each (e.g. warm start and final): the paired difference")
+    parser.add_argument("--ci", choices=["scenario", "episode"], default="scenario",
+                        help="what the bootstrap resamples: scenarios (default), or single episodes as the tables "
+                             "before 2026-12-07 did (too narrow: a scenario's episodes share its product and first turn)")
     parser.add_argument("--by-seller", action="store_true", help="also split each paired difference by unseen seller")
     args = parser.parse_args()
     base: dict[str, list[dict]] = {}
@@ -121,12 +141,12 @@ def main() -> None:
     print("|---|---:|---|---:|---:|---:|---:|")
     for name in sorted(base):
         label = f"{name} (baseline)" if name.startswith("scripted:") else f"{name} (untrained)"
-        print(row(label, base[name], unseen)[0])
+        print(row(label, base[name], unseen, args.ci)[0])
     means, seeds = [], []
     for item in args.runs:
         folder, _, label = item.partition(":")
         for name, episodes in _episodes(Path(folder)).items():
-            line, mean = row(label or name, episodes, unseen)
+            line, mean = row(label or name, episodes, unseen, args.ci)
             means.append(mean)
             seeds.append(trained_seed(name))
             print(line)
@@ -144,16 +164,16 @@ def main() -> None:
         pairs.append(paired(Path(before), Path(after), unseen))
         pair_seeds.append(trained_seed(_buyer(Path(after))))
         labelled.append((label[0] if label else f"{after} - {before}", pairs[-1]))
-        print(_difference_row(labelled[-1][0], [pairs[-1][k] for k in sorted(pairs[-1])]))
+        print(_difference_row(*labelled[-1], args.ci))
     if len(set(pair_seeds)) < len(pair_seeds):
         print(f"\nno mean of the pairs printed: they come from training seeds {pair_seeds}")
     elif len(pairs) > 1 and all(p.keys() == pairs[0].keys() for p in pairs):
         # each episode's difference averaged over the runs, then resampled by episode: the seeds share the products
         mean = {k: statistics.fmean(p[k] for p in pairs) for k in pairs[0]}
         labelled.append((f"mean of the {len(pairs)}, episode by episode", mean))
-        print(_difference_row(labelled[-1][0], [mean[k] for k in sorted(mean)]))
+        print(_difference_row(*labelled[-1], args.ci))
     if args.by_seller and labelled:
-        print("\n" + "\n".join(by_seller_rows(labelled)))
+        print("\n" + "\n".join(by_seller_rows(labelled, args.ci)))
 
 
 if __name__ == "__main__":

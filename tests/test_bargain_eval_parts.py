@@ -283,3 +283,29 @@ def test_training_config_carries_parser_reward_budget_rule_and_catalog(repo_root
     bad.write_text("title,category,listing_price\nLamp,home,10\n")
     with pytest.raises(ValueError, match="line 2"):
         TrainConfig(environment={"catalog": str(bad)})
+
+
+def test_the_cluster_bootstrap_resamples_whole_scenarios():
+    """evaluation/stats.py cluster_bootstrap_ci: one value per cluster is the plain bootstrap, draw for draw; five
+    copies of each value (five sellers that played a scenario alike) give the interval of the values themselves,
+    where the plain bootstrap, counting every copy as a draw, gives one about sqrt(5) times narrower."""
+    import random
+
+    import pytest
+
+    from parley.evaluation.stats import bootstrap_ci, cluster_bootstrap_ci
+
+    rng = random.Random(3)
+    values = [rng.uniform(-1, 1) for _ in range(40)]
+    assert cluster_bootstrap_ci(values, list(range(40))) == bootstrap_ci(values)
+    copies, clusters = values * 5, list(range(40)) * 5
+    clustered, plain = cluster_bootstrap_ci(copies, clusters), bootstrap_ci(copies)
+    assert clustered == pytest.approx(bootstrap_ci(values), abs=1e-12)
+    width = lambda ci: ci[1] - ci[0]  # noqa: E731
+    assert 1.8 < width(clustered) / width(plain) < 2.7
+    # clusters of unequal size: the statistic is the mean of every value drawn, so the point estimate sits inside
+    uneven = cluster_bootstrap_ci([0.0, 0.0, 0.0, 1.0], ["a", "a", "a", "b"])
+    assert uneven[0] <= 0.25 <= uneven[1]
+    assert cluster_bootstrap_ci([0.5, 0.7], ["x", "x"]) == (0.6, 0.6)  # one cluster: no spread to estimate
+    with pytest.raises(ValueError, match="3 values but 2 cluster labels"):
+        cluster_bootstrap_ci([1.0, 2.0, 3.0], ["a", "b"])

@@ -225,6 +225,20 @@ def test_the_docs_tables_pair_two_buyers_episode_by_episode_and_count_their_choi
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert f"| split - menu | {len(keys)} | {expected:+.3f} [" in ok.stdout
+    # the CI resamples scenarios (every seller of the pool played each one), or, with --ci episode, single episodes
+    # as the tables before 2026-12-07 did (their formula, written out here)
+    from parley.evaluation.stats import cluster_bootstrap_ci
+
+    diffs = [rewards["split", *k] - rewards["menu", *k] for k in keys]
+    lo, hi = cluster_bootstrap_ci(diffs, [k[1] for k in keys])
+    assert f"| split - menu | {len(keys)} | {expected:+.3f} [{lo:+.3f}, {hi:+.3f}] |" in ok.stdout
+    old = subprocess.run([*script, "--ci", "episode", "--paired", f"{tmp_path / 'menu'}:{tmp_path / 'split'}:split - menu"],
+                         capture_output=True, text=True)
+    import random
+
+    draw = random.Random(0)
+    means = sorted(statistics.fmean(draw.choices(diffs, k=len(diffs))) for _ in range(2000))
+    assert f"{expected:+.3f} [{means[50]:+.3f}, {means[1949]:+.3f}] |" in old.stdout, old.stderr
     # --by-seller: one column per unseen seller, each the mean over that seller's episodes alone
     split = subprocess.run([*script, "--by-seller", "--paired", f"{tmp_path / 'menu'}:{tmp_path / 'split'}:split - menu"],
                            capture_output=True, text=True)

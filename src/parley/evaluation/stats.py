@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 
@@ -19,6 +19,33 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_boot: int 
         return (float(data[0]), float(data[0]))
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, data.size, size=(n_boot, data.size))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+
+
+def cluster_bootstrap_ci(values: Sequence[float], clusters: Sequence[Hashable], confidence: float = 0.95,
+                         n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean that resamples whole clusters, not single values.
+
+    Why: values that share a cluster are not independent draws. In the bargaining suite every seller meets the same
+    scenario (product, budget, floor), and the buyer's first turn is drawn once for all of them (same seed, same
+    prompt, same batch position), so the episodes of one scenario pooled over sellers move together; resampling them
+    one by one counts each scenario several times over and gives too narrow an interval. The statistic is the mean of
+    all values in the resampled clusters. With one value per cluster it is ``bootstrap_ci``, draw for draw.
+    """
+    if len(values) != len(clusters):
+        raise ValueError(f"{len(values)} values but {len(clusters)} cluster labels")
+    index: dict[Hashable, int] = {}
+    ids = np.asarray([index.setdefault(c, len(index)) for c in clusters], dtype=int)
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return (float("nan"), float("nan"))
+    sums, counts = np.bincount(ids, weights=data), np.bincount(ids)
+    if len(index) == 1:
+        return (float(data.mean()), float(data.mean()))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(index), size=(n_boot, len(index)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
     alpha = (1 - confidence) / 2
     return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
 
