@@ -34,6 +34,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from parley.evaluation.bargain_metrics import scenario_of  # replicas of one scenario (--rollouts) resampled together
 from parley.evaluation.stats import cluster_bootstrap_ci
 from parley.training.run_dir import trained_seed
 
@@ -48,14 +49,9 @@ def _episodes(folder: Path) -> dict[str, list[dict]]:
     return by_buyer
 
 
-def _scenario(episode_id: str) -> str:
-    """The scenario an episode played: a suite run with --rollouts > 1 names its replicas <scenario>/r<k>."""
-    return episode_id.split("/")[0]
-
-
 def _bootstrap(values: list[float], scenarios: list[str], ci: str, seed: int = 0, samples: int = 2000) -> tuple[float, float]:
     if ci == "scenario":
-        return cluster_bootstrap_ci(values, [_scenario(s) for s in scenarios], n_boot=samples, seed=seed)
+        return cluster_bootstrap_ci(values, [scenario_of(s) for s in scenarios], n_boot=samples, seed=seed)
     rng = random.Random(seed)
     means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(samples))
     return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]

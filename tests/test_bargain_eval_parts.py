@@ -309,3 +309,26 @@ def test_the_cluster_bootstrap_resamples_whole_scenarios():
     assert cluster_bootstrap_ci([0.5, 0.7], ["x", "x"]) == (0.6, 0.6)  # one cluster: no spread to estimate
     with pytest.raises(ValueError, match="3 values but 2 cluster labels"):
         cluster_bootstrap_ci([1.0, 2.0, 3.0], ["a", "b"])
+
+
+def test_suite_metrics_resample_scenarios_not_their_replicas():
+    """The suite plays each scenario --rollouts times (ids <scenario>/r<k>). Four replicas that played alike carry
+    no more evidence than one play, so every metric's CI over them (the ratio metrics' too) must be the CI of one play
+    per scenario, not an interval about twice as narrow; the means are unchanged."""
+    from parley.evaluation.bargain_metrics import replica_id, scenario_of
+
+    scenarios = sample_scenarios("test", 12, seed=5, config=ScenarioConfig(budget_rule="mixed", conflict_share=0.0))
+    once = []
+    for i, s in enumerate(scenarios):  # a spread of outcomes: deals at various prices, format errors, no deal
+        price = round(s.floor + (s.budget - s.floor) * (i % 4) / 4, 2)
+        turns = ["hello", f"OFFER: ${price:.2f}", "ACCEPT"] if i % 3 else [f"OFFER: ${price:.2f}", "REJECT", "WALK AWAY"]
+        once.append(play(s, turns, parser="strict"))
+    replicated = [replace(e, scenario=replace(e.scenario, id=replica_id(e.scenario.id, r))) for r in range(4)
+                  for e in once]
+    assert {scenario_of(e.scenario.id) for e in replicated} == {s.id for s in scenarios}
+    one, four = bargain_metrics(once, seed=0)["all"], bargain_metrics(replicated, seed=0)["all"]
+    assert one["deal_rate"]["mean"] not in (0.0, 1.0) and one["buyer_format_error_rate"]["mean"] > 0
+    for metric in ("deal_rate", "buyer_reward", "buyer_format_error_rate"):
+        assert four[metric]["mean"] == pytest.approx(one[metric]["mean"])
+        assert four[metric]["ci95"] == pytest.approx(one[metric]["ci95"], abs=1e-9), metric
+        assert four[metric]["n"] == 4 * one[metric]["n"]

@@ -1,7 +1,9 @@
 """The bargaining metrics the field reports, computed by code from finished episodes, with 95% bootstrap CIs.
 
 Reported for all episodes and separately for mutual-interest (MI: floor <= budget) and conflicting-interest
-(CI: budget < floor) scenarios. Definitions (README, "The bargaining evaluation suite"):
+(CI: budget < floor) scenarios. The CIs resample scenarios, not episodes: the replicas of one scenario (the
+suite's --rollouts) share its product, budget and floor, so they are not independent draws. Definitions (README,
+"The bargaining evaluation suite"):
 
 =========================  =======================================================================================
 deal_rate                  share of episodes that end in a deal
@@ -28,13 +30,14 @@ budget_offer_rate          share of episodes where the buyer offered exactly its
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 import numpy as np
 
 from parley.environments.bargain import Role
 from parley.environments.rewards import paper_buyer_reward
-from parley.evaluation.stats import bootstrap_ci
+from parley.evaluation.stats import cluster_bootstrap_ci
 from parley.rollout.bargain import BargainEpisode
 
 GROUPS = ("all", "mutual", "conflicting")
@@ -43,33 +46,53 @@ METRICS = ("deal_rate", "buyer_reward", "paper_reward", "overshoot_rate", "first
            "budget_offer_rate")
 
 
-def _stat(values: Sequence[float], seed: int) -> dict:
+_REPLICA = re.compile(r"/r\d+$")
+
+
+def replica_id(scenario_id: str, rollout: int) -> str:
+    """The id of a scenario's ``rollout``-th replica (an episode id must be unique in a batch)."""
+    return f"{scenario_id}/r{rollout}"
+
+
+def scenario_of(scenario_id: str) -> str:
+    """The scenario a (possibly replicated) scenario id stands for: the unit the CIs resample."""
+    return _REPLICA.sub("", scenario_id)
+
+
+def _stat(values: Sequence[tuple[float, str]], seed: int) -> dict:
+    """values: (value, scenario) pairs."""
     if not len(values):
         return {"mean": None, "ci95": None, "n": 0}
-    lo, hi = bootstrap_ci(values, seed=seed)
-    return {"mean": float(np.mean(values)), "ci95": [lo, hi], "n": len(values)}
+    data = [v for v, _ in values]
+    lo, hi = cluster_bootstrap_ci(data, [c for _, c in values], seed=seed)
+    return {"mean": float(np.mean(data)), "ci95": [lo, hi], "n": len(data)}
 
 
-def _ratio(pairs: Sequence[tuple[int, int]], seed: int, n_boot: int = 2000) -> dict:
-    """sum(numerators) / sum(denominators), with a CI from resampling episodes (turns of one episode are not
-    independent, so they are resampled together)."""
-    pairs = [(a, b) for a, b in pairs if b > 0]
-    if not pairs:
+def _ratio(pairs: Sequence[tuple[int, int, str]], seed: int, n_boot: int = 2000) -> dict:
+    """sum(numerators) / sum(denominators), with a CI from resampling scenarios (turns of one episode, and the
+    replicas of one scenario, are not independent, so they are resampled together)."""
+    totals: dict[str, list[float]] = {}
+    for a, b, scenario in pairs:
+        if b > 0:
+            total = totals.setdefault(scenario, [0.0, 0.0])
+            total[0] += a
+            total[1] += b
+    if not totals:
         return {"mean": None, "ci95": None, "n": 0}
-    num = np.array([a for a, _ in pairs], dtype=float)
-    den = np.array([b for _, b in pairs], dtype=float)
+    num = np.array([a for a, _ in totals.values()], dtype=float)
+    den = np.array([b for _, b in totals.values()], dtype=float)
     mean = float(num.sum() / den.sum())
-    if len(pairs) == 1:
+    if len(totals) == 1:
         return {"mean": mean, "ci95": [mean, mean], "n": int(den.sum())}
-    idx = np.random.default_rng(seed).integers(0, len(pairs), size=(n_boot, len(pairs)))
+    idx = np.random.default_rng(seed).integers(0, len(totals), size=(n_boot, len(totals)))
     ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
     return {"mean": mean, "ci95": [float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))],
             "n": int(den.sum())}
 
 
-def _format_errors(e: BargainEpisode, role: Role) -> tuple[int, int]:
+def _format_errors(e: BargainEpisode, role: Role) -> tuple[int, int, str]:
     turns = [t for t in e.turns if t.role is role]
-    return sum(t.format_error for t in turns), len(turns)
+    return sum(t.format_error for t in turns), len(turns), scenario_of(e.scenario.id)
 
 
 def _first_offer(e: BargainEpisode) -> float | None:
@@ -97,8 +120,9 @@ def _paper(e: BargainEpisode) -> float:
     return paper_buyer_reward(e.scenario, e.outcome, any(t.malformed for t in e.turns if t.role is Role.BUYER))
 
 
-def _values(episodes: Sequence[BargainEpisode], fn: Callable[[BargainEpisode], float | None]) -> list[float]:
-    return [float(v) for v in map(fn, episodes) if v is not None]
+def _values(episodes: Sequence[BargainEpisode], fn: Callable[[BargainEpisode], float | None]) -> list[tuple[float, str]]:
+    """(value, scenario) of every episode where ``fn`` has a value."""
+    return [(float(v), scenario_of(e.scenario.id)) for e in episodes if (v := fn(e)) is not None]
 
 
 def group_metrics(episodes: Sequence[BargainEpisode], seed: int = 0) -> dict:

@@ -23,7 +23,7 @@ from parley.agents.bargainer import SELLER_ONLY
 from parley.agents.spec import LLM, UNATTENDED, check_persona
 from parley.environments.bargain import ProtocolConfig, Role
 from parley.environments.scenarios import Scenario, ScenarioConfig, sample_scenarios
-from parley.evaluation.bargain_metrics import bargain_metrics
+from parley.evaluation.bargain_metrics import bargain_metrics, replica_id
 from parley.evaluation.games import output_folder
 from parley.evaluation.run_stamp import RunStamp
 from parley.rollout.bargain import run_bargains
@@ -87,7 +87,7 @@ def _replicas(scenarios: list[Scenario], rollouts: int) -> list[Scenario]:
     """Each scenario ``rollouts`` times, with its rollout in the id (an episode id must be unique in a batch)."""
     if rollouts == 1:
         return scenarios
-    return [replace(s, id=f"{s.id}/r{r}") for r in range(rollouts) for s in scenarios]
+    return [replace(s, id=replica_id(s.id, r)) for r in range(rollouts) for s in scenarios]
 
 
 def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCache | None = None) -> SuiteResult:
