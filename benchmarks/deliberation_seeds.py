@@ -8,8 +8,10 @@ episode count, seed, judge and opponent, or the rows do not compare (the script 
 an opponent (`--opponent`) also get the agent's side: whose proposal the agreements took, whose red line they
 cross, and the same by seat (who spoke first). For each it prints
 the agreement rate, Collective Agency with no agreement = 0, CA of the judged agreements, and the share of
-agreements that cross a red line, each with a 95% percentile-bootstrap CI over episodes (agreements for the last
-two), recomputed from `episodes.jsonl` so every row uses the same resampling. Rows whose label contains
+agreements that cross a red line, each with a 95% percentile-bootstrap CI (over episodes; agreements for the last
+two), recomputed from `episodes.jsonl` so every row uses the same resampling. The CI resamples dilemmas, as the arena's
+summary does since 2026-12-07 (an arena plays each dilemma twice, and those two are not independent draws);
+``--ci episode`` resamples single episodes, as the tables published before then did (their intervals are too narrow). Rows whose label contains
 ``--trained`` (default "final") are the trained seeds: their spread is printed below the table, only if they come
 from distinct training seeds (read from the checkpoint's run folder, `config.yaml`); rows of one seed under two
 settings are not a spread across seeds.
@@ -24,14 +26,14 @@ import sys
 from pathlib import Path
 
 from parley.environments.deliberation import DeliberationTurn, mirrored_proposal
-from parley.evaluation.stats import bootstrap_ci  # the arena's own CI, so rows match its summary.json
+from parley.evaluation.stats import bootstrap_ci, cluster_bootstrap_ci  # the arena's own CIs, so rows match its summary
 from parley.training.run_dir import trained_seed
 
 
-def _fmt(values: list[float], digits: int = 2) -> str:
+def _fmt(values: list[float], dilemmas: list[str], ci: str = "dilemma", digits: int = 2) -> str:
     if not values:
         return "n/a"
-    lo, hi = bootstrap_ci(values)
+    lo, hi = cluster_bootstrap_ci(values, dilemmas) if ci == "dilemma" else bootstrap_ci(values)
     return f"{statistics.fmean(values):.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -39,11 +41,14 @@ def measures(episodes: list[dict]) -> dict:
     """The table's columns from one arena's episodes (a judge failure is an agreement without a score)."""
     agreed = [e for e in episodes if e["outcome"]["agreed"]]
     judged = [e for e in agreed if e.get("score") is not None]
+    scored = [e for e in episodes if not e["outcome"]["agreed"] or e.get("score") is not None]
     return {
         "episodes": len(episodes),
+        # the dilemma of each value of the lists below, in their order: the unit the CIs resample
+        "dilemmas": {"agreement": [e["dilemma"]["id"] for e in episodes], "ca": [e["dilemma"]["id"] for e in scored],
+                     "ca_agreed": [e["dilemma"]["id"] for e in judged], "red_line": [e["dilemma"]["id"] for e in judged]},
         "agreement": [float(e["outcome"]["agreed"]) for e in episodes],
-        "ca": [float(e["score"]) if e["outcome"]["agreed"] else 0.0 for e in episodes
-               if not e["outcome"]["agreed"] or e.get("score") is not None],
+        "ca": [float(e["score"]) if e["outcome"]["agreed"] else 0.0 for e in scored],
         "ca_agreed": [float(e["score"]) for e in judged],
         "red_line": [float(bool((e.get("verdict") or {}).get("red_line_violations"))) for e in judged],
         "refused": sum(t["effect"] == "refused" for e in episodes for t in e["turns"]),
@@ -88,6 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="FOLDER[:LABEL] of a deliberation arena run")
     parser.add_argument("--trained", default="final", help="rows whose label contains this are the trained seeds")
+    parser.add_argument("--ci", choices=["dilemma", "episode"], default="dilemma",
+                        help="what the bootstrap resamples: dilemmas (default), or single episodes as the tables "
+                             "before 2026-12-07 did")
     args = parser.parse_args()
     rows, sides, reference = [], [], None
     for item in args.runs:
@@ -108,8 +116,9 @@ def main() -> None:
           "| no agreement, same last proposals |")
     print("|---|---|---|---|---|---:|---:|")
     for label, m, _ in rows:
-        print(f"| {label} | {_fmt(m['agreement'])} | {_fmt(m['ca'])} | {_fmt(m['ca_agreed'])} | "
-              f"{_fmt(m['red_line'])} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} "
+        cell = {k: _fmt(m[k], m["dilemmas"][k], args.ci) for k in ("agreement", "ca", "ca_agreed", "red_line")}
+        print(f"| {label} | {cell['agreement']} | {cell['ca']} | {cell['ca_agreed']} | "
+              f"{cell['red_line']} ({int(sum(m['red_line']))} of {len(m['red_line'])}) | {m['refused']} "
               f"| {m['mirrored']} |")
     if against != "self-play":
         print(f"\nthe agent's side against {against} (rates of agreements; seats: agreed, on the agent's own proposal, "

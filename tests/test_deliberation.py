@@ -522,3 +522,28 @@ def test_a_judges_red_line_verdicts_are_scored_against_the_readers_through_an_op
         out = subprocess.run([*script, f"openai:fake-model@{server.base_url}"], capture_output=True, text=True)
     assert out.returncode == 0 and "4 of 4 agreements got no verdict (counted as no crossing)" in out.stderr
     assert "| 4 | 0.00 [0.00, 0.00] (0 of 4) | 0.25 [0.00, 0.75] (1 of 4) | 0 | 0 | 1 | 0.00 [0.00, 0.00] (0 of 1) | n/a |" in out.stdout
+
+
+def test_the_arena_resamples_dilemmas_not_their_two_deliberations():
+    """An arena plays each dilemma twice (the agent once as each persona). Two deliberations of one dilemma that went
+    alike are one dilemma's evidence, not two: the summary's CIs over such a run must be those of one deliberation
+    per dilemma, where resampling episodes one by one would give a narrower interval."""
+    from parley.agents.deliberator import ScriptedDeliberator
+    from parley.agents.judge import RuleJudge
+    from parley.evaluation.deliberation_arena import summarize_deliberations
+    from parley.evaluation.stats import bootstrap_ci
+    from parley.rollout.deliberation import run_deliberations, with_verdicts
+
+    dilemmas = load_dilemmas("test")[:12]
+    config = DeliberationConfig(max_turns=4)
+    agrees, holds = ScriptedDeliberator(patience=1), ScriptedDeliberator(patience=99)
+    once = [e for i, d in enumerate(dilemmas)  # a spread: a third of the dilemmas end without agreement
+            for e in run_deliberations([d], (holds, holds) if i % 3 == 0 else (agrees, agrees), config)]
+    once = with_verdicts(once, RuleJudge())
+    twice = once + once
+    one, two = summarize_deliberations(once), summarize_deliberations(twice)
+    assert 0 < one["agreement_rate"] < 1 and two["agreement_rate"] == one["agreement_rate"]
+    for key in ("agreement_rate_ci95", "ca_score_ci95", "red_line_rate_ci95"):
+        assert two[key] == pytest.approx(one[key], abs=1e-9), key
+    naive = bootstrap_ci([float(e.outcome.agreed) for e in twice])
+    assert naive[1] - naive[0] < two["agreement_rate_ci95"][1] - two["agreement_rate_ci95"][0]

@@ -15,7 +15,7 @@ from parley.environments.dilemmas import sample_dilemmas
 from parley.evaluation.games import output_folder
 from parley.evaluation.games import ArenaGame, ArenaOutcome, ArenaRequest, TrainingReport, common_rows, fmt_ci, register_arena
 from parley.evaluation.run_stamp import RunStamp
-from parley.evaluation.stats import bootstrap_ci
+from parley.evaluation.stats import cluster_bootstrap_ci
 from parley.rollout.deliberation import DeliberationEpisode, run_deliberations, with_verdicts
 
 @dataclass
@@ -46,6 +46,12 @@ def mirrored_deadlock(episode: DeliberationEpisode) -> bool:
     return not episode.outcome.agreed and mirrored_proposal(episode.turns) is not None
 
 
+def _ci(pairs: list[tuple[float, str]], seed: int) -> tuple[float, float]:
+    """95% CI of the mean of (value, dilemma) pairs, resampling dilemmas. Why: an arena plays each dilemma twice
+    (the agent once as each persona), and two deliberations of one dilemma are not independent draws."""
+    return cluster_bootstrap_ci([v for v, _ in pairs], [d for _, d in pairs], seed=seed)
+
+
 def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
     n = len(episodes)
     agreed = [e for e in episodes if e.outcome.agreed]
@@ -57,13 +63,14 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         for who in (e.verdict or {}).get("red_line_violations") or []:
             index = [p.name for p in e.dilemma.personas].index(who)
             violations[names[index]] += 1
-    crossed = [float(bool((e.verdict or {}).get("red_line_violations"))) for e in agreed if e.score is not None]
+    judged = [e for e in agreed if e.score is not None]
+    crossed = [float(bool((e.verdict or {}).get("red_line_violations"))) for e in judged]
     return {
         "episodes": n,
         "agreement_rate": len(agreed) / n if n else 0.0,
-        "agreement_rate_ci95": bootstrap_ci([float(e.outcome.agreed) for e in episodes], seed=seed),
+        "agreement_rate_ci95": _ci([(float(e.outcome.agreed), e.dilemma.id) for e in episodes], seed),
         "ca_score_mean": sum(scored) / len(scored) if scored else None,  # 0 for no agreement
-        "ca_score_ci95": bootstrap_ci(scored, seed=seed),
+        "ca_score_ci95": _ci([(e.score, e.dilemma.id) for e in episodes if e.score is not None], seed),
         "ca_score_mean_agreed": (sum(e.score for e in agreed if e.score is not None) / (len(agreed) - failures))
         if len(agreed) > failures else None,
         "judge_failures": failures,
@@ -72,7 +79,7 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         "red_line_violation_rate": {k: v / len(agreed) for k, v in violations.items()} if agreed else {},
         # agreements that cross anyone's red line, of the judged agreements
         "red_line_rate": _mean(crossed),
-        "red_line_rate_ci95": bootstrap_ci(crossed, seed=seed),
+        "red_line_rate_ci95": _ci(list(zip(crossed, (e.dilemma.id for e in judged))), seed),
         "refused_acceptances": sum(t.effect == "refused" for e in episodes for t in e.turns),
         "mirrored_deadlocks": sum(mirrored_deadlock(e) for e in episodes),
     }
@@ -90,9 +97,9 @@ def side_summary(episodes: list[DeliberationEpisode], sides: list[int], seed: in
     def crossed(e, persona: int) -> float:
         return float(e.dilemma.personas[persona].name in ((e.verdict or {}).get("red_line_violations") or []))
 
-    own = [float(e.outcome.proposal.by == side) for e, side in agreed]
-    mine = [crossed(e, side) for e, side in judged]
-    theirs = [crossed(e, 1 - side) for e, side in judged]
+    own = [(float(e.outcome.proposal.by == side), e.dilemma.id) for e, side in agreed]
+    mine = [(crossed(e, side), e.dilemma.id) for e, side in judged]
+    theirs = [(crossed(e, 1 - side), e.dilemma.id) for e, side in judged]
 
     # By seat, as counts: whether the agent yields can depend on who speaks first (a model that accepts whatever
     # is on the table yields exactly when the opponent proposes first), which the pooled rates above average away.
@@ -104,9 +111,9 @@ def side_summary(episodes: list[DeliberationEpisode], sides: list[int], seed: in
                 "crossing_own_red_line": int(sum(crossed(e, side) for e, side in deals if e.score is not None))}
 
     return {
-        "agreed_on_own_proposal_rate": _mean(own), "agreed_on_own_proposal_rate_ci95": bootstrap_ci(own, seed=seed),
-        "own_red_line_rate": _mean(mine), "own_red_line_rate_ci95": bootstrap_ci(mine, seed=seed),
-        "opponent_red_line_rate": _mean(theirs), "opponent_red_line_rate_ci95": bootstrap_ci(theirs, seed=seed),
+        "agreed_on_own_proposal_rate": _mean([v for v, _ in own]), "agreed_on_own_proposal_rate_ci95": _ci(own, seed),
+        "own_red_line_rate": _mean([v for v, _ in mine]), "own_red_line_rate_ci95": _ci(mine, seed),
+        "opponent_red_line_rate": _mean([v for v, _ in theirs]), "opponent_red_line_rate_ci95": _ci(theirs, seed),
         "seats": {"agent_speaks_first": seat(True), "opponent_speaks_first": seat(False)},
     }
 
