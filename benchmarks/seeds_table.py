@@ -164,7 +164,7 @@ def main() -> None:
     if len(set(pair_seeds)) < len(pair_seeds):
         print(f"\nno mean of the pairs printed: they come from training seeds {pair_seeds}")
     elif len(pairs) > 1 and all(p.keys() == pairs[0].keys() for p in pairs):
-        # each episode's difference averaged over the runs, then resampled by episode: the seeds share the products
+        # each episode's difference averaged over the runs, then resampled (by scenario; --ci episode: by episode)
         mean = {k: statistics.fmean(p[k] for p in pairs) for k in pairs[0]}
         labelled.append((f"mean of the {len(pairs)}, episode by episode", mean))
         print(_difference_row(*labelled[-1], args.ci))
