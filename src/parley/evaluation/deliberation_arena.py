@@ -55,7 +55,7 @@ def _ci(pairs: list[tuple[float, str]], seed: int) -> tuple[float, float]:
 def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) -> dict:
     n = len(episodes)
     agreed = [e for e in episodes if e.outcome.agreed]
-    scored = [e.score for e in episodes if e.score is not None]
+    scored = [e for e in episodes if e.score is not None]  # no agreement scores 0; a judge failure has no score
     failures = sum(1 for e in agreed if e.score is None)
     names = ("persona_0", "persona_1")
     violations = {name: 0 for name in names}
@@ -69,8 +69,8 @@ def summarize_deliberations(episodes: list[DeliberationEpisode], seed: int = 0) 
         "episodes": n,
         "agreement_rate": len(agreed) / n if n else 0.0,
         "agreement_rate_ci95": _ci([(float(e.outcome.agreed), e.dilemma.id) for e in episodes], seed),
-        "ca_score_mean": sum(scored) / len(scored) if scored else None,  # 0 for no agreement
-        "ca_score_ci95": _ci([(e.score, e.dilemma.id) for e in episodes if e.score is not None], seed),
+        "ca_score_mean": sum(e.score for e in scored) / len(scored) if scored else None,  # 0 for no agreement
+        "ca_score_ci95": _ci([(e.score, e.dilemma.id) for e in scored], seed),
         "ca_score_mean_agreed": (sum(e.score for e in agreed if e.score is not None) / (len(agreed) - failures))
         if len(agreed) > failures else None,
         "judge_failures": failures,

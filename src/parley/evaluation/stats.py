@@ -19,6 +19,11 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_boot: int 
         return (float(data[0]), float(data[0]))
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, data.size, size=(n_boot, data.size))].mean(axis=1)
+    return _percentiles(means, confidence)
+
+
+def _percentiles(means: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` interval of the resampled means."""
     alpha = (1 - confidence) / 2
     return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
 
@@ -45,9 +50,7 @@ def cluster_bootstrap_ci(values: Sequence[float], clusters: Sequence[Hashable], 
         return (float(data.mean()), float(data.mean()))
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(index), size=(n_boot, len(index)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1 - confidence) / 2
-    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+    return _percentiles(sums[draws].sum(axis=1) / counts[draws].sum(axis=1), confidence)
 
 
 def mean_or_none(values: Sequence[float]) -> float | None:
