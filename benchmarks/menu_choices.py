@@ -1,13 +1,18 @@
 """What a menu buyer chose: the share of its turns that held, split, accepted or left the menu, per buyer turn.
 
     python benchmarks/menu_choices.py runs/suite-menu-ws-seed0:"warm start" runs/suite-menu-seed0:GRPO \\
-        --trained-on scripted:linear [--runs runs/menu-seed0]
+        --trained-on scripted:linear [--runs runs/menu-seed0] [--first 16]
 
 Each argument is a `parley eval bargain` output folder, optionally with a label. Its buyer-under-test episodes are
 read back from their JSONL records and each buyer turn classified by evaluation/behaviour.py ``menu_choices`` (the
 menu the persona showed at that turn). Two tables: the MI episodes pooled over the sellers the buyer never trained
-against, and those against the seller it trained on. With ``--runs``, also each training run's validation
-evaluations (evals.jsonl), where `parley train` logged the same shares at every evaluation.
+against, and those against the seller it trained on. A third table counts the moves off the menu that cost a
+trained buyer its budget (an offer at the listing price as its opening, a copy of the seller's standing offer), and
+a line per folder says in how many scenarios the buyer's first turn was the same text against every seller: why the
+suite's CIs resample scenarios. ``--first N`` keeps the suite's first N scenarios only (scenario i is the same at any
+``--scenarios``, so ``--first 16`` of a 48-scenario run is the 16-scenario suite's scenarios, played in another
+batch). With ``--runs``, also each training run's validation evaluations (evals.jsonl), where `parley train` logged
+the same shares at every evaluation.
 """
 
 from __future__ import annotations
@@ -23,6 +28,46 @@ from parley.evaluation.behaviour import MENU_CHOICES, menu_choices
 def episode_choices(record: dict) -> list[str]:
     turns = [(t["role"], t["action"]["kind"], t["action"]["price"], t["effect"]) for t in record["turns"]]
     return menu_choices(turns, record["scenario"]["budget"], record["scenario"]["listing_price"])
+
+
+def off_menu(record: dict) -> dict[str, int]:
+    """Counts of one episode's buyer turns that left the menu in the two ways GRPO found (docs/benchmarks.md, stop
+    45): ``listing_open`` (its first turn offers the listing price, which every scripted seller accepts), ``copies``
+    (an offer at the seller's standing price: an accept that skips the menu's budget check) and ``copies_over`` (those
+    above the budget); also ``offers_over``, every buyer offer above the budget, and ``turns``, the buyer's turns."""
+    budget = record["scenario"]["budget"]
+    choices = episode_choices(record)
+    counts = {"turns": len(choices), "off_menu": choices.count("other"), "copies": 0, "copies_over": 0,
+              "offers_over": 0, "listing_open": 0}
+    theirs, opened = None, False
+    for t in record["turns"]:
+        kind, price = t["action"]["kind"], t["action"]["price"]
+        if t["role"] == "buyer":
+            if kind == "offer" and price is not None:
+                if not opened:
+                    counts["listing_open"] += round(price, 2) == round(record["scenario"]["listing_price"], 2)
+                counts["offers_over"] += price > budget
+                if theirs is not None and round(price, 2) == round(theirs, 2):
+                    counts["copies"] += 1
+                    counts["copies_over"] += price > budget
+            opened = True
+        elif t["effect"] == "offer":
+            theirs = price
+    return counts
+
+
+def scenario_index(record: dict) -> int:
+    """The scenario's place in the suite: its id ends in it (``test-0-00017``)."""
+    return int(record["scenario"]["id"].rsplit("-", 1)[1])
+
+
+def first_turn_identity(records: list[dict]) -> tuple[int, int]:
+    """(scenarios whose buyer's first turn was one text against every seller that played it, scenarios)."""
+    texts: dict[str, set] = {}
+    for r in records:
+        first = next((t["text"] for t in r["turns"] if t["role"] == "buyer"), None)
+        texts.setdefault(r["scenario"]["id"], set()).add(first)
+    return sum(len(v) == 1 for v in texts.values()), len(texts)
 
 
 def read_suite(folder: Path) -> list[dict]:
@@ -59,24 +104,57 @@ def table(title: str, rows: list[tuple[str, list[dict]]], turns: int) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def off_menu_table(title: str, rows: list[tuple[str, list[dict]]]) -> None:
+    print(f"\n{title}\n")
+    print("| buyer | episodes | buyer turns | off the menu | copies of the seller's offer (above budget) | offers above "
+          "budget | listing-price openings (products) |\n|---|---:|---:|---:|---:|---:|---:|")
+    for label, records in rows:
+        total = Counter()
+        products = set()
+        for r in records:
+            counts = off_menu(r)
+            total.update(counts)
+            if counts["listing_open"]:
+                products.add(r["scenario"]["product"]["id"])
+        print(f"| {label} | {len(records)} | {total['turns']} | {total['off_menu']} | {total['copies']} "
+              f"({total['copies_over']}) | {total['offers_over']} | {total['listing_open']} ({len(products)}) |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="+", help="FOLDER[:LABEL]")
     parser.add_argument("--trained-on", default="scripted:linear", help="the seller the buyers trained against")
     parser.add_argument("--runs", nargs="*", default=[], help="training run folders: their validation shares")
     parser.add_argument("--turns", type=int, default=5, help="buyer turns to show one by one (the suite has 5)")
+    parser.add_argument("--first", type=int, default=None, metavar="N",
+                        help="keep the suite's first N scenarios only (a 16-scenario suite's scenarios in a larger run)")
     args = parser.parse_args()
+    if args.first is not None and args.first < 1:
+        parser.error(f"--first must be at least 1, got {args.first}")
     unseen, seen = [], []
+    identity = []
     for item in args.suites:
         folder, _, label = item.partition(":")
+        if not (Path(folder) / "summary.json").is_file():
+            parser.error(f"{folder} is not a `parley eval bargain` output folder (no summary.json in it)")
         records = read_suite(Path(folder))
+        if args.first is not None:
+            records = [r for r in records if scenario_index(r) < args.first]
+        if not records:
+            parser.error(f"{folder} has no buyer-under-test episodes" + (f" in its first {args.first} scenarios"
+                                                                         if args.first is not None else ""))
         label = label or records[0]["agents"]["buyer"]
+        identity.append((label, *first_turn_identity(records)))
         mutual = [r for r in records if r["scenario"]["interest"] == "mutual"]
         unseen.append((label, [r for r in mutual if r["seller_spec"] != args.trained_on]))
         seen.append((label, [r for r in mutual if r["seller_spec"] == args.trained_on]))
     print("Shares of the buyer's turns: " + " / ".join(MENU_CHOICES))
     table("MI episodes, pooled over the sellers never trained against", unseen, args.turns)
     table(f"MI episodes against {args.trained_on} (trained against)", seen, args.turns)
+    off_menu_table("Moves off the menu, MI episodes pooled over the sellers never trained against", unseen)
+    print("\nThe buyer's first turn, one text against every seller (scenarios):")
+    for label, same, n in identity:
+        print(f"- {label}: {same} of {n}")
     for run in args.runs:
         print(f"\nValidation during training, {run} (mean reward; shares " + " / ".join(MENU_CHOICES)
               + "; last turn accepts)\n")

@@ -287,3 +287,81 @@ def test_the_plan_table_bounds_the_fixed_plans_and_reproduces_the_splitter():
         assert all(best >= float(cell.strip(" |")) for cell in row[2:6])
     hardliner = next(r for r in rows if r[0] == "| scripted:hardliner")
     assert {float(c.strip(" |").split()[-1]) for c in hardliner[1:]} == {0.0}
+
+
+def _menu_choices_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("menu_choices", "benchmarks/menu_choices.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _turn(role, kind, price, effect):
+    text = f"OFFER: ${price:.2f}" if kind == "offer" else kind.upper()
+    return {"role": role, "text": text, "action": {"kind": kind, "price": price}, "effect": effect}
+
+
+def test_menu_choices_counts_the_two_ways_off_the_menu_and_nothing_on_it():
+    """benchmarks/menu_choices.py off_menu: a listing-price opening and copies of the seller's standing offer (above
+    the budget or not) are counted as such; menu moves (hold, split, an affordable accept) count as none of them."""
+    from parley.agents.bargainer import menu_moves
+
+    script = _menu_choices_script()
+    scenario = {"id": "test-0-00003", "budget": 100.0, "listing_price": 150.0, "interest": "mutual",
+                "product": {"id": "p"}}
+    # listing-price opening (over budget), seller 140, a copy of 140 (over budget), seller 90, a copy of 90 (within)
+    hostile = {"scenario": scenario, "turns": [
+        _turn("buyer", "offer", 150.0, "offer"), _turn("seller", "offer", 140.0, "offer"),
+        _turn("buyer", "offer", 140.0, "offer"), _turn("seller", "offer", 90.0, "offer"),
+        _turn("buyer", "offer", 90.0, "offer"), _turn("seller", "accept", None, "accept")]}
+    assert script.off_menu(hostile) == {"turns": 3, "off_menu": 3, "copies": 2, "copies_over": 1, "offers_over": 2,
+                                        "listing_open": 1}
+    # the listing price later on is a copy of the seller's opening, not a listing-price opening
+    late = {"scenario": scenario, "turns": [_turn("buyer", "offer", 50.0, "offer"), _turn("seller", "offer", 150.0,
+                                                                                          "offer"),
+                                            _turn("buyer", "offer", 150.0, "offer")]}
+    assert script.off_menu(late)["listing_open"] == 0 and script.off_menu(late)["copies_over"] == 1
+    # the same seller, a buyer that only copies menu moves: hold the anchor, split, accept
+    turns, own, theirs = [], None, None
+    for seller_price in (140.0, 90.0):
+        move = menu_moves(own, theirs, 100.0, 150.0)[0 if own is None else 1]
+        turns += [_turn("buyer", "offer", move.price, "offer"), _turn("seller", "offer", seller_price, "offer")]
+        own, theirs = move.price, seller_price
+    assert menu_moves(own, theirs, 100.0, 150.0)[-1].kind.value == "accept"
+    turns.append(_turn("buyer", "accept", None, "accept"))
+    careful = {"scenario": scenario, "turns": turns}
+    assert script.episode_choices(careful) == ["hold", "split", "accept"]
+    assert script.off_menu(careful) == {"turns": 3, "off_menu": 0, "copies": 0, "copies_over": 0, "offers_over": 0,
+                                        "listing_open": 0}
+    assert script.scenario_index(careful) == 3
+    # one first turn against two sellers in one scenario, two first turns in another
+    other = {**scenario, "id": "test-0-00004"}
+    assert script.first_turn_identity([hostile, careful, {"scenario": other, "turns": turns},
+                                       {"scenario": other, "turns": turns}]) == (1, 2)
+
+
+def test_menu_choices_first_keeps_the_first_scenarios_and_refuses_nonsense(tmp_path):
+    """--first N: a 4-scenario suite's script output read through --first 2 is the 2-scenario suite's, row for row
+    (scenario i is the same at any size); a folder without a suite and --first 0 are clear errors, not tracebacks."""
+    import subprocess
+    import sys
+
+    from parley.evaluation.bargain_suite import SuiteConfig, run_suite
+
+    for n in (2, 4):
+        run_suite(SuiteConfig(buyer="scripted:menu", seller_model=None, scenarios=n, baselines=False, report=False,
+                              out=tmp_path / f"s{n}"), show_progress=False)
+    script = [sys.executable, "benchmarks/menu_choices.py"]
+    small = subprocess.run([*script, f"{tmp_path / 's2'}:menu"], capture_output=True, text=True)
+    cut = subprocess.run([*script, f"{tmp_path / 's4'}:menu", "--first", "2"], capture_output=True, text=True)
+    whole = subprocess.run([*script, f"{tmp_path / 's4'}:menu"], capture_output=True, text=True)
+    assert small.returncode == cut.returncode == whole.returncode == 0, cut.stderr
+    assert cut.stdout == small.stdout != whole.stdout
+    assert "- menu: 2 of 2" in cut.stdout and "- menu: 4 of 4" in whole.stdout  # a scripted buyer opens alike
+    assert "| menu | " in cut.stdout and "| 0 | 0 (0) | 0 | 0 (0) |" in cut.stdout  # the teacher never leaves it
+    for bad, says in (([f"{tmp_path / 's4'}", "--first", "0"], "--first must be at least 1"),
+                      ([str(tmp_path)], "is not a `parley eval bargain` output folder")):
+        out = subprocess.run([*script, *bad], capture_output=True, text=True)
+        assert out.returncode != 0 and says in out.stderr and "Traceback" not in out.stderr
