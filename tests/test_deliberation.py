@@ -336,7 +336,7 @@ def test_the_acceptance_table_judges_every_proposal_and_pairs_it_with_the_reply(
     """benchmarks/deliberation_acceptance.py: scripted:deliberator (patience 1) against scripted:stance. Each side
     proposes once; the second proposal is accepted on the next turn, the first never. Where the stance speaks second
     its red-line proposal is the accepted one, where it speaks first the joint plan is: 2 of 4 crossing proposals
-    and 2 of 4 clean ones accepted at once."""
+    and 2 of 4 clean ones accepted at once. The CIs resample dilemmas."""
     import subprocess
     import sys
 
@@ -349,8 +349,13 @@ def test_the_acceptance_table_judges_every_proposal_and_pairs_it_with_the_reply(
     script = [sys.executable, "benchmarks/deliberation_acceptance.py"]
     ok = subprocess.run([*script, f"{tmp_path / 'vs'}:template"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert ("| template | 8 | 0.50 [0.12, 0.88] (of 8) | 0.50 [0.00, 1.00] (of 4) | 0.50 [0.00, 1.00] (of 4) |"
+    # every deliberation holds one crossing proposal and one clean one, so resampling dilemmas (the default) cannot
+    # move the crossing share off 0.50, where resampling the 8 proposals one by one (--ci proposal) pretends it can
+    assert ("| template | 8 | 0.50 [0.50, 0.50] (of 8) | 0.50 [0.00, 1.00] (of 4) | 0.50 [0.00, 1.00] (of 4) |"
             in ok.stdout)
+    loose = subprocess.run([*script, f"{tmp_path / 'vs'}:template", "--ci", "proposal"], capture_output=True, text=True)
+    assert ("| template | 8 | 0.50 [0.12, 0.88] (of 8) | 0.50 [0.00, 1.00] (of 4) | 0.50 [0.00, 1.00] (of 4) |"
+            in loose.stdout), loose.stderr
     missing = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True)
     assert missing.returncode == 2 and "not a deliberation arena folder" in missing.stderr
     # one side's proposals: the stance's are all crossing, and the template accepts 2 of 4 (those it met second)
