@@ -22,6 +22,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from parley.agents.bargainer import menu_moves
+from parley.environments.actions import ActionKind
 from parley.evaluation.behaviour import MENU_CHOICES, menu_choices
 
 
@@ -34,15 +36,22 @@ def off_menu(record: dict) -> dict[str, int]:
     """Counts of one episode's buyer turns that left the menu in the two ways GRPO found (docs/benchmarks.md, stop
     45): ``listing_open`` (its first turn offers the listing price, which every scripted seller accepts), ``copies``
     (an offer at the seller's standing price: an accept that skips the menu's budget check) and ``copies_over`` (those
-    above the budget); also ``offers_over``, every buyer offer above the budget, and ``turns``, the buyer's turns."""
-    budget = record["scenario"]["budget"]
+    above the budget); also ``offers_over``, every buyer offer above the budget, ``turns``, the buyer's turns, and
+    ``accept_listed`` / ``accepted_listed``: the turns whose menu listed ACCEPT, and those that took it (the
+    teacher takes it in a third of them, picking uniformly)."""
+    budget, listing = record["scenario"]["budget"], record["scenario"]["listing_price"]
     choices = episode_choices(record)
     counts = {"turns": len(choices), "off_menu": choices.count("other"), "copies": 0, "copies_over": 0,
-              "offers_over": 0, "listing_open": 0}
-    theirs, opened = None, False
+              "offers_over": 0, "listing_open": 0, "accept_listed": 0, "accepted_listed": 0}
+    own, theirs, opened = None, None, False
+    buyer_turn = 0
     for t in record["turns"]:
         kind, price = t["action"]["kind"], t["action"]["price"]
         if t["role"] == "buyer":
+            if menu_moves(own, theirs, budget, listing)[-1].kind is ActionKind.ACCEPT:
+                counts["accept_listed"] += 1
+                counts["accepted_listed"] += choices[buyer_turn] == "accept"
+            buyer_turn += 1
             if kind == "offer" and price is not None:
                 if not opened:
                     counts["listing_open"] += round(price, 2) == round(record["scenario"]["listing_price"], 2)
@@ -51,6 +60,8 @@ def off_menu(record: dict) -> dict[str, int]:
                     counts["copies"] += 1
                     counts["copies_over"] += price > budget
             opened = True
+            if t["effect"] == "offer":
+                own = price
         elif t["effect"] == "offer":
             theirs = price
     return counts
@@ -107,7 +118,8 @@ def table(title: str, rows: list[tuple[str, list[dict]]], turns: int) -> None:
 def off_menu_table(title: str, rows: list[tuple[str, list[dict]]]) -> None:
     print(f"\n{title}\n")
     print("| buyer | episodes | buyer turns | off the menu | copies of the seller's offer (above budget) | offers above "
-          "budget | listing-price openings (products) |\n|---|---:|---:|---:|---:|---:|---:|")
+          "budget | listing-price openings (products) | accepted where ACCEPT was listed |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, records in rows:
         total = Counter()
         products = set()
@@ -117,7 +129,8 @@ def off_menu_table(title: str, rows: list[tuple[str, list[dict]]]) -> None:
             if counts["listing_open"]:
                 products.add(r["scenario"]["product"]["id"])
         print(f"| {label} | {len(records)} | {total['turns']} | {total['off_menu']} | {total['copies']} "
-              f"({total['copies_over']}) | {total['offers_over']} | {total['listing_open']} ({len(products)}) |")
+              f"({total['copies_over']}) | {total['offers_over']} | {total['listing_open']} ({len(products)}) | "
+              f"{total['accepted_listed']} of {total['accept_listed']} |")
 
 
 def main() -> None:

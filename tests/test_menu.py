@@ -305,7 +305,8 @@ def _turn(role, kind, price, effect):
 
 def test_menu_choices_counts_the_two_ways_off_the_menu_and_nothing_on_it():
     """benchmarks/menu_choices.py off_menu: a listing-price opening and copies of the seller's standing offer (above
-    the budget or not) are counted as such; menu moves (hold, split, an affordable accept) count as none of them."""
+    the budget or not) are counted as such; menu moves (hold, split, an affordable accept) count as none of them. A
+    turn whose menu listed ACCEPT (the seller's offer within budget) counts as one, and as taken only if accepted."""
     from parley.agents.bargainer import menu_moves
 
     script = _menu_choices_script()
@@ -317,7 +318,7 @@ def test_menu_choices_counts_the_two_ways_off_the_menu_and_nothing_on_it():
         _turn("buyer", "offer", 140.0, "offer"), _turn("seller", "offer", 90.0, "offer"),
         _turn("buyer", "offer", 90.0, "offer"), _turn("seller", "accept", None, "accept")]}
     assert script.off_menu(hostile) == {"turns": 3, "off_menu": 3, "copies": 2, "copies_over": 1, "offers_over": 2,
-                                        "listing_open": 1}
+                                        "listing_open": 1, "accept_listed": 1, "accepted_listed": 0}
     # the listing price later on is a copy of the seller's opening, not a listing-price opening
     late = {"scenario": scenario, "turns": [_turn("buyer", "offer", 50.0, "offer"), _turn("seller", "offer", 150.0,
                                                                                           "offer"),
@@ -334,7 +335,7 @@ def test_menu_choices_counts_the_two_ways_off_the_menu_and_nothing_on_it():
     careful = {"scenario": scenario, "turns": turns}
     assert script.episode_choices(careful) == ["hold", "split", "accept"]
     assert script.off_menu(careful) == {"turns": 3, "off_menu": 0, "copies": 0, "copies_over": 0, "offers_over": 0,
-                                        "listing_open": 0}
+                                        "listing_open": 0, "accept_listed": 1, "accepted_listed": 1}
     assert script.scenario_index(careful) == 3
     # one first turn against two sellers in one scenario, two first turns in another
     other = {**scenario, "id": "test-0-00004"}
@@ -360,7 +361,7 @@ def test_menu_choices_first_keeps_the_first_scenarios_and_refuses_nonsense(tmp_p
     assert small.returncode == cut.returncode == whole.returncode == 0, cut.stderr
     assert cut.stdout == small.stdout != whole.stdout
     assert "- menu: 2 of 2" in cut.stdout and "- menu: 4 of 4" in whole.stdout  # a scripted buyer opens alike
-    assert "| menu | " in cut.stdout and "| 0 | 0 (0) | 0 | 0 (0) |" in cut.stdout  # the teacher never leaves it
+    assert "| menu | " in cut.stdout and "| 0 | 0 (0) | 0 | 0 (0) | " in cut.stdout  # the teacher never leaves it
     for bad, says in (([f"{tmp_path / 's4'}", "--first", "0"], "--first must be at least 1"),
                       ([str(tmp_path)], "is not a `parley eval bargain` output folder")):
         out = subprocess.run([*script, *bad], capture_output=True, text=True)
