@@ -2,8 +2,11 @@
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
+from parley import ParleyError
 from parley.cli.main import app
 from parley.evaluation.bargain_suite import SUITE, SUITE_VERSION, SuiteConfig, markdown_table, run_suite
 from code_helpers import stamped_by_this_code
@@ -105,3 +108,34 @@ def test_user_catalog_reaches_the_suite(tmp_path, repo_root):
     episode = json.loads((tmp_path / result.rows[0]["episodes_file"]).read_text().splitlines()[0])
     assert episode["scenario"]["product"]["source"] == "user:catalog.csv"
     assert result.summary["config"]["catalog"].endswith("catalog.csv")
+
+
+def test_continuous_suite_plays_each_scenario_alike_at_any_size_and_batch(tmp_path, tiny_model_dir, monkeypatch):
+    """--engine continuous: scenario i's transcripts (every rollout, against scripted and LLM sellers) are the same in
+    a 2-scenario suite at batch 3 as in a 4-scenario suite at batch 8; the lockstep engine gives no such promise, and
+    the engine is recorded with the results. An unknown engine is refused before any model loads."""
+    monkeypatch.setitem(SUITE, "generation", {**SUITE["generation"], "max_new_tokens": 6})
+    monkeypatch.setitem(SUITE, "protocol", {**SUITE["protocol"], "max_turns": 4})
+    monkeypatch.setitem(SUITE, "scripted_sellers", ["scripted:boulware", "scripted:linear"])
+    monkeypatch.setitem(SUITE, "llm_seller_personas", ["standard"])
+    model = f"hf:{tiny_model_dir}"
+
+    def play(n, batch, engine="continuous"):
+        out = tmp_path / f"{engine}-{n}-{batch}"
+        result = run_suite(SuiteConfig(buyer=model, seller_model=model, scenarios=n, rollouts=2, out=out, baselines=False,
+                                       batch_size=batch, report=False, engine=engine), show_progress=False)
+        assert result.summary["config"]["engine"] == engine
+        return {(row["seller"], e["id"]): [t["text"] for t in e["turns"]]
+                for row in result.summary["rows"]
+                for e in map(json.loads, (out / row["episodes_file"]).read_text().splitlines())}
+
+    small, large = play(2, 3), play(4, 8)
+    assert len(small) == 3 * 2 * 2 and len(large) == 3 * 4 * 2
+    assert all(large[key] == texts for key, texts in small.items())
+    # the rollouts of one scenario are different draws, not copies
+    assert any(small[seller, "test-0-00000/r0"] != small[seller, "test-0-00000/r1"] for seller, _ in small)
+    # lockstep draws one stream per batch: the same scenarios in a larger batch play otherwise
+    lock_small, lock_large = play(2, 3, "lockstep"), play(4, 8, "lockstep")
+    assert any(lock_large[key] != texts for key, texts in lock_small.items())
+    with pytest.raises(ParleyError, match="unknown engine 'vllm'"):
+        run_suite(SuiteConfig(buyer=model, seller_model=None, scenarios=2, out=tmp_path / "x", engine="vllm"))

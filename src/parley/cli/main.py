@@ -260,6 +260,8 @@ def eval_bargain(
     batch_size: int = typer.Option(32, min=1, help="episodes generated together"),
     baselines: bool = typer.Option(True, help="--no-baselines: leave out the scripted buyers' rows"),
     out: Path = typer.Option(Path("runs/eval-bargain"), help="output folder: summary.json, report.html, episodes/"),
+    engine: str = typer.Option("lockstep", help="lockstep (default) | continuous: each turn samples from its own seed, "
+                                                "so a scenario plays alike at any --scenarios or --batch-size"),
 ) -> None:
     """The standard bargaining evaluation (a fixed, versioned suite): every scripted seller and LLM seller persona,
     MI and CI scenarios, strict protocol, with the scripted buyers as baselines on the same scenarios."""
@@ -268,7 +270,7 @@ def eval_bargain(
 
         result = run_suite(SuiteConfig(buyer=buyer, seller_model=seller_model if llm_sellers else None,
                                        catalog=str(catalog) if catalog else None, scenarios=scenarios, rollouts=rollouts,
-                                       seed=seed, batch_size=batch_size, out=out, baselines=baselines))
+                                       seed=seed, batch_size=batch_size, out=out, baselines=baselines, engine=engine))
         mix = result.summary["scenario_mix"]
         _print_table(f"{SUITE_VERSION}: {buyer}, {mix['mutual']} MI + {mix['conflicting']} CI test scenarios, strict protocol",
                      "dim rows: the scripted buyers (baselines); scripted agents without their 'scripted:'; "

@@ -26,7 +26,7 @@ from parley.environments.scenarios import Scenario, ScenarioConfig, sample_scena
 from parley.evaluation.bargain_metrics import bargain_metrics, replica_id
 from parley.evaluation.games import output_folder
 from parley.evaluation.run_stamp import RunStamp
-from parley.rollout.bargain import run_bargains
+from parley.rollout.bargain import ENGINES, run_bargains
 
 SUITE_VERSION = "bargain-eval.v1"
 SUITE = {
@@ -59,6 +59,11 @@ class SuiteConfig:
     out: Path = Path("runs/eval-bargain")
     baselines: bool = True  # the scripted buyers' rows
     report: bool = True
+    # lockstep: one sampling stream per batch, so an episode's draws depend on what shares its batch (the suite at
+    # 48 scenarios plays its first 16 differently from the suite at 16). continuous: each turn draws from a seed of
+    # (seed, scenario, rollout, turn), so scenario i plays alike at any --scenarios and --batch-size. Not part of
+    # SUITE: both engines play the same suite, from different random streams; the results record which.
+    engine: str = "lockstep"
 
 
 @dataclass
@@ -90,8 +95,16 @@ def _replicas(scenarios: list[Scenario], rollouts: int) -> list[Scenario]:
     return [replace(s, id=replica_id(s.id, r)) for r in range(rollouts) for s in scenarios]
 
 
+def _seed_keys(n_scenarios: int, rollouts: int) -> list[int]:
+    """The continuous engine's seed key of each replica in ``_replicas`` order: scenario i's rollout r is
+    ``r * 1_000_000 + i``, whatever the number of scenarios (rollout 0 is the plain index, as without replicas)."""
+    return [r * 1_000_000 + i for r in range(rollouts) for i in range(n_scenarios)]
+
+
 def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCache | None = None) -> SuiteResult:
     # Everything cheap is checked before any model loads.
+    if config.engine not in ENGINES:
+        raise ParleyError(f"unknown engine {config.engine!r}: use --engine lockstep or --engine continuous")
     if config.scenarios < 2:
         raise ParleyError(f"--scenarios must be at least 2 (one MI and one CI), got {config.scenarios}")
     if config.rollouts < 1:
@@ -126,8 +139,10 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
             rollouts = plays[(buyer_spec, seller_spec)] // len(scenarios)
             buyer = build_agent(buyer_spec, Role.BUYER, settings, cache)
             seller = build_agent(seller_spec, Role.SELLER, settings, cache)
+            continuous = config.engine == "continuous"
             episodes = run_bargains(_replicas(scenarios, rollouts), buyer, seller, protocol, seed=config.seed,
-                                    batch_size=config.batch_size,
+                                    batch_size=config.batch_size, engine=config.engine,
+                                    seed_keys=_seed_keys(len(scenarios), rollouts) if continuous else None,
                                     on_turn=lambda finished, total, base=done: progress.update(task, completed=base + finished))
             done += len(episodes)
             name = f"{_slug(buyer_spec)}__vs__{_slug(seller_spec)}.jsonl"
@@ -141,7 +156,8 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
     summary = {
         "suite": SUITE, "suite_version": SUITE_VERSION, **stamp.fields(),
         "config": {"buyer": config.buyer, "seller_model": config.seller_model, "catalog": config.catalog or "packaged",
-                   "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed},
+                   "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed,
+                   "engine": config.engine},
         "scenario_mix": {"mutual": sum(s.interest == "mutual" for s in scenarios),
                          "conflicting": sum(s.interest == "conflicting" for s in scenarios)},
         "llm_sellers": bool(config.seller_model),

@@ -58,18 +58,22 @@ def run_bargains(
     batch_size: int | None = None,
     on_turn: Callable[[int, int], None] | None = None,
     engine: str = "lockstep",
+    seed_keys: Sequence[int] | None = None,
 ) -> list[BargainEpisode]:
     """Play every scenario to the end. ``batch_size`` caps how many episodes run at once
     (1 = one episode at a time; with ``engine="continuous"``, the decoding slots per model);
-    ``on_turn(finished, total)`` reports progress."""
+    ``on_turn(finished, total)`` reports progress. ``seed_keys`` (continuous only) name each episode in its
+    turns' seeds, so that it plays alike whatever else is in the list (rollout/continuous.py)."""
     protocol = protocol or ProtocolConfig()
     agents = {Role.BUYER: buyer, Role.SELLER: seller}
     envs = [BargainEnv(protocol) for _ in scenarios]
     for env, scenario in zip(envs, scenarios):
         env.reset(scenario)
     if engine == "continuous":
-        play_continuous(envs, agents, seed, slots=batch_size or 32, on_turn=on_turn)
+        play_continuous(envs, agents, seed, slots=batch_size or 32, on_turn=on_turn, seed_keys=seed_keys)
     elif engine == "lockstep":
+        if seed_keys is not None:
+            raise ValueError("seed_keys needs engine='continuous': lockstep draws one stream per batch")
         play_batches(envs, agents, (protocol.first_mover, protocol.first_mover.other), seed, batch_size, on_turn)
     else:
         raise ValueError(f"unknown engine {engine!r}: expected {' or '.join(ENGINES)}")

@@ -30,8 +30,15 @@ def supports_continuous(agent) -> bool:
 
 
 def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
-                    on_turn: Callable[[int, int], None] | None = None) -> None:
-    """Play environments already reset to the end with continuous batching over ``slots`` slots per model."""
+                    on_turn: Callable[[int, int], None] | None = None, seed_keys: Sequence[int] | None = None) -> None:
+    """Play environments already reset to the end with continuous batching over ``slots`` slots per model.
+
+    ``seed_keys`` name each episode in its turns' seeds (default: its index). A caller whose episode list grows
+    (the suite at more scenarios) passes keys that stay put, so episode i plays the same at any list length.
+    """
+    if seed_keys is not None and len(seed_keys) != len(envs):
+        raise ValueError(f"{len(seed_keys)} seed keys for {len(envs)} episodes")
+    keys = list(range(len(envs))) if seed_keys is None else list(seed_keys)
     engines: dict[int, object] = {}
     finished = 0
     # No more slots than episodes: an idle slot still costs its K/V rows in every decoding step.
@@ -50,7 +57,7 @@ def play_continuous(envs: Sequence, agents: Mapping, seed: int, slots: int = 32,
             side = env.agent_selection
             agent = agents[side]
             obs = env.observe(side)
-            turn_seed = _turn_seed(seed, index, len(env.turns))
+            turn_seed = _turn_seed(seed, keys[index], len(env.turns))
             if supports_continuous(agent):
                 prompt, key = agent.turn_request(obs)
                 engine_of(agent).submit(Request(prompt=prompt, seed=turn_seed, settings=agent.settings, key=key,
