@@ -366,3 +366,57 @@ def test_menu_choices_first_keeps_the_first_scenarios_and_refuses_nonsense(tmp_p
                       ([str(tmp_path)], "is not a `parley eval bargain` output folder")):
         out = subprocess.run([*script, *bad], capture_output=True, text=True)
         assert out.returncode != 0 and says in out.stderr and "Traceback" not in out.stderr
+
+
+def test_accept_probe_scores_the_accept_opening_where_the_menu_lists_it(tmp_path, tiny_model_dir):
+    """benchmarks/menu_accept_probe.py on the menu teacher's own warm-start examples: it counts exactly the prompts
+    whose menu lists ACCEPT (every teacher accept is among them), and its probability is the model's, teacher-forced
+    on prompt + accept text. A missing examples file and examples without an accept are refused with exit 2."""
+    import importlib.util
+    import json
+    import statistics
+    import subprocess
+    import sys
+
+    import torch
+
+    from parley.environments.bargain import ProtocolConfig, Role
+    from parley.environments.scenarios import ScenarioConfig
+    from parley.models.loading import load_causal_lm
+    from parley.training.warm_start import teacher_examples
+
+    examples, _ = teacher_examples(["scripted:menu"], "scripted:linear", Role.BUYER, ProtocolConfig(max_turns=8),
+                                   episodes=24, seed=0, scenario_config=ScenarioConfig(budget_rule="mixed", conflict_share=0.25),
+                                   persona="menu.v2")
+    path = tmp_path / "examples.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    spec = importlib.util.spec_from_file_location("menu_accept_probe", "benchmarks/menu_accept_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    prompts, accepted, text = probe.accept_prompts(examples)
+    accepts = [e for e in examples if e["completion"][0]["content"].endswith("ACCEPT")]
+    assert accepts and accepted == len(accepts) and text == accepts[0]["completion"][0]["content"]
+    assert all(e["prompt"] in prompts for e in accepts) and len(prompts) < len(examples)
+    assert all("| ACCEPT." in p[-1]["content"] for p in prompts)
+
+    model, tokenizer = load_causal_lm(str(tiny_model_dir))
+    scored = probe.accept_probabilities(model, tokenizer, prompts, text)
+    head = tokenizer.apply_chat_template(prompts[0], add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    whole = tokenizer(head + text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([whole])).logits[0, len(ids) - 1]
+    assert abs(scored[1.0][0] - float(torch.softmax(logits, -1)[whole[len(ids)]])) < 1e-5
+    assert abs(scored[0.7][0] - float(torch.softmax(logits / 0.7, -1)[whole[len(ids)]])) < 1e-5
+
+    script = [sys.executable, "benchmarks/menu_accept_probe.py"]
+    ok = subprocess.run([*script, f"hf:{tiny_model_dir}=tiny", "--examples", str(path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (f"| tiny | {len(prompts)} | {accepted / len(prompts):.2f} | {statistics.fmean(scored[1.0]):.3f} | "
+            f"{statistics.fmean(scored[0.7]):.3f} |") in ok.stdout
+    missing = subprocess.run([*script, f"hf:{tiny_model_dir}"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "is not a warm start's examples file" in missing.stderr
+    none = tmp_path / "none.jsonl"
+    none.write_text("".join(json.dumps(e) + "\n" for e in examples if e not in accepts))
+    refused = subprocess.run([*script, f"hf:{tiny_model_dir}", "--examples", str(none)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "never accepted" in refused.stderr
