@@ -22,14 +22,16 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from parley.agents.bargainer import menu_moves
 from parley.environments.actions import ActionKind
-from parley.evaluation.behaviour import MENU_CHOICES, menu_choices
+from parley.evaluation.behaviour import MENU_CHOICES, menu_choice, menu_choices, menu_turns
+
+
+def _turns(record: dict) -> list[tuple]:
+    return [(t["role"], t["action"]["kind"], t["action"]["price"], t["effect"]) for t in record["turns"]]
 
 
 def episode_choices(record: dict) -> list[str]:
-    turns = [(t["role"], t["action"]["kind"], t["action"]["price"], t["effect"]) for t in record["turns"]]
-    return menu_choices(turns, record["scenario"]["budget"], record["scenario"]["listing_price"])
+    return menu_choices(_turns(record), record["scenario"]["budget"], record["scenario"]["listing_price"])
 
 
 def off_menu(record: dict) -> dict[str, int]:
@@ -40,30 +42,21 @@ def off_menu(record: dict) -> dict[str, int]:
     ``accept_listed`` / ``accepted_listed``: the turns whose menu listed ACCEPT, and those that took it (the
     teacher takes it in a third of them, picking uniformly)."""
     budget, listing = record["scenario"]["budget"], record["scenario"]["listing_price"]
-    choices = episode_choices(record)
-    counts = {"turns": len(choices), "off_menu": choices.count("other"), "copies": 0, "copies_over": 0,
-              "offers_over": 0, "listing_open": 0, "accept_listed": 0, "accepted_listed": 0}
-    own, theirs, opened = None, None, False
-    buyer_turn = 0
-    for t in record["turns"]:
-        kind, price = t["action"]["kind"], t["action"]["price"]
-        if t["role"] == "buyer":
-            if menu_moves(own, theirs, budget, listing)[-1].kind is ActionKind.ACCEPT:
-                counts["accept_listed"] += 1
-                counts["accepted_listed"] += choices[buyer_turn] == "accept"
-            buyer_turn += 1
-            if kind == "offer" and price is not None:
-                if not opened:
-                    counts["listing_open"] += round(price, 2) == round(record["scenario"]["listing_price"], 2)
-                counts["offers_over"] += price > budget
-                if theirs is not None and round(price, 2) == round(theirs, 2):
-                    counts["copies"] += 1
-                    counts["copies_over"] += price > budget
-            opened = True
-            if t["effect"] == "offer":
-                own = price
-        elif t["effect"] == "offer":
-            theirs = price
+    counts = dict.fromkeys(("turns", "off_menu", "copies", "copies_over", "offers_over", "listing_open",
+                            "accept_listed", "accepted_listed"), 0)
+    for index, (kind, price, moves, theirs) in enumerate(menu_turns(_turns(record), budget, listing)):
+        choice = menu_choice(kind, price, moves)
+        counts["turns"] += 1
+        counts["off_menu"] += choice == "other"
+        if moves[-1].kind is ActionKind.ACCEPT:
+            counts["accept_listed"] += 1
+            counts["accepted_listed"] += choice == "accept"
+        if kind == "offer" and price is not None:
+            counts["listing_open"] += index == 0 and round(price, 2) == round(listing, 2)
+            counts["offers_over"] += price > budget
+            if theirs is not None and round(price, 2) == round(theirs, 2):
+                counts["copies"] += 1
+                counts["copies_over"] += price > budget
     return counts
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -83,6 +83,33 @@ def behaviour_metrics(episodes: Sequence[BargainEpisode], role: Role = Role.BUYE
 MENU_CHOICES = ("hold", "split", "accept", "other")
 
 
+def menu_turns(turns: Sequence[tuple[str, str, float | None, str]], budget: float,
+               listing: float) -> Iterator[tuple[str, float | None, list, float | None]]:
+    """Each buyer turn as (action kind, price, the menu it was shown, the seller's standing offer then). ``turns``
+    are (role, action kind, price, effect) in order, so an episode read back from its JSONL record walks the same
+    as one in memory. One walk of the standing offers, for every reader of the menu (``menu_choices``, the
+    benchmarks' off-menu counts)."""
+    own = theirs = None
+    for role, kind, price, effect in turns:
+        if role == "buyer":
+            yield kind, price, menu_moves(own, theirs, budget, listing), theirs
+        if effect == "offer":
+            own, theirs = (price, theirs) if role == "buyer" else (own, price)
+
+
+def menu_choice(kind: str, price: float | None, moves: list) -> str:
+    """The menu move one buyer turn took (see ``menu_choices``)."""
+    if kind == "accept" and moves[-1].kind is ActionKind.ACCEPT:
+        return "accept"
+    if kind == "offer":
+        offers = [m.price for m in moves if m.kind is ActionKind.OFFER]
+        if price == offers[0]:
+            return "hold"
+        if price in offers[1:]:
+            return "split"
+    return "other"
+
+
 def menu_choices(turns: Sequence[tuple[str, str, float | None, str]], budget: float, listing: float) -> list[str]:
     """Which move of the menu (agents/bargainer.py ``menu_moves``) each buyer turn took: ``hold`` (its own standing
     offer, or the low anchor before it has one), ``split``, ``accept`` (an affordable offer), or ``other`` (a move
@@ -91,24 +118,7 @@ def menu_choices(turns: Sequence[tuple[str, str, float | None, str]], budget: fl
 
     What GRPO changes in a menu buyer is this choice, so the shares per buyer turn are its strategy.
     """
-    own = theirs = None
-    out = []
-    for role, kind, price, effect in turns:
-        if role == "buyer":
-            moves = menu_moves(own, theirs, budget, listing)
-            choice = "other"
-            if kind == "accept" and moves[-1].kind is ActionKind.ACCEPT:
-                choice = "accept"
-            elif kind == "offer":
-                offers = [m.price for m in moves if m.kind is ActionKind.OFFER]
-                if price == offers[0]:
-                    choice = "hold"
-                elif price in offers[1:]:
-                    choice = "split"
-            out.append(choice)
-        if effect == "offer":
-            own, theirs = (price, theirs) if role == "buyer" else (own, price)
-    return out
+    return [menu_choice(kind, price, moves) for kind, price, moves, _ in menu_turns(turns, budget, listing)]
 
 
 def episode_menu_choices(e: BargainEpisode) -> list[str]:
