@@ -502,6 +502,58 @@ def test_a_mix_with_self_play_alternates_the_frozen_copy_and_the_fixed_opponent(
     assert rollout.opponent(0) is rollout.self_play.agent and rollout.opponent(1).name == "scripted:boulware"
 
 
+def test_held_out_opponents_play_the_evaluation_scenarios_and_leave_the_training_ones_in_place(tiny_trainer):
+    trainer, rollout, _ = tiny_trainer("opponent=scripted:linear",
+                                       "evaluation.opponents=[scripted:boulware, scripted:hardliner]")
+    scenarios = list(rollout.scenarios.values())[:3]
+    metrics, samples = rollout.evaluate_against(["scripted:boulware", "scripted:hardliner"], scenarios, seed=5)
+    assert [e["agents"]["seller"] for e in samples] == ["scripted:boulware", "scripted:hardliner", "scripted:boulware"]
+    assert [e["scenario"]["id"] for e in samples] == [s.id for s in scenarios]
+    assert {"mean_reward", "mean_reward_ci95", "over_budget_rate"} <= set(metrics)
+    # ... and the run still trains and evaluates against linear, also after a held-out evaluation that failed
+    assert _sellers_by_step(trainer, rollout, 1) == [{"scripted:linear"}]
+    broken = rollout._held_out[("scripted:boulware", "scripted:hardliner")]
+    rollout._held_out[("scripted:boulware",)] = [None]  # an agent that cannot play
+    with pytest.raises(AttributeError):
+        rollout.evaluate_against(["scripted:boulware"], scenarios, seed=5)
+    assert rollout.opponent(0).name == "scripted:linear"
+    assert rollout.evaluate_against(["scripted:boulware", "scripted:hardliner"], scenarios, seed=5)[1] == samples
+    assert rollout._held_out[("scripted:boulware", "scripted:hardliner")] is broken  # built once
+
+
+def test_a_run_records_its_held_out_evaluation_beside_the_training_one(tiny_model_dir, tmp_path):
+    from parley.evaluation.training_report import write_training_report
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
+
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(
+        tiny_model_dir, tmp_path / "run", "grpo.max_steps=1", "warm_start.enabled=false", "opponent=scripted:linear",
+        "evaluation.opponents=[scripted:conceder]"), None)
+    train(cfg, run_dir)
+    evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [0, 1]
+    for e in evals:
+        assert e["heldout/mean_reward"] is not None and len(e["heldout/mean_reward_ci95"]) == 2
+        assert set(e) >= {"heldout/" + k for k in e if k != "step" and not k.startswith("heldout/")}
+    trained = [json.loads(x) for x in (run_dir / "samples" / "step-1.jsonl").read_text().splitlines()]
+    held = [json.loads(x) for x in (run_dir / "samples" / "heldout" / "step-1.jsonl").read_text().splitlines()]
+    assert {e["agents"]["seller"] for e in trained} == {"scripted:linear"}
+    assert {e["agents"]["seller"] for e in held} == {"scripted:conceder"}
+    assert trained[0]["scenario"]["id"] == held[0]["scenario"]["id"]  # the same scenarios, another seller
+    html = write_training_report(run_dir).read_text()
+    assert "held-out reward" in html and "generalisation gap" in html
+
+
+@pytest.mark.parametrize("value, error", [
+    ("[scripted:linear]", "scripted:linear is a training opponent"), ("[self]", "not a held-out opponent"),
+    ("[scripted:boulware, scripted:boulware]", "twice"), ("[]", "evaluation.opponents"),
+    ("[scripted:nobody]", "evaluation.opponents entry"),
+])
+def test_held_out_opponent_errors_name_the_problem(value, error):
+    with pytest.raises(ParleyError, match=error):
+        load_config(None, ["opponent=scripted:linear", f"evaluation.opponents={value}"])
+
+
 def test_a_one_entry_mix_is_that_opponent():
     cfg = load_config(None, ["opponent=[scripted:linear]"])
     assert cfg.opponent == "scripted:linear" and cfg.opponents == ["scripted:linear"]

@@ -21,6 +21,7 @@ TRAINING_PANELS = [
     ("entropy", "entropy"), ("grad_norm", "gradient norm"), ("completions/mean_length", "trainee tokens per episode"),
     ("time/step_s", "seconds per step"),
 ]
+HELD_OUT = "heldout/"  # evals.jsonl: the metrics against the opponents held out of training (evaluation.opponents)
 PHASE_COLORS = {"naive": "#cccccc", "anchoring": "#9ecae1", "deadlock": "#fdae6b", "persuasion": "#a1d99b"}
 
 
@@ -50,19 +51,30 @@ def _grid(rows: list[dict], panels, phases, path: Path, title: str) -> str | Non
     cols = 3
     nrows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(12, 2.6 * nrows), squeeze=False)
+    held_out = False
     for ax, (key, label) in zip(axes.flat, panels):
-        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
         if phases:
             _shade(ax, phases)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, color="tab:blue")
+        # A run with evaluation.opponents has each metric twice: against its training opponents and held-out ones.
+        for series, color in ((key, "tab:blue"), (HELD_OUT + key, "tab:red")):
+            pts = [(r["step"], r[series]) for r in rows if r.get(series) is not None]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, color=color)
+                held_out |= series != key
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    handles, names = [], []
     if phases:
-        handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLORS.values()]
-        fig.legend(handles, list(PHASE_COLORS), loc="upper right", ncol=4, fontsize=8)
+        handles += [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.5) for c in PHASE_COLORS.values()]
+        names += list(PHASE_COLORS)
+    if held_out:
+        handles += [plt.Line2D([], [], color="tab:blue"), plt.Line2D([], [], color="tab:red")]
+        names += ["training opponents", "held-out opponents"]
+    if handles:
+        fig.legend(handles, names, loc="upper right", ncol=min(len(names), 6), fontsize=8)
     fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     return _save(fig, path)
 
@@ -106,6 +118,7 @@ def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
         rule=rule.to_dict(), rule_doc=PhaseRule.__doc__, plots=plots, samples=samples,
         created=_dt.datetime.now().isoformat(timespec="seconds"), version=__version__,
         last=metrics[-1] if metrics else {}, columns=list(game.report.columns),
+        held=any(r.get(HELD_OUT + "mean_reward") is not None for r in evals),
     )
     out = run_dir / "report.html"
     out.write_text(page)

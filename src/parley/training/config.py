@@ -170,6 +170,11 @@ class EvaluationSection(_Section):
     split: Literal["train", "validation", "test"] = "validation"
     scenarios: int = Field(32, ge=1)
     samples: int = Field(4, ge=0, description="transcripts saved per evaluation")
+    opponents: list[str] | None = Field(
+        None, min_length=1, description="opponents held out of training: each evaluation also plays its scenarios "
+        "against these (scenario i meets entry i mod n) and records their metrics as heldout/<metric> in evals.jsonl, "
+        "beside the training opponents', so a run sees its own generalisation gap; none may be a training opponent "
+        "or 'self'")
 
 
 class TrainConfig(_Section):
@@ -234,6 +239,7 @@ class TrainConfig(_Section):
             self.warm_start.opponents = self.opponents[:1]
         elif len(set(self.warm_start.opponents)) < len(self.warm_start.opponents):
             raise ValueError("warm_start.opponents: names an opponent twice")
+        self._check_held_out()
         self._check_filter_fields()
         for name in ("red_line_penalty", "own_red_line_penalty", "proposed_red_line_penalty"):
             if getattr(self.rewards, name) and not game.red_lines:  # otherwise the game would silently ignore it
@@ -255,6 +261,18 @@ class TrainConfig(_Section):
         if self.grpo.save_steps % self.grpo.num_iterations:
             raise ValueError("grpo.save_steps must be a multiple of grpo.num_iterations so a resume starts on a fresh rollout")
         return self
+
+    def _check_held_out(self) -> None:
+        held_out = self.evaluation.opponents or []
+        if len(set(held_out)) < len(held_out):
+            raise ValueError("evaluation.opponents: names an opponent twice")
+        if "self" in held_out:  # a copy of the trainee is what it trains against, not a stranger
+            raise ValueError("evaluation.opponents: 'self' is the trainee's own copy, not a held-out opponent; "
+                             "name agent specs the run never trains against")
+        trained = sorted(set(held_out) & set(self.opponents))
+        if trained:
+            raise ValueError(f"evaluation.opponents: {', '.join(trained)} is a training opponent, so it is not held "
+                             "out; remove it from one of the two lists")
 
     def _check_filter_fields(self) -> None:
         """The warm_start.filter_* fields shape a filtered:<model> teacher (deliberation); set without one (in any

@@ -122,6 +122,7 @@ class EpisodeRollout:
         self.merged: MergedPolicy | None = None  # the policy's LoRA merged into a plain copy, for generating
         self.self_play: SelfPlayOpponent | None = None
         self._opponents: list = []
+        self._held_out: dict[tuple[str, ...], list] = {}
 
     # -- to implement ------------------------------------------------------------------------
     def _llm(self, backend, name: str):
@@ -160,6 +161,20 @@ class EpisodeRollout:
         """The opponent of training step ``turn`` (or of the ``turn``-th evaluation scenario)."""
         fixed = self._opponents[turn % len(self._opponents)]
         return self.self_play.agent if fixed is None else fixed
+
+    def evaluate_against(self, specs: Sequence[str], scenarios: Sequence, seed: int) -> tuple[dict, list[dict]]:
+        """``evaluate`` with other opponents than the run trains against (``evaluation.opponents``): the same
+        scenarios and seed, scenario i meeting ``specs[i % n]``. Built once, the agents are reused at every
+        evaluation; the training opponents are back in place when this returns, whatever happened."""
+        key = tuple(specs)
+        if key not in self._held_out:
+            self._held_out[key] = [self._fixed_opponent(spec) for spec in specs]
+        training = self._opponents
+        self._opponents = self._held_out[key]  # every game's evaluate plays through ``play``, which deals these
+        try:
+            return self.evaluate(scenarios, seed)
+        finally:
+            self._opponents = training
 
     def _trainee(self) -> TraineeAgent:
         return TraineeAgent(self._llm(self.policy_backend, "trainee"))

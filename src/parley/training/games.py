@@ -67,6 +67,13 @@ def standard_persona_only(cfg) -> None:
         raise ValueError(f"persona {cfg.persona!r}: env {cfg.env} has no trainee personas; leave persona standard")
 
 
+def _opponent_fields(cfg) -> list[tuple[str, str]]:
+    """Every opponent spec the config names, once each, with the field to blame if it does not parse."""
+    named = {o: "training opponent" for o in cfg.opponents + cfg.warm_start.opponents}
+    named.update({o: "evaluation.opponents entry" for o in cfg.evaluation.opponents or [] if o not in named})
+    return list(named.items())
+
+
 def _bargain_validate(cfg) -> None:
     from parley.agents.bargainer import check_prompt_version, personas_for, split_persona
     from parley.agents.spec import UNATTENDED
@@ -80,8 +87,8 @@ def _bargain_validate(cfg) -> None:
     except ParleyError as exc:
         raise ValueError(str(exc)) from None
 
-    for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
-        field_spec(opponent, allow=UNATTENDED, what="training opponent", extra=("self",))
+    for opponent, what in _opponent_fields(cfg):
+        field_spec(opponent, allow=UNATTENDED, what=what, extra=("self",))
     if cfg.grpo.seating != "alternate":  # the trainee plays cfg.role in every rollout: there is no seat to choose
         raise ValueError("grpo.seating: bargaining has no seats to alternate (the trainee is always "
                          f"the {cfg.role}); remove it")
@@ -170,9 +177,9 @@ def _deliberation_validate(cfg) -> None:
         split_judge(cfg.judge)
     except ParleyError as exc:
         raise ValueError(str(exc)) from None
-    for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
+    for opponent, what in _opponent_fields(cfg):
         try:  # a fixed LLM opponent may read its own prompt version (smollm2#standard.v2); 'self' follows cfg.persona
-            parse_deliberator(opponent, what="training opponent", extra=("self",))
+            parse_deliberator(opponent, what=what, extra=("self",))
         except ParleyError as exc:
             raise ValueError(str(exc)) from None
     for teacher in cfg.warm_start.teachers:
@@ -237,8 +244,8 @@ def _casino_validate(cfg) -> None:
     from parley.agents.spec import LLM, SCRIPTED_CAMPERS
 
     standard_persona_only(cfg)
-    for opponent in dict.fromkeys(cfg.opponents + cfg.warm_start.opponents):
-        field_spec(opponent, allow=LLM, what="training opponent", personas=False, extra=("self", *SCRIPTED_CAMPERS))
+    for opponent, what in _opponent_fields(cfg):
+        field_spec(opponent, allow=LLM, what=what, personas=False, extra=("self", *SCRIPTED_CAMPERS))
     for teacher in cfg.warm_start.teachers:
         field_spec(teacher, allow=LLM, what="warm_start.teachers entry", personas=False, extra=SCRIPTED_CAMPERS)
     if cfg.grpo.num_generations % 2:

@@ -54,6 +54,8 @@ class SignalWatch:
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
     from transformers import TrainerCallback
 
+    from parley.evaluation.training_report import HELD_OUT
+
     eval_scenarios = get_game(cfg.env).scenarios(cfg, cfg.evaluation.split, cfg.evaluation.scenarios, cfg.seed + 1)
 
     class RunFiles(TrainerCallback):
@@ -108,13 +110,21 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
             seed = cfg.seed + 12_345  # the same episodes' randomness at every evaluation
             spent = dict(self.timings)
             metrics, samples = rollout.evaluate(eval_scenarios, seed)
+            record = {"step": step, **metrics}
+            if cfg.evaluation.opponents:
+                held_out, held_out_samples = rollout.evaluate_against(cfg.evaluation.opponents, eval_scenarios, seed)
+                record.update({f"{HELD_OUT}{key}": value for key, value in held_out.items()})
             self.timings = spent  # evaluation time is not training-step time
-            jsonl_append(run_dir / "evals.jsonl", {"step": step, **metrics})
+            jsonl_append(run_dir / "evals.jsonl", record)
             if cfg.evaluation.samples:
-                folder = run_dir / "samples"
-                folder.mkdir(exist_ok=True)
-                (folder / f"step-{step}.jsonl").write_text(
-                    "".join(json.dumps(e) + "\n" for e in samples[: cfg.evaluation.samples]))
+                self.save_samples(run_dir / "samples", step, samples)
+                if cfg.evaluation.opponents:
+                    self.save_samples(run_dir / "samples" / "heldout", step, held_out_samples)
+
+        def save_samples(self, folder: Path, step: int, samples: list[dict]) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"step-{step}.jsonl").write_text(
+                "".join(json.dumps(e) + "\n" for e in samples[: cfg.evaluation.samples]))
 
     return RunFiles()
 
