@@ -1,7 +1,7 @@
 """What a menu buyer chose: the share of its turns that held, split, accepted or left the menu, per buyer turn.
 
     python benchmarks/menu_choices.py runs/suite-menu-ws-seed0:"warm start" runs/suite-menu-seed0:GRPO \\
-        --trained-on scripted:linear [--runs runs/menu-seed0] [--first 16]
+        --trained-on scripted:linear [scripted:boulware ...] [--runs runs/menu-seed0] [--first 16]
 
 Each argument is a `parley eval bargain` output folder, optionally with a label. Its buyer-under-test episodes are
 read back from their JSONL records and each buyer turn classified by evaluation/behaviour.py ``menu_choices`` (the
@@ -129,7 +129,8 @@ def off_menu_table(title: str, rows: list[tuple[str, list[dict]]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="+", help="FOLDER[:LABEL]")
-    parser.add_argument("--trained-on", default="scripted:linear", help="the seller the buyers trained against")
+    parser.add_argument("--trained-on", nargs="+", default=["scripted:linear"],
+                        help="the seller(s) the buyers trained against (a mix: name each)")
     parser.add_argument("--runs", nargs="*", default=[], help="training run folders: their validation shares")
     parser.add_argument("--turns", type=int, default=5, help="buyer turns to show one by one (the suite has 5)")
     parser.add_argument("--first", type=int, default=None, metavar="N",
@@ -152,11 +153,11 @@ def main() -> None:
         label = label or records[0]["agents"]["buyer"]
         identity.append((label, *first_turn_identity(records)))
         mutual = [r for r in records if r["scenario"]["interest"] == "mutual"]
-        unseen.append((label, [r for r in mutual if r["seller_spec"] != args.trained_on]))
-        seen.append((label, [r for r in mutual if r["seller_spec"] == args.trained_on]))
+        unseen.append((label, [r for r in mutual if r["seller_spec"] not in args.trained_on]))
+        seen.append((label, [r for r in mutual if r["seller_spec"] in args.trained_on]))
     print("Shares of the buyer's turns: " + " / ".join(MENU_CHOICES))
     table("MI episodes, pooled over the sellers never trained against", unseen, args.turns)
-    table(f"MI episodes against {args.trained_on} (trained against)", seen, args.turns)
+    table(f"MI episodes against {', '.join(args.trained_on)} (trained against)", seen, args.turns)
     off_menu_table("Moves off the menu, MI episodes pooled over the sellers never trained against", unseen)
     print("\nThe buyer's first turn, one text against every seller (scenarios):")
     for label, same, n in identity:
@@ -164,14 +165,23 @@ def main() -> None:
     for run in args.runs:
         print(f"\nValidation during training, {run} (mean reward; shares " + " / ".join(MENU_CHOICES)
               + "; last turn accepts)\n")
-        print("| step | mean reward | deal rate | shares | last turn accepts |\n|---:|---:|---:|---|---:|")
-        for line in (Path(run) / "evals.jsonl").read_text().splitlines():
-            e = json.loads(line)
-            if e.get("menu_hold") is None:
-                continue
+        rows = [json.loads(line) for line in (Path(run) / "evals.jsonl").read_text().splitlines()]
+        rows = [e for e in rows if e.get("menu_hold") is not None]
+        # A run with evaluation.opponents evaluated the same scenarios against sellers it never trained against too.
+        held = any(e.get("heldout/menu_hold") is not None for e in rows)
+        extra = " held-out mean reward | held-out shares |" if held else ""
+        print(f"| step | mean reward | deal rate | shares | last turn accepts |{extra}\n|---:|---:|---:|---|---:|"
+              + ("---:|---|" if held else ""))
+        for e in rows:
             cells = " / ".join(f"{e[f'menu_{c}']:.2f}" for c in MENU_CHOICES)
-            print(f"| {e['step']} | {e['mean_reward']:+.3f} | {e['agreement_rate']:.2f} | {cells} | "
-                  f"{e['menu_last_accept']:.2f} |")
+            line = (f"| {e['step']} | {e['mean_reward']:+.3f} | {e['agreement_rate']:.2f} | {cells} | "
+                    f"{e['menu_last_accept']:.2f} |")
+            if held and e.get("heldout/menu_hold") is not None:
+                held_cells = " / ".join(f"{e[f'heldout/menu_{c}']:.2f}" for c in MENU_CHOICES)
+                line += f" {e['heldout/mean_reward']:+.3f} | {held_cells} |"
+            elif held:
+                line += " – | – |"
+            print(line)
 
 
 if __name__ == "__main__":

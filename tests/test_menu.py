@@ -420,3 +420,40 @@ def test_accept_probe_scores_the_accept_opening_where_the_menu_lists_it(tmp_path
     none.write_text("".join(json.dumps(e) + "\n" for e in examples if e not in accepts))
     refused = subprocess.run([*script, f"hf:{tiny_model_dir}", "--examples", str(none)], capture_output=True, text=True)
     assert refused.returncode == 2 and "never accepted" in refused.stderr
+
+
+def test_menu_choices_pools_a_mix_of_training_sellers_and_prints_the_held_out_validation(tmp_path):
+    """--trained-on takes every seller of a mix (none of them counts as unseen), and --runs prints a run's validation
+    against its held-out opponents (evaluation.opponents) beside the training opponents' when it has one."""
+    import json
+    import subprocess
+    import sys
+
+    from parley.evaluation.bargain_suite import SuiteConfig, run_suite
+
+    run_suite(SuiteConfig(buyer="scripted:menu", seller_model=None, scenarios=3, baselines=False, report=False,
+                          out=tmp_path / "s"), show_progress=False)
+    mutual = {}
+    for path in (tmp_path / "s" / "episodes").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            e = json.loads(line)
+            if e["agents"]["buyer"] == "scripted:menu" and e["scenario"]["interest"] == "mutual":
+                mutual[e["agents"]["seller"]] = mutual.get(e["agents"]["seller"], 0) + 1
+    trained = ["scripted:linear", "scripted:boulware"]
+    seen = sum(mutual.get(s, 0) for s in trained)
+    assert seen and sum(mutual.values()) > seen
+    shares = {"menu_hold": 0.5, "menu_split": 0.25, "menu_accept": 0.25, "menu_other": 0.0}
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": 0, "mean_reward": 0.1, "agreement_rate": 0.5, "menu_last_accept": 0.0, **shares,
+             "heldout/mean_reward": -0.2, **{f"heldout/{k}": v / 2 for k, v in shares.items()}},
+            {"step": 4, "mean_reward": 0.3, "agreement_rate": 0.5, "menu_last_accept": 0.0, **shares}]
+    (run / "evals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = subprocess.run([sys.executable, "benchmarks/menu_choices.py", f"{tmp_path / 's'}:menu", "--trained-on",
+                          *trained, "--runs", str(run)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    first, second = [line for line in out.stdout.splitlines() if line.startswith("| menu |")][:2]
+    assert first.split(" | ")[1] == str(sum(mutual.values()) - seen) and second.split(" | ")[1] == str(seen)
+    assert "against scripted:linear, scripted:boulware (trained against)" in out.stdout
+    assert "| 0 | +0.100 | 0.50 | 0.50 / 0.25 / 0.25 / 0.00 | 0.00 | -0.200 | 0.25 / 0.12 / 0.12 / 0.00 |" in out.stdout
+    assert "| 4 | +0.300 | 0.50 | 0.50 / 0.25 / 0.25 / 0.00 | 0.00 | – | – |" in out.stdout
