@@ -544,6 +544,19 @@ def test_a_run_records_its_held_out_evaluation_beside_the_training_one(tiny_mode
     assert "held-out reward" in html and "generalisation gap" in html
 
 
+def test_a_deliberation_run_evaluates_against_a_held_out_opponent_too(tiny_trainer):
+    """Every game's evaluate plays through ``play``: a self-play deliberator is evaluated against the scripted stance
+    too, and its frozen copy is back in place afterwards."""
+    trainer, rollout, _ = tiny_trainer("env=deliberation", "opponent=self", "evaluation.opponents=[scripted:stance]",
+                                       "warm_start.enabled=false", "environment.max_turns=2")
+    rollout.attach(trainer)
+    dilemmas = list(rollout.scenarios.values())[:2]
+    metrics, samples = rollout.evaluate_against(["scripted:stance"], dilemmas, seed=3)
+    assert "mean_reward" in metrics and len(samples) == 2
+    assert all("scripted:stance" in json.dumps(e["agents"]) for e in samples), samples[0]["agents"]
+    assert rollout.opponent(0) is rollout.self_play.agent
+
+
 @pytest.mark.parametrize("value, error", [
     ("[scripted:linear]", "scripted:linear is a training opponent"), ("[self]", "not a held-out opponent"),
     ("[scripted:boulware, scripted:boulware]", "twice"), ("[]", "evaluation.opponents"),
