@@ -24,6 +24,7 @@ from pathlib import Path
 
 from parley.environments.actions import ActionKind
 from parley.evaluation.behaviour import MENU_CHOICES, menu_choice, menu_choices, menu_turns
+from parley.evaluation.training_report import HELD_OUT
 
 
 def _turns(record: dict) -> list[tuple]:
@@ -126,6 +127,11 @@ def off_menu_table(title: str, rows: list[tuple[str, list[dict]]]) -> None:
               f"{total['accepted_listed']} of {total['accept_listed']} |")
 
 
+def _shares(evaluation: dict, prefix: str = "") -> str:
+    """An evals.jsonl line's menu shares, hold / split / accept / other (``prefix``: the held-out ones)."""
+    return " / ".join(f"{evaluation[f'{prefix}menu_{c}']:.2f}" for c in MENU_CHOICES)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="+", help="FOLDER[:LABEL]")
@@ -168,17 +174,15 @@ def main() -> None:
         rows = [json.loads(line) for line in (Path(run) / "evals.jsonl").read_text().splitlines()]
         rows = [e for e in rows if e.get("menu_hold") is not None]
         # A run with evaluation.opponents evaluated the same scenarios against sellers it never trained against too.
-        held = any(e.get("heldout/menu_hold") is not None for e in rows)
+        held = any(e.get(f"{HELD_OUT}menu_hold") is not None for e in rows)
         extra = " held-out mean reward | held-out shares |" if held else ""
         print(f"| step | mean reward | deal rate | shares | last turn accepts |{extra}\n|---:|---:|---:|---|---:|"
               + ("---:|---|" if held else ""))
         for e in rows:
-            cells = " / ".join(f"{e[f'menu_{c}']:.2f}" for c in MENU_CHOICES)
-            line = (f"| {e['step']} | {e['mean_reward']:+.3f} | {e['agreement_rate']:.2f} | {cells} | "
+            line = (f"| {e['step']} | {e['mean_reward']:+.3f} | {e['agreement_rate']:.2f} | {_shares(e)} | "
                     f"{e['menu_last_accept']:.2f} |")
-            if held and e.get("heldout/menu_hold") is not None:
-                held_cells = " / ".join(f"{e[f'heldout/menu_{c}']:.2f}" for c in MENU_CHOICES)
-                line += f" {e['heldout/mean_reward']:+.3f} | {held_cells} |"
+            if held and e.get(f"{HELD_OUT}menu_hold") is not None:
+                line += f" {e[f'{HELD_OUT}mean_reward']:+.3f} | {_shares(e, HELD_OUT)} |"
             elif held:
                 line += " – | – |"
             print(line)
