@@ -19,10 +19,13 @@ def run(*args):
 def test_train_report_and_arena_on_the_checkpoint(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
     # beta > 0: the KL term needs the reference forward, whose time is reported apart.
-    sets = [x for o in tiny_overrides(tiny_model_dir, out, "grpo.beta=0.04") for x in ("--set", o)]
+    sets = [x for o in tiny_overrides(tiny_model_dir, out, "grpo.beta=0.04", "evaluation.best_metric=mean_reward")
+            for x in ("--set", o)]
     result = run("train", "configs/bargain-smollm2-cpu.yaml", *sets, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "trained model" in result.output
+    best = json.loads((out / "best" / "best.json").read_text())
+    assert f"best model by mean_reward: {out / 'best'} (step {best['step']}" in result.output.replace("\n", "")
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in metrics if "loss" in m]
     assert [m["step"] for m in steps] == [1, 2]
@@ -47,7 +50,7 @@ def test_train_report_and_arena_on_the_checkpoint(tiny_model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and json.loads((out / "phases.json").read_text())["phases"]
 
-    for checkpoint in (out / "checkpoint-2", out / "final"):
+    for checkpoint in (out / "checkpoint-2", out / "final", out / "best"):
         arena = run("arena", "--buyer", f"hf:{checkpoint}", "--seller", "scripted:linear", "--episodes", 2,
                     "--max-turns", 2, "--max-new-tokens", 4, "--out", tmp_path / f"arena-{checkpoint.name}", "--no-report")
         assert arena.exit_code == 0, arena.output

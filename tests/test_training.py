@@ -802,3 +802,110 @@ def test_trained_seed_reads_the_run_folder_of_any_saved_model(tmp_path):
     (tmp_path / "config.yaml").write_text("seed: 2\nenv: deliberation\n")
     assert trained_seed(f"hf:{tmp_path}/final") == trained_seed(f"hf:{tmp_path}/warm_start#standard.v2") == 2
     assert trained_seed("scripted:linear") == "scripted:linear" and trained_seed("hf:some/hub-id") == "hf:some/hub-id"
+
+
+def _scripted_metric(monkeypatch, values):
+    """Evaluations whose mean_reward is read off ``values`` in turn (the real episodes still play), so that which
+    model best/ must hold is known in advance."""
+    from parley.training.bargain_rollout import BargainRollout
+
+    real, queue = BargainRollout.evaluate, list(values)
+
+    def evaluate(self, scenarios, seed):
+        metrics, samples = real(self, scenarios, seed)
+        return {**metrics, "mean_reward": queue.pop(0)}, samples
+
+    monkeypatch.setattr(BargainRollout, "evaluate", evaluate)
+    return queue
+
+
+def _rewards_with_a_spread(monkeypatch):
+    """The tiny model's episodes all score alike, so GRPO would never move it; seeded noise gives each group a
+    spread, so that each step changes the weights and best/ can be told apart from the last model."""
+    import random
+
+    from parley.training.rewards import EpisodeReward
+
+    rng = random.Random(0)
+    monkeypatch.setattr(EpisodeReward, "__call__", lambda self, episode=None, **_: [rng.random() for _ in episode])
+
+
+def _adapter(folder):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+@pytest.mark.parametrize("greater, values, step", [
+    (True, [0.1, 0.3, 0.2, 0.3], 1),            # a tie keeps the earlier model
+    (False, [0.1, 0.3, 0.2, 0.3], 0),           # lowest: the starting model, before any step
+    (True, [float("nan"), 0.1, 0.2, 0.05], 2),  # a NaN evaluation is skipped, not kept
+])
+def test_best_holds_the_model_of_the_best_evaluation(tiny_model_dir, tmp_path, monkeypatch, greater, values, step):
+    from parley.evaluation.training_report import write_training_report
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
+
+    queue = _scripted_metric(monkeypatch, values)
+    _rewards_with_a_spread(monkeypatch)
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(
+        tiny_model_dir, tmp_path / "run", "grpo.max_steps=3", "warm_start.enabled=false", "grpo.save_total_limit=5",
+        "evaluation.best_metric=mean_reward", f"evaluation.greater_is_better={str(greater).lower()}"), None)
+    train(cfg, run_dir)
+    assert queue == []  # steps 0..3 each evaluated once
+    best = json.loads((run_dir / "best" / "best.json").read_text())
+    assert best == {"metric": "mean_reward", "value": values[step], "step": step, "greater_is_better": greater}
+    kept = _adapter(run_dir / "best")
+    if step == 0:  # the adapter as initialised: B is zero, so best/ plays as the starting model
+        assert all(not v.any() for k, v in kept.items() if "lora_B" in k)
+    else:
+        expected = _adapter(run_dir / f"checkpoint-{step}")
+        assert kept.keys() == expected.keys() and all(torch.equal(kept[k], expected[k]) for k in kept)
+    assert any(not torch.equal(kept[k], v) for k, v in _adapter(run_dir / "final").items())  # not simply the last
+    records = json.loads((run_dir / "best" / "parley_trained.json").read_text())
+    assert records["persona"] == cfg.persona and (run_dir / "best" / "parley_base.json").is_file()
+    assert not (run_dir / "best.partial").exists()
+    html = write_training_report(run_dir).read_text()
+    assert f"the model of step {step}" in html and ("no training step beat it" in html) == (step == 0)
+
+
+def test_a_resumed_run_keeps_the_best_it_had(tiny_model_dir, tmp_path, monkeypatch):
+    """Killed after step 2 with best/ from step 1 (0.5): the resumed step 3 scores 0.4 and must not replace it."""
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
+
+    _scripted_metric(monkeypatch, [0.1, 0.5, 0.2])
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(
+        tiny_model_dir, tmp_path / "run", "grpo.max_steps=3", "warm_start.enabled=false",
+        "evaluation.best_metric=mean_reward"), None)
+    train(cfg.model_copy(update={"grpo": cfg.grpo.model_copy(update={"max_steps": 2})}), run_dir)
+    state = json.loads((run_dir / "checkpoint-2" / "trainer_state.json").read_text())
+    state["max_steps"] = 3
+    (run_dir / "checkpoint-2" / "trainer_state.json").write_text(json.dumps(state))
+    assert json.loads((run_dir / "best" / "best.json").read_text())["step"] == 1
+    monkeypatch.undo()  # the next evaluations read a new list
+    _scripted_metric(monkeypatch, [0.4])
+    cfg, run_dir, checkpoint = prepare_run(None, [], str(run_dir))
+    train(cfg, run_dir, checkpoint)
+    assert json.loads((run_dir / "best" / "best.json").read_text())["step"] == 1
+    # a new run in the same folder starts its own best: the old one is gone before it trains
+    import shutil
+
+    for stale in run_dir.glob("checkpoint-*"):
+        shutil.rmtree(stale)
+    prepare_run(None, tiny_overrides(tiny_model_dir, run_dir, "warm_start.enabled=false"), None)
+    assert not (run_dir / "best").exists()
+
+
+def test_best_metric_errors_name_the_problem(tiny_model_dir, tmp_path):
+    from parley.training.run_dir import prepare_run
+    from parley.training.trainer import train
+
+    with pytest.raises(ParleyError, match="evaluation.best_metric: heldout/mean_reward .* evaluation.opponents"):
+        load_config(None, ["evaluation.best_metric=heldout/mean_reward"])
+    load_config(None, ["opponent=scripted:linear", "evaluation.opponents=[scripted:boulware]",
+                       "evaluation.best_metric=heldout/mean_reward"])
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(
+        tiny_model_dir, tmp_path / "run", "warm_start.enabled=false", "evaluation.best_metric=mean_rewrad"), None)
+    with pytest.raises(ParleyError, match="no metric 'mean_rewrad'.*mean_reward, agreement_rate"):
+        train(cfg, run_dir)

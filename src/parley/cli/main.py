@@ -191,7 +191,7 @@ def train(
 ) -> None:
     """Train a negotiator with GRPO against a scripted, LLM or self-play opponent."""
     with user_errors():
-        from parley.training.run_dir import prepare_run
+        from parley.training.run_dir import BEST_DIR, prepare_run, read_best
         from parley.training.trainer import train as run_training
 
         if config is None and resume is None:
@@ -205,7 +205,12 @@ def train(
         from parley.evaluation.training_report import write_training_report
 
         report = write_training_report(run_dir)
-        console.print(f"trained model: {final}  (evaluate it: {evaluate_hint(cfg, final)})\nreport: {report}")
+        console.print(f"trained model: {final}  (evaluate it: {evaluate_hint(cfg, final)})")
+        best = read_best(run_dir)
+        if best is not None:
+            console.print(f"best model by {best['metric']}: {run_dir / BEST_DIR} (step {best['step']}, "
+                          f"{best['value']:.3f})  (evaluate it: {evaluate_hint(cfg, run_dir / BEST_DIR)})")
+        console.print(f"report: {report}")
 
 
 def evaluate_hint(cfg, final) -> str:

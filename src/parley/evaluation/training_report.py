@@ -25,6 +25,12 @@ HELD_OUT = "heldout/"  # evals.jsonl: the metrics against the opponents held out
 PHASE_COLORS = {"naive": "#cccccc", "anchoring": "#9ecae1", "deadlock": "#fdae6b", "persuasion": "#a1d99b"}
 
 
+def _best(run_dir: Path) -> dict | None:
+    """best/best.json, written by training/run_dir.py save_best (evaluation.best_metric)."""
+    path = run_dir / "best" / "best.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -119,6 +125,7 @@ def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
         created=_dt.datetime.now().isoformat(timespec="seconds"), version=__version__,
         last=metrics[-1] if metrics else {}, columns=list(game.report.columns),
         held=any(r.get(HELD_OUT + "mean_reward") is not None for r in evals),
+        best=_best(run_dir),
     )
     out = run_dir / "report.html"
     out.write_text(page)

@@ -175,6 +175,13 @@ class EvaluationSection(_Section):
         "against these (scenario i meets entry i mod n) and records their metrics as heldout/<metric> in evals.jsonl, "
         "beside the training opponents', so a run sees its own generalisation gap; none may be a training opponent "
         "or 'self'")
+    best_metric: str | None = Field(
+        None, description="keep the model that scores best on this evals.jsonl metric (e.g. mean_reward, or "
+        "heldout/mean_reward with evaluation.opponents) in best/, judged at every evaluation from step 0 (the "
+        "starting model) on; best/best.json names the step and value. Training runs all its steps whatever the "
+        "metric does: only which model is kept changes")
+    greater_is_better: bool = Field(True, description="best_metric: higher is better (false for a rate to keep low, "
+                                    "e.g. over_budget_rate)")
 
 
 class TrainConfig(_Section):
@@ -273,6 +280,10 @@ class TrainConfig(_Section):
         if trained:
             raise ValueError(f"evaluation.opponents: {', '.join(trained)} is a training opponent, so it is not held "
                              "out; remove it from one of the two lists")
+        best = self.evaluation.best_metric
+        if best is not None and best.startswith("heldout/") and not held_out:  # evaluation/training_report.HELD_OUT
+            raise ValueError(f"evaluation.best_metric: {best} is measured against held-out opponents, and "
+                             "evaluation.opponents names none; add them or choose a metric without 'heldout/'")
 
     def _check_filter_fields(self) -> None:
         """The warm_start.filter_* fields shape a filtered:<model> teacher (deliberation); set without one (in any

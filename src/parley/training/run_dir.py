@@ -11,6 +11,8 @@ Layout::
     samples/step-N.jsonl transcripts from that evaluation
     warm_start/          with warm_start.enabled: the SFT'd model GRPO starts from, its teacher examples
     checkpoint-N/        TRL checkpoints (weights or LoRA adapter, optimizer, scheduler, RNG)
+    best/                with evaluation.best_metric: the model that scored best on it at an evaluation (step 0, the
+                         starting model, included), saved as final/ is; best/best.json names the metric, step and value
     final/               the trained model, loadable with from_pretrained / `hf:RUN_DIR/final`; beside it (and in each
                          checkpoint) parley_trained.json, the game, seat and prompt persona it trained under, and
                          for a LoRA adapter parley_base.json, its base model
@@ -66,6 +68,27 @@ def write_model_records(folder: Path, cfg: TrainConfig) -> None:
         (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
 
 
+BEST_DIR = "best"
+BEST_FILE = "best.json"
+
+
+def read_best(run_dir: Path) -> dict | None:
+    path = run_dir / BEST_DIR / BEST_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_best(trainer, run_dir: Path, cfg: TrainConfig, best: dict) -> None:
+    """Write the trainer's model to best/ as final/ is written. It goes to a side folder first, then replaces
+    best/: a run killed while saving keeps its previous best whole."""
+    folder, partial = run_dir / BEST_DIR, run_dir / f"{BEST_DIR}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    trainer.save_model(str(partial))
+    write_model_records(partial, cfg)
+    (partial / BEST_FILE).write_text(json.dumps(best) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
 def trained_seed(agent: str) -> int | str:
     """The seed of the training run behind an ``hf:RUN/<model>`` spec (``final``, a checkpoint, ``warm_start``: the
     run folder's config.yaml), else the spec itself. Tables use it to print a spread across seeds only when their
@@ -100,6 +123,8 @@ def prepare_run(config_path: str | None, overrides: list[str], resume: str | Non
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.jsonl", "evals.jsonl"):
         (run_dir / stale).unlink(missing_ok=True)
+    for stale in (BEST_DIR, f"{BEST_DIR}.partial"):  # an earlier run's best would compete with this run's models
+        shutil.rmtree(run_dir / stale, ignore_errors=True)
     from parley.training.warm_start import WARM_START_DIR
 
     shutil.rmtree(run_dir / WARM_START_DIR, ignore_errors=True)  # made under another config

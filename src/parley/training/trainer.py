@@ -7,6 +7,7 @@ settings are training/setup.py; the game's rollout, rewards and scenarios come f
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from parley import ParleyError
 from parley.training.config import TrainConfig
 from parley.training.games import get_game
-from parley.training.run_dir import jsonl_append, truncate_jsonl, write_model_records
+from parley.training.run_dir import jsonl_append, read_best, save_best, truncate_jsonl, write_model_records
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 from parley.training.episode_rollout import EpisodeRollout
 
@@ -66,6 +67,8 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
             self.timings = {"rollout": 0.0, "reference": 0.0}
             self.last_timing: dict = {}
             self.signal = SignalWatch()
+            self.trainer = None  # set by build_trainer: best/ is written with the trainer's save_model
+            self.best = read_best(run_dir)  # a resumed run keeps the best model it had
 
         def on_train_begin(self, args, state, control, **kw):
             evals = run_dir / "evals.jsonl"
@@ -116,10 +119,29 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
                 record.update({f"{HELD_OUT}{key}": value for key, value in held_out.items()})
             self.timings = spent  # evaluation time is not training-step time
             jsonl_append(run_dir / "evals.jsonl", record)
+            self.keep_if_best(record)
             if cfg.evaluation.samples:
                 self.save_samples(run_dir / "samples", step, samples)
                 if cfg.evaluation.opponents:
                     self.save_samples(run_dir / "samples" / "heldout", step, held_out_samples)
+
+        def keep_if_best(self, record: dict) -> None:
+            name = cfg.evaluation.best_metric
+            if name is None:
+                return
+            if name not in record:
+                metrics = ", ".join(k for k in record if k != "step")
+                raise ParleyError(f"evaluation.best_metric: the evaluation records no metric {name!r}; this game's "
+                                  f"are: {metrics}")
+            value = record[name]
+            if not isinstance(value, (int, float)) or math.isnan(value):
+                return  # e.g. a rate over no episodes: nothing to compare
+            if self.best is not None and not (value > self.best["value"] if cfg.evaluation.greater_is_better
+                                              else value < self.best["value"]):
+                return  # ties keep the earlier model
+            self.best = {"metric": name, "value": value, "step": record["step"],
+                         "greater_is_better": cfg.evaluation.greater_is_better}
+            save_best(self.trainer, run_dir, cfg, self.best)
 
         def save_samples(self, folder: Path, step: int, samples: list[dict]) -> None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -215,6 +237,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
         rollout_func=rollout, callbacks=[files], share_prompt_prefix=cfg.grpo.share_prompt_prefix,
         score_loss_tokens_only=cfg.grpo.score_loss_tokens_only,
     )
+    files.trainer = trainer
     if progress:
         rich_progress(trainer)
     rollout.attach(trainer, merge_lora=cfg.grpo.merged_rollouts)
