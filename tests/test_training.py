@@ -909,3 +909,7 @@ def test_best_metric_errors_name_the_problem(tiny_model_dir, tmp_path):
         tiny_model_dir, tmp_path / "run", "warm_start.enabled=false", "evaluation.best_metric=mean_rewrad"), None)
     with pytest.raises(ParleyError, match="no metric 'mean_rewrad'.*mean_reward, agreement_rate"):
         train(cfg, run_dir)
+    cfg, run_dir, _ = prepare_run(None, tiny_overrides(
+        tiny_model_dir, tmp_path / "ci", "warm_start.enabled=false", "evaluation.best_metric=mean_reward_ci95"), None)
+    with pytest.raises(ParleyError, match="mean_reward_ci95 is not a number"):
+        train(cfg, run_dir)

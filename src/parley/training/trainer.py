@@ -134,8 +134,11 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
                 raise ParleyError(f"evaluation.best_metric: the evaluation records no metric {name!r}; this game's "
                                   f"are: {metrics}")
             value = record[name]
-            if not isinstance(value, (int, float)) or math.isnan(value):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
                 return  # e.g. a rate over no episodes: nothing to compare
+            if not isinstance(value, (int, float)):
+                raise ParleyError(f"evaluation.best_metric: {name} is not a number ({value!r}); name a metric, "
+                                  "e.g. mean_reward, not its CI")
             if self.best is not None and not (value > self.best["value"] if cfg.evaluation.greater_is_better
                                               else value < self.best["value"]):
                 return  # ties keep the earlier model
