@@ -139,3 +139,104 @@ def test_continuous_suite_plays_each_scenario_alike_at_any_size_and_batch(tmp_pa
     assert any(lock_large[key] != texts for key, texts in lock_small.items())
     with pytest.raises(ParleyError, match="unknown engine 'vllm'"):
         run_suite(SuiteConfig(buyer=model, seller_model=None, scenarios=2, out=tmp_path / "x", engine="vllm"))
+
+
+def test_a_stopped_suite_resumes_to_the_result_of_one_uninterrupted_run(tmp_path, tiny_model_dir, monkeypatch):
+    """A sampling LLM buyer against scripted and LLM sellers: a run stopped after two pairings (the later ones'
+    files gone, one left half-written) and resumed gives the same episodes and metrics as a run never stopped, and
+    reads the finished pairings back instead of playing them (no agent is built for them)."""
+    monkeypatch.setitem(SUITE, "generation", {**SUITE["generation"], "max_new_tokens": 6})
+    monkeypatch.setitem(SUITE, "protocol", {**SUITE["protocol"], "max_turns": 4})
+    monkeypatch.setitem(SUITE, "scripted_sellers", ["scripted:boulware", "scripted:linear"])
+    monkeypatch.setitem(SUITE, "llm_seller_personas", ["standard"])
+    model = f"hf:{tiny_model_dir}"
+
+    def suite(out, resume=False):
+        return run_suite(SuiteConfig(buyer=model, seller_model=model, scenarios=4, rollouts=2, out=out,
+                                     baselines=False, report=False, resume=resume), show_progress=False)
+
+    whole = suite(tmp_path / "whole")
+    stopped = tmp_path / "stopped"
+    suite(stopped)
+    files = [stopped / row["episodes_file"] for row in whole.summary["rows"]]
+    files[2].unlink()
+    files[1].rename(files[1].with_name(files[1].name + ".partial"))  # killed while writing it
+    (stopped / "summary.json").unlink()
+    import parley.evaluation.bargain_suite as bargain_suite
+
+    built = []
+    real = bargain_suite.build_agent
+    monkeypatch.setattr(bargain_suite, "build_agent", lambda spec, role, *a: built.append((spec, role)) or real(spec, role, *a))
+    resumed = suite(stopped, resume=True)
+    assert resumed.summary["resumed"]["pairings_reused"] == [files[0].name]
+    assert len(built) == 4  # buyer and seller of the two pairings played again, none for the one read back
+    for a, b in zip(whole.summary["rows"], resumed.summary["rows"]):
+        assert a["metrics"] == b["metrics"] and a["buyer_prompt"] == b["buyer_prompt"] and a["seller"] == b["seller"]
+        assert (tmp_path / "whole" / a["episodes_file"]).read_text() == (stopped / b["episodes_file"]).read_text()
+    assert not list((stopped / "episodes").glob("*.partial"))
+
+
+def test_resume_refuses_other_settings_other_code_and_a_folder_without_a_run(tmp_path, monkeypatch):
+    def suite(resume=True, **kw):
+        return run_suite(SuiteConfig(**{"buyer": "scripted:linear", "seller_model": None, "scenarios": 2,
+                                        "out": tmp_path / "s", "report": False, "baselines": False, "resume": resume,
+                                        **kw}), show_progress=False)
+
+    with pytest.raises(ParleyError, match="holds no suite run to resume"):
+        suite()
+    first = suite(resume=False)
+    first_played = (tmp_path / "s" / first.rows[0]["episodes_file"]).read_text()
+    with pytest.raises(ParleyError, match="scenarios: 2 then, 4 now"):
+        suite(scenarios=4)
+    with pytest.raises(ParleyError, match="seed: 0 then, 1 now"):
+        suite(seed=1)
+    import parley.evaluation.run_stamp as run_stamp
+
+    now = run_stamp.code_version()
+    monkeypatch.setattr(run_stamp, "code_version", lambda: {**now, "commit": "0" * 40})
+    with pytest.raises(ParleyError, match="commit"):
+        suite()
+    monkeypatch.undo()
+    again = suite()
+    assert again.summary["resumed"]["pairings_reused"] == [r["episodes_file"].split("/")[1] for r in first.rows]
+    # A new run into the folder starts over: stopped after its first pairing, it must not leave the earlier run's
+    # other five for a later --resume to take as its own.
+    import parley.evaluation.bargain_suite as bargain_suite
+
+    real, played = bargain_suite.run_bargains, []
+
+    def stop_after_one(*a, **kw):
+        if played:
+            raise KeyboardInterrupt
+        played.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(bargain_suite, "run_bargains", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        suite(resume=False, seed=1)
+    monkeypatch.undo()
+    other = suite(seed=1)
+    assert other.summary["resumed"]["pairings_reused"] == [first.rows[0]["episodes_file"].split("/")[1]]
+    assert (tmp_path / "s" / other.rows[0]["episodes_file"]).read_text() != first_played  # seed 1's, not seed 0's
+
+
+def test_cli_resume(tmp_path):
+    args = ["eval", "bargain", "--buyer", "scripted:linear", "--no-llm-sellers", "--scenarios", 2, "--no-baselines",
+            "--out", tmp_path]
+    assert run(*args).exit_code == 0
+    result = run(*args, "--resume")
+    assert result.exit_code == 0 and "resumed: 6 pairings read back" in result.output, result.output
+    result = run(*args, "--resume", "--seed", 3)
+    assert result.exit_code == 2 and "seed: 0 then, 3 now" in result.output and "Traceback" not in result.output
+
+
+def test_an_episode_survives_its_file(tmp_path):
+    """Every field the metrics read comes back from to_dict's JSON (the actions' spans are not kept)."""
+    from parley.rollout.bargain import BargainEpisode
+
+    result = run_suite(SuiteConfig(buyer="scripted:conceder", seller_model=None, scenarios=4, out=tmp_path,
+                                   report=False), show_progress=False)
+    for row in result.rows:
+        for line in (tmp_path / row["episodes_file"]).read_text().splitlines():
+            d = json.loads(line)
+            assert BargainEpisode.from_dict(d).to_dict() == d

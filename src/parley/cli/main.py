@@ -267,6 +267,8 @@ def eval_bargain(
     out: Path = typer.Option(Path("runs/eval-bargain"), help="output folder: summary.json, report.html, episodes/"),
     engine: str = typer.Option("lockstep", help="lockstep (default) | continuous: each turn samples from its own seed, "
                                                 "so a scenario plays alike at any --scenarios or --batch-size"),
+    resume: bool = typer.Option(False, help="continue a stopped run in --out: the pairings it finished are read back, "
+                                            "not played again (the same settings and code are required)"),
 ) -> None:
     """The standard bargaining evaluation (a fixed, versioned suite): every scripted seller and LLM seller persona,
     MI and CI scenarios, strict protocol, with the scripted buyers as baselines on the same scenarios."""
@@ -275,7 +277,10 @@ def eval_bargain(
 
         result = run_suite(SuiteConfig(buyer=buyer, seller_model=seller_model if llm_sellers else None,
                                        catalog=str(catalog) if catalog else None, scenarios=scenarios, rollouts=rollouts,
-                                       seed=seed, batch_size=batch_size, out=out, baselines=baselines, engine=engine))
+                                       seed=seed, batch_size=batch_size, out=out, baselines=baselines, engine=engine,
+                                       resume=resume))
+        if "resumed" in result.summary:
+            console.print(f"resumed: {len(result.summary['resumed']['pairings_reused'])} pairings read back from {out}")
         mix = result.summary["scenario_mix"]
         _print_table(f"{SUITE_VERSION}: {buyer}, {mix['mutual']} MI + {mix['conflicting']} CI test scenarios, strict protocol",
                      "dim rows: the scripted buyers (baselines); scripted agents without their 'scripted:'; "

@@ -52,6 +52,12 @@ class Action:
         d.pop("span")
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Action":
+        """The action ``to_dict`` wrote (without its span, which it does not keep)."""
+        return cls(kind=ActionKind(d["kind"]), price=d["price"], source=d["source"], matched=d["matched"],
+                   notes=tuple(d["notes"]))
+
 
 def format_action(action: Action) -> str:
     """The canonical tag for an action (what scripted agents write)."""

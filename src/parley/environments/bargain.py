@@ -76,6 +76,11 @@ class TurnRecord:
             "format_error": self.format_error, "malformed": self.malformed, "revealed_budget": self.revealed_budget,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "TurnRecord":
+        return cls(**{**d, "role": Role(d["role"]), "action": Action.from_dict(d["action"]),
+                      "violations": list(d["violations"])})
+
 
 @dataclass
 class Outcome:
@@ -89,6 +94,10 @@ class Outcome:
         d = asdict(self)
         d["closed_by"] = self.closed_by.value if self.closed_by else None
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Outcome":
+        return cls(**{**d, "closed_by": Role(d["closed_by"]) if d["closed_by"] else None})
 
 
 @dataclass(frozen=True)

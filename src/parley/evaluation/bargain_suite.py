@@ -26,7 +26,7 @@ from parley.environments.scenarios import Scenario, ScenarioConfig, sample_scena
 from parley.evaluation.bargain_metrics import bargain_metrics, replica_id
 from parley.evaluation.games import output_folder
 from parley.evaluation.run_stamp import RunStamp
-from parley.rollout.bargain import ENGINES, run_bargains
+from parley.rollout.bargain import ENGINES, BargainEpisode, run_bargains
 
 SUITE_VERSION = "bargain-eval.v1"
 SUITE = {
@@ -64,6 +64,9 @@ class SuiteConfig:
     # (seed, scenario, rollout, turn), so scenario i plays alike at any --scenarios and --batch-size. Not part of
     # SUITE: both engines play the same suite, from different random streams; the results record which.
     engine: str = "lockstep"
+    # Reuse the pairings a stopped run into the same ``out`` finished, if it ran with the same settings and code:
+    # each pairing plays from the suite's seed on its own, so the result equals one uninterrupted run.
+    resume: bool = False
 
 
 @dataclass
@@ -71,6 +74,50 @@ class SuiteResult:
     rows: list[dict]
     summary: dict
     out: Path = field(default=Path("."))
+
+
+RUN_FILE = "suite_run.json"  # the settings and code of the run that writes the folder, read back by --resume
+
+
+def _run_record(config: SuiteConfig, stamp: RunStamp) -> dict:
+    """What must be equal for a stopped run's pairings to be reused: everything that changes an episode (the batch
+    size too: lockstep draws one stream per batch), and the code and libraries that played it."""
+    return {"suite_version": SUITE_VERSION, "buyer": config.buyer, "seller_model": config.seller_model,
+            "catalog": config.catalog, "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed,
+            "batch_size": config.batch_size, "engine": config.engine, "commit": stamp.code["commit"],
+            "libraries": stamp.code["libraries"], "started": stamp.started}
+
+
+def _start_or_resume(out: Path, config: SuiteConfig, stamp: RunStamp) -> dict | None:
+    """Write the run record for a new run (clearing an earlier run's episodes, which a later --resume would
+    otherwise take for this run's), or check a stopped run's for --resume; returns the stopped run's record."""
+    record = _run_record(config, stamp)
+    path = out / RUN_FILE
+    if not config.resume:
+        for stale in [*(out / "episodes").glob("*.jsonl"), out / "summary.json"]:
+            stale.unlink(missing_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        return None
+    if not path.is_file():
+        raise ParleyError(f"--resume: {out} holds no suite run to resume ({RUN_FILE} is missing); "
+                          "run without --resume to start one there")
+    before = json.loads(path.read_text())
+    changed = [k for k in record if k != "started" and before.get(k) != record[k]]
+    if changed:
+        what = "; ".join(f"{k}: {before.get(k)!r} then, {record[k]!r} now" for k in changed)
+        raise ParleyError(f"--resume: the run in {out} played with other settings or code ({what}); its pairings "
+                          "would not match this run's. Resume with the same settings, or run without --resume "
+                          "(or into another --out) to start over")
+    return before
+
+
+def _write_episodes(path: Path, episodes: list[BargainEpisode]) -> None:
+    """Through a side file: a run stopped mid-write leaves no partial file for --resume to take as played."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w") as f:
+        for e in episodes:
+            f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+    partial.replace(path)
 
 
 def _slug(spec: str) -> str:
@@ -122,13 +169,15 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
     settings = GenerationSettings(**SUITE["generation"], batch_size=config.batch_size)
     out = output_folder(config.out)
     (out / "episodes").mkdir(exist_ok=True)
+    stamp = RunStamp()
+    stopped = _start_or_resume(out, config, stamp)
+    reused: list[str] = []
 
     buyers = [config.buyer] + [b for b in SUITE["baseline_buyers"] if config.baselines and b != config.buyer]
     sellers = _sellers(config)
     pairs = [(b, s) for s in sellers for b in buyers]
     cache = cache or BackendCache()
     rows: list[dict] = []
-    stamp = RunStamp()
     with Progress(TextColumn("[bold]eval bargain[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress) as progress:
         plays = {p: len(scenarios) * (1 if _deterministic(p[0]) and _deterministic(p[1]) else config.rollouts) for p in pairs}
@@ -137,20 +186,26 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
         for buyer_spec, seller_spec in pairs:
             progress.update(task, description=f"{buyer_spec} vs {seller_spec}")
             rollouts = plays[(buyer_spec, seller_spec)] // len(scenarios)
-            buyer = build_agent(buyer_spec, Role.BUYER, settings, cache)
-            seller = build_agent(seller_spec, Role.SELLER, settings, cache)
-            continuous = config.engine == "continuous"
-            episodes = run_bargains(_replicas(scenarios, rollouts), buyer, seller, protocol, seed=config.seed,
-                                    batch_size=config.batch_size, engine=config.engine,
-                                    seed_keys=_seed_keys(len(scenarios), rollouts) if continuous else None,
-                                    on_turn=lambda finished, total, base=done: progress.update(task, completed=base + finished))
-            done += len(episodes)
             name = f"{_slug(buyer_spec)}__vs__{_slug(seller_spec)}.jsonl"
-            with (out / "episodes" / name).open("w") as f:
-                for e in episodes:
-                    f.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
-            # The prompt the buyer read: a spec without #persona may play the one its model trained under.
-            rows.append({"buyer": buyer_spec, "buyer_prompt": getattr(buyer, "prompt_id", None), "seller": seller_spec,
+            path = out / "episodes" / name
+            if stopped is not None and path.is_file():  # played by the stopped run: no model loads for it
+                episodes = [BargainEpisode.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
+                prompt = episodes[0].prompts.get(Role.BUYER.value) if episodes else None
+                reused.append(name)
+            else:
+                buyer = build_agent(buyer_spec, Role.BUYER, settings, cache)
+                seller = build_agent(seller_spec, Role.SELLER, settings, cache)
+                continuous = config.engine == "continuous"
+                episodes = run_bargains(_replicas(scenarios, rollouts), buyer, seller, protocol, seed=config.seed,
+                                        batch_size=config.batch_size, engine=config.engine,
+                                        seed_keys=_seed_keys(len(scenarios), rollouts) if continuous else None,
+                                        on_turn=lambda finished, total, base=done: progress.update(task, completed=base + finished))
+                _write_episodes(path, episodes)
+                # The prompt the buyer read: a spec without #persona may play the one its model trained under.
+                prompt = getattr(buyer, "prompt_id", None)
+            done += len(episodes)
+            progress.update(task, completed=done)
+            rows.append({"buyer": buyer_spec, "buyer_prompt": prompt, "seller": seller_spec,
                          "baseline": buyer_spec != config.buyer, "rollouts": rollouts, "episodes_file": f"episodes/{name}",
                          "metrics": bargain_metrics(episodes, seed=config.seed)})
     summary = {
@@ -164,6 +219,8 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
         "seconds": stamp.seconds(1),
         "rows": rows,
     }
+    if stopped is not None:  # the seconds above are this run's; the reused pairings were played by the stopped one
+        summary["resumed"] = {"stopped_run_started": stopped["started"], "pairings_reused": reused}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if config.report:
         write_suite_report(out, summary)

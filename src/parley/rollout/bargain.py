@@ -48,6 +48,13 @@ class BargainEpisode:
             "violations": self.violations,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "BargainEpisode":
+        """The episode ``to_dict`` wrote (an episodes file read back: a resumed suite reuses what it played)."""
+        return cls(scenario=Scenario.from_dict(d["scenario"]), turns=[TurnRecord.from_dict(t) for t in d["turns"]],
+                   outcome=Outcome.from_dict(d["outcome"]), buyer_reward=d["reward"]["buyer"],
+                   seller_reward=d["reward"]["seller"], agents=dict(d["agents"]), prompts=dict(d["prompts"]))
+
 
 def run_bargains(
     scenarios: Sequence[Scenario],
