@@ -94,7 +94,7 @@ def _start_or_resume(out: Path, config: SuiteConfig, stamp: RunStamp) -> dict | 
     record = _run_record(config, stamp)
     path = out / RUN_FILE
     if not config.resume:
-        for stale in [*(out / "episodes").glob("*.jsonl"), out / "summary.json"]:
+        for stale in [*(out / "episodes").glob("*.jsonl"), *(out / "episodes").glob("*.partial"), out / "summary.json"]:
             stale.unlink(missing_ok=True)
         path.write_text(json.dumps(record, indent=2) + "\n")
         return None
