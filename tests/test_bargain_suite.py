@@ -193,8 +193,11 @@ def test_resume_refuses_other_settings_other_code_and_a_folder_without_a_run(tmp
     import parley.evaluation.run_stamp as run_stamp
 
     now = run_stamp.code_version()
-    monkeypatch.setattr(run_stamp, "code_version", lambda: {**now, "commit": "0" * 40})
-    with pytest.raises(ParleyError, match="commit"):
+    monkeypatch.setattr(run_stamp, "code_version", lambda: {**now, "source": "0" * 64})  # an edit to the package
+    with pytest.raises(ParleyError, match="source: .* the code itself differs"):
+        suite()
+    monkeypatch.setattr(run_stamp, "code_version", lambda: {**now, "libraries": {**now["libraries"], "torch": "0.1"}})
+    with pytest.raises(ParleyError, match="libraries"):
         suite()
     monkeypatch.undo()
     again = suite()
@@ -240,3 +243,77 @@ def test_an_episode_survives_its_file(tmp_path):
         for line in (tmp_path / row["episodes_file"]).read_text().splitlines():
             d = json.loads(line)
             assert BargainEpisode.from_dict(d).to_dict() == d
+
+
+def test_a_new_commit_of_the_same_package_resumes(tmp_path, monkeypatch):
+    """A commit that touches only docs or tests leaves the package's files, and so the episodes, as they were."""
+    import parley.evaluation.run_stamp as run_stamp
+
+    def suite(resume):
+        return run_suite(SuiteConfig(buyer="scripted:linear", seller_model=None, scenarios=2, out=tmp_path,
+                                     report=False, baselines=False, resume=resume), show_progress=False)
+
+    first = suite(False)
+    now = run_stamp.code_version()
+    monkeypatch.setattr(run_stamp, "code_version", lambda: {**now, "commit": "0" * 40, "dirty": True})
+    again = suite(True)
+    assert len(again.summary["resumed"]["pairings_reused"]) == len(first.rows) == len(SUITE["scripted_sellers"])
+
+
+def test_sellers_subset_plays_those_pairings_as_the_full_suite_does(tmp_path, tiny_model_dir, monkeypatch):
+    """A sampling LLM buyer: the pairings a --sellers run plays equal the full suite's file for file, in the suite's
+    order whatever order they were named in; a --resume may then add the rest, reading the subset's back."""
+    monkeypatch.setitem(SUITE, "generation", {**SUITE["generation"], "max_new_tokens": 6})
+    monkeypatch.setitem(SUITE, "protocol", {**SUITE["protocol"], "max_turns": 4})
+    monkeypatch.setitem(SUITE, "scripted_sellers", ["scripted:boulware", "scripted:linear", "scripted:prober"])
+    monkeypatch.setitem(SUITE, "llm_seller_personas", ["standard"])
+    model = f"hf:{tiny_model_dir}"
+
+    def suite(out, sellers=None, resume=False):
+        return run_suite(SuiteConfig(buyer=model, seller_model=model, scenarios=4, rollouts=2, out=out, sellers=sellers,
+                                     baselines=False, report=True, resume=resume), show_progress=False)
+
+    whole = suite(tmp_path / "whole")
+    part = suite(tmp_path / "part", sellers=["#standard", "prober", "scripted:linear", "prober"])
+    assert [r["seller"] for r in part.rows] == ["scripted:linear", "scripted:prober", f"{model}#standard"]
+    assert part.summary["config"]["sellers"] == [r["seller"] for r in part.rows]
+    assert whole.summary["config"]["sellers"] == "all"
+    assert "only these sellers were played" in (tmp_path / "part" / "report.html").read_text()
+    assert "only these sellers" not in (tmp_path / "whole" / "report.html").read_text()
+    by_seller = {r["seller"]: r for r in whole.rows}
+    for row in part.rows:
+        assert row["metrics"] == by_seller[row["seller"]]["metrics"]
+        assert (tmp_path / "part" / row["episodes_file"]).read_text() == \
+            (tmp_path / "whole" / by_seller[row["seller"]]["episodes_file"]).read_text()
+    rest = suite(tmp_path / "part", resume=True)
+    assert rest.summary["resumed"]["pairings_reused"] == [r["episodes_file"].split("/")[1] for r in part.rows]
+    assert [r["metrics"] for r in rest.rows] == [r["metrics"] for r in whole.rows]
+    assert json.loads((tmp_path / "part" / "suite_run.json").read_text())["sellers"] == [r["seller"] for r in whole.rows]
+
+
+def test_sellers_refusals_name_the_choices(tmp_path):
+    def suite(sellers, seller_model=None):
+        return run_suite(SuiteConfig(buyer="scripted:linear", seller_model=seller_model, scenarios=2, out=tmp_path,
+                                     sellers=sellers), show_progress=False)
+
+    with pytest.raises(ParleyError, match="'haggler' is not one of the suite's sellers; use boulware, linear"):
+        suite(["haggler"])
+    with pytest.raises(ParleyError, match="'#angry' is not one of the suite's LLM seller personas; use one of #standard"):
+        suite(["#angry"], seller_model="smollm2")
+    with pytest.raises(ParleyError, match="--no-llm-sellers leaves no model"):
+        suite(["#hostile"])
+    with pytest.raises(ParleyError, match="names no seller"):
+        suite([])
+    assert not (tmp_path / "episodes").exists()  # refused before anything was written
+
+
+def test_cli_sellers(tmp_path):
+    args = ["eval", "bargain", "--buyer", "scripted:linear", "--no-llm-sellers", "--scenarios", 2, "--no-baselines",
+            "--out", tmp_path]
+    result = run(*args, "--sellers", "tit-for-tat, hardliner")
+    assert result.exit_code == 0, result.output
+    assert [r["seller"] for r in json.loads((tmp_path / "summary.json").read_text())["rows"]] == \
+        ["scripted:hardliner", "scripted:tit-for-tat"]
+    result = run(*args, "--sellers", "hardliner,haggler")
+    assert result.exit_code == 2 and "'haggler' is not one of the suite's sellers" in result.output
+    assert "Traceback" not in result.output

@@ -269,6 +269,9 @@ def eval_bargain(
                                                 "so a scenario plays alike at any --scenarios or --batch-size"),
     resume: bool = typer.Option(False, help="continue a stopped run in --out: the pairings it finished are read back, "
                                             "not played again (the same settings and code are required)"),
+    sellers: str = typer.Option(None, help="play only these of the suite's sellers, comma-separated: scripted ones by "
+                                           "name (hardliner,tit-for-tat,prober), LLM personas as #hostile; each "
+                                           "pairing's episodes equal the full suite's"),
 ) -> None:
     """The standard bargaining evaluation (a fixed, versioned suite): every scripted seller and LLM seller persona,
     MI and CI scenarios, strict protocol, with the scripted buyers as baselines on the same scenarios."""
@@ -278,7 +281,8 @@ def eval_bargain(
         result = run_suite(SuiteConfig(buyer=buyer, seller_model=seller_model if llm_sellers else None,
                                        catalog=str(catalog) if catalog else None, scenarios=scenarios, rollouts=rollouts,
                                        seed=seed, batch_size=batch_size, out=out, baselines=baselines, engine=engine,
-                                       resume=resume))
+                                       resume=resume, sellers=None if sellers is None else
+                                       [name for name in sellers.split(",") if name.strip()]))
         if "resumed" in result.summary:
             console.print(f"resumed: {len(result.summary['resumed']['pairings_reused'])} pairings read back from {out}")
         mix = result.summary["scenario_mix"]

@@ -67,6 +67,10 @@ class SuiteConfig:
     # Reuse the pairings a stopped run into the same ``out`` finished, if it ran with the same settings and code:
     # each pairing plays from the suite's seed on its own, so the result equals one uninterrupted run.
     resume: bool = False
+    # Play only these of the suite's sellers (None: all). Each pairing plays from the suite's seed on its own, so a
+    # pairing's episodes equal the full suite's: a study of the sellers a model never met runs in half the time.
+    # Names as the suite lists them ("scripted:hardliner" or "hardliner"), an LLM persona as "#hostile".
+    sellers: list[str] | None = None
 
 
 @dataclass
@@ -84,8 +88,15 @@ def _run_record(config: SuiteConfig, stamp: RunStamp) -> dict:
     size too: lockstep draws one stream per batch), and the code and libraries that played it."""
     return {"suite_version": SUITE_VERSION, "buyer": config.buyer, "seller_model": config.seller_model,
             "catalog": config.catalog, "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed,
-            "batch_size": config.batch_size, "engine": config.engine, "commit": stamp.code["commit"],
-            "libraries": stamp.code["libraries"], "started": stamp.started}
+            "batch_size": config.batch_size, "engine": config.engine, "sellers": _sellers(config),
+            "source": stamp.code["source"], "libraries": stamp.code["libraries"],
+            "commit": stamp.code["commit"], "started": stamp.started}
+
+
+# Recorded, not compared: the package's own files ("source") decide the episodes, so a commit that changes only
+# docs or tests, or another checkout of the same code, may resume; the sellers list may differ pairing by pairing
+# (each plays alone), so a resumed run may also add or drop sellers.
+_NOT_COMPARED = ("commit", "started", "sellers")
 
 
 def _start_or_resume(out: Path, config: SuiteConfig, stamp: RunStamp) -> dict | None:
@@ -102,12 +113,15 @@ def _start_or_resume(out: Path, config: SuiteConfig, stamp: RunStamp) -> dict | 
         raise ParleyError(f"--resume: {out} holds no suite run to resume ({RUN_FILE} is missing); "
                           "run without --resume to start one there")
     before = json.loads(path.read_text())
-    changed = [k for k in record if k != "started" and before.get(k) != record[k]]
+    changed = [k for k in record if k not in _NOT_COMPARED and before.get(k) != record[k]]
     if changed:
         what = "; ".join(f"{k}: {before.get(k)!r} then, {record[k]!r} now" for k in changed)
+        if "source" in changed:
+            what += " (the source digest covers every file of the parley package: the code itself differs)"
         raise ParleyError(f"--resume: the run in {out} played with other settings or code ({what}); its pairings "
                           "would not match this run's. Resume with the same settings, or run without --resume "
                           "(or into another --out) to start over")
+    path.write_text(json.dumps({**record, "started": before["started"]}, indent=2) + "\n")  # the sellers now asked
     return before
 
 
@@ -125,10 +139,42 @@ def _slug(spec: str) -> str:
 
 
 def _sellers(config: SuiteConfig) -> list[str]:
+    """The seller specs this run plays, in the suite's order: all of them, or the subset ``config.sellers`` names."""
     sellers = list(SUITE["scripted_sellers"])
     if config.seller_model:
         sellers += [f"{config.seller_model}#{p}" for p in SUITE["llm_seller_personas"]]
-    return sellers
+    if config.sellers is None:
+        return sellers
+    return [s for s in sellers if s in {_seller_spec(name, config) for name in config.sellers}]
+
+
+def _seller_spec(name: str, config: SuiteConfig) -> str:
+    """A --sellers name as the suite spells the seller: "hardliner" -> "scripted:hardliner", "#hostile" -> the
+    seller model with that persona. Anything else is refused, listing the names that work."""
+    name = name.strip()
+    if name.startswith("#"):
+        persona = name[1:]
+        if persona not in SUITE["llm_seller_personas"]:
+            raise ParleyError(f"--sellers: {name!r} is not one of the suite's LLM seller personas; use one of "
+                              + ", ".join("#" + p for p in SUITE["llm_seller_personas"]))
+        if not config.seller_model:
+            raise ParleyError(f"--sellers: {name!r} is an LLM seller, but --no-llm-sellers leaves no model to play "
+                              "it; drop --no-llm-sellers (or name --seller-model)")
+        return f"{config.seller_model}#{persona}"
+    spec = name if name.startswith("scripted:") else f"scripted:{name}"
+    if spec not in SUITE["scripted_sellers"]:
+        raise ParleyError(f"--sellers: {name!r} is not one of the suite's sellers; use "
+                          + ", ".join(s.removeprefix("scripted:") for s in SUITE["scripted_sellers"])
+                          + " or an LLM persona: " + ", ".join("#" + p for p in SUITE["llm_seller_personas"]))
+    return spec
+
+
+def _subset_note(cfg: dict) -> str:
+    """The report's words for a run of some of the suite's sellers (summaries from before --sellers: all)."""
+    sellers = cfg.get("sellers", "all")
+    if sellers == "all":
+        return ""
+    return "; <b>only these sellers were played</b> (--sellers): " + html.escape(", ".join(sellers))
 
 
 def _deterministic(spec: str) -> bool:
@@ -163,6 +209,9 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
                    hint="the LLM seller personas are played by this model; --no-llm-sellers plays scripted sellers only")
     if config.buyer.removeprefix("scripted:") in SELLER_ONLY:
         raise ParleyError(f"{config.buyer} only plays the seller; pick a buyer")
+    if config.sellers is not None and not config.sellers:
+        raise ParleyError("--sellers names no seller; leave it out to play them all")
+    _sellers(config)  # refuses an unknown --sellers name now, before any model loads
     scenario_config = ScenarioConfig(**SUITE["scenarios"], catalog=config.catalog)
     scenarios = sample_scenarios(SUITE["split"], config.scenarios, config.seed, scenario_config)
     protocol = ProtocolConfig(**{**SUITE["protocol"], "first_mover": Role(SUITE["protocol"]["first_mover"])})
@@ -212,7 +261,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
         "suite": SUITE, "suite_version": SUITE_VERSION, **stamp.fields(),
         "config": {"buyer": config.buyer, "seller_model": config.seller_model, "catalog": config.catalog or "packaged",
                    "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed,
-                   "engine": config.engine},
+                   "engine": config.engine, "sellers": "all" if config.sellers is None else sellers},
         "scenario_mix": {"mutual": sum(s.interest == "mutual" for s in scenarios),
                          "conflicting": sum(s.interest == "conflicting" for s in scenarios)},
         "llm_sellers": bool(config.seller_model),
@@ -327,7 +376,7 @@ table{{border-collapse:collapse;font-size:.85em}}td,th{{border:1px solid #ccc;pa
 <h1>Bargaining evaluation suite {html.escape(summary['suite_version'])}: <code>{html.escape(cfg['buyer'])}</code></h1>
 <p class="meta">{cfg['scenarios']} test-split scenarios ({summary['scenario_mix']['mutual']} MI, {summary['scenario_mix']['conflicting']} CI),
 {cfg['rollouts']} rollouts for sampling agents (scripted pairs play once), seed {cfg['seed']}, catalog {html.escape(cfg['catalog'])},
-strict protocol; LLM sellers: {html.escape(str(cfg['seller_model']) if summary['llm_sellers'] else 'none')}.
+strict protocol; LLM sellers: {html.escape(str(cfg['seller_model']) if summary['llm_sellers'] else 'none')}{_subset_note(cfg)}.
 Generated {summary['created']} by parley {html.escape(summary['version'])} in {summary['seconds']} s.
 Metric definitions: README, "The bargaining evaluation suite". Every episode: <code>episodes/</code>.</p>
 <table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in header)}</tr>{rows_html}</table>
