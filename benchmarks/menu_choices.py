@@ -24,7 +24,7 @@ from pathlib import Path
 
 from parley.environments.actions import ActionKind
 from parley.evaluation.behaviour import MENU_CHOICES, menu_choice, menu_choices, menu_turns
-from parley.evaluation.training_report import HELD_OUT
+from parley.run_files import HELD_OUT
 
 
 def _turns(record: dict) -> list[tuple]:

@@ -317,3 +317,19 @@ def test_cli_sellers(tmp_path):
     result = run(*args, "--sellers", "hardliner,haggler")
     assert result.exit_code == 2 and "'haggler' is not one of the suite's sellers" in result.output
     assert "Traceback" not in result.output
+
+
+def test_resume_refuses_a_damaged_episodes_file_naming_it(tmp_path):
+    def suite(resume):
+        return run_suite(SuiteConfig(buyer="scripted:linear", seller_model=None, scenarios=2, out=tmp_path,
+                                     report=False, baselines=False, resume=resume), show_progress=False)
+
+    first = suite(False)
+    damaged = tmp_path / first.rows[0]["episodes_file"]
+    lines = damaged.read_text().splitlines()
+    damaged.write_text(lines[0] + "\n" + lines[1][:-5] + "\n")  # cut short by hand
+    with pytest.raises(ParleyError, match=f"{damaged.name}:2 is not valid JSON"):
+        suite(True)
+    damaged.write_text(lines[0] + '\n{"id": "x"}\n')
+    with pytest.raises(ParleyError, match="holds a record that is not an episode .*delete the file"):
+        suite(True)

@@ -191,7 +191,8 @@ def train(
 ) -> None:
     """Train a negotiator with GRPO against a scripted, LLM or self-play opponent."""
     with user_errors():
-        from parley.training.run_dir import BEST_DIR, prepare_run, read_best
+        from parley.run_files import BEST_DIR, read_best
+        from parley.training.run_dir import prepare_run
         from parley.training.trainer import train as run_training
 
         if config is None and resume is None:

@@ -27,6 +27,7 @@ from parley.evaluation.bargain_metrics import bargain_metrics, replica_id
 from parley.evaluation.games import output_folder
 from parley.evaluation.run_stamp import RunStamp
 from parley.rollout.bargain import ENGINES, BargainEpisode, run_bargains
+from parley.run_files import read_jsonl
 
 SUITE_VERSION = "bargain-eval.v1"
 SUITE = {
@@ -134,6 +135,16 @@ def _write_episodes(path: Path, episodes: list[BargainEpisode]) -> None:
     partial.replace(path)
 
 
+def _read_episodes(path: Path) -> list[BargainEpisode]:
+    """A finished pairing's episodes, read back by --resume; a damaged file is refused, naming it and the fix."""
+    rows = read_jsonl(path)
+    try:
+        return [BargainEpisode.from_dict(row) for row in rows]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ParleyError(f"--resume: {path} holds a record that is not an episode ({type(exc).__name__}: {exc}); "
+                          "delete the file to play that pairing again") from None
+
+
 def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_")[:80] or "agent"
 
@@ -238,7 +249,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
             name = f"{_slug(buyer_spec)}__vs__{_slug(seller_spec)}.jsonl"
             path = out / "episodes" / name
             if stopped is not None and path.is_file():  # played by the stopped run: no model loads for it
-                episodes = [BargainEpisode.from_dict(json.loads(line)) for line in path.read_text().splitlines()]
+                episodes = _read_episodes(path)
                 prompt = episodes[0].prompts.get(Role.BUYER.value) if episodes else None
                 reused.append(name)
             else:

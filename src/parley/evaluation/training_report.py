@@ -15,33 +15,14 @@ from parley import ParleyError, __version__
 from parley.evaluation.behaviour import PhaseRule, detect_phases
 from parley.evaluation.games import get_arena
 from parley.evaluation.report import _TEMPLATES, _save, plt
+from parley.run_files import HELD_OUT, read_best, read_jsonl
 
 TRAINING_PANELS = [
     ("reward", "reward (all terms)"), ("loss", "loss"), ("kl", "KL to reference"),
     ("entropy", "entropy"), ("grad_norm", "gradient norm"), ("completions/mean_length", "trainee tokens per episode"),
     ("time/step_s", "seconds per step"),
 ]
-HELD_OUT = "heldout/"  # evals.jsonl: the metrics against the opponents held out of training (evaluation.opponents)
 PHASE_COLORS = {"naive": "#cccccc", "anchoring": "#9ecae1", "deadlock": "#fdae6b", "persuasion": "#a1d99b"}
-
-
-def _best(run_dir: Path) -> dict | None:
-    """best/best.json, written by training/run_dir.py save_best (evaluation.best_metric)."""
-    path = run_dir / "best" / "best.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ParleyError(f"{path}:{number} is not valid JSON ({exc.msg}); was the file edited by hand?") from None
-    return rows
 
 
 def _shade(ax, phases: list[dict]) -> None:
@@ -125,7 +106,7 @@ def write_training_report(run_dir: Path, rule: PhaseRule | None = None) -> Path:
         created=_dt.datetime.now().isoformat(timespec="seconds"), version=__version__,
         last=metrics[-1] if metrics else {}, columns=list(game.report.columns),
         held=any(r.get(HELD_OUT + "mean_reward") is not None for r in evals),
-        best=_best(run_dir),
+        best=read_best(run_dir),
     )
     out = run_dir / "report.html"
     out.write_text(page)

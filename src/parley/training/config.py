@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from parley import ParleyError
 from parley.agents.spec import LOCAL
+from parley.run_files import HELD_OUT
 from parley.training.games import field_spec, get_game
 
 
@@ -281,7 +282,7 @@ class TrainConfig(_Section):
             raise ValueError(f"evaluation.opponents: {', '.join(trained)} is a training opponent, so it is not held "
                              "out; remove it from one of the two lists")
         best = self.evaluation.best_metric
-        if best is not None and best.startswith("heldout/") and not held_out:  # evaluation/training_report.HELD_OUT
+        if best is not None and best.startswith(HELD_OUT) and not held_out:
             raise ValueError(f"evaluation.best_metric: {best} is measured against held-out opponents, and "
                              "evaluation.opponents names none; add them or choose a metric without 'heldout/'")
 

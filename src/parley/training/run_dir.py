@@ -29,6 +29,7 @@ from pathlib import Path
 
 from parley import ParleyError
 from parley.code_version import CODE_FILE, code_version, recorded_code
+from parley.run_files import BEST_DIR, BEST_FILE
 from parley.training.config import TrainConfig, load_config
 
 
@@ -66,15 +67,6 @@ def write_model_records(folder: Path, cfg: TrainConfig) -> None:
         # directory: name them relative to the adapter so the run directory can be moved.
         base = {"base": f"hf:../{WARM_START_DIR}", "relative": True} if cfg.warm_start.enabled else {"base": cfg.model}
         (folder / BASE_FILE).write_text(json.dumps(base) + "\n")
-
-
-BEST_DIR = "best"
-BEST_FILE = "best.json"
-
-
-def read_best(run_dir: Path) -> dict | None:
-    path = run_dir / BEST_DIR / BEST_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def save_best(trainer, run_dir: Path, cfg: TrainConfig, best: dict) -> None:

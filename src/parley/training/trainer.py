@@ -15,7 +15,8 @@ from pathlib import Path
 from parley import ParleyError
 from parley.training.config import TrainConfig
 from parley.training.games import get_game
-from parley.training.run_dir import jsonl_append, read_best, save_best, truncate_jsonl, write_model_records
+from parley.run_files import HELD_OUT, read_best
+from parley.training.run_dir import jsonl_append, save_best, truncate_jsonl, write_model_records
 from parley.training.setup import generation_settings, lora_config, precision, rich_progress
 from parley.training.episode_rollout import EpisodeRollout
 
@@ -54,8 +55,6 @@ class SignalWatch:
 
 def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
     from transformers import TrainerCallback
-
-    from parley.evaluation.training_report import HELD_OUT
 
     eval_scenarios = get_game(cfg.env).scenarios(cfg, cfg.evaluation.split, cfg.evaluation.scenarios, cfg.seed + 1)
 
