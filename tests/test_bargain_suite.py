@@ -278,6 +278,8 @@ def test_sellers_subset_plays_those_pairings_as_the_full_suite_does(tmp_path, ti
     assert [r["seller"] for r in part.rows] == ["scripted:linear", "scripted:prober", f"{model}#standard"]
     assert part.summary["config"]["sellers"] == [r["seller"] for r in part.rows]
     assert whole.summary["config"]["sellers"] == "all"
+    named = suite(tmp_path / "named", sellers=["boulware", "linear", "prober", "#standard"])
+    assert named.summary["config"]["sellers"] == "all"  # every seller, named one by one, is the whole suite
     assert "only these sellers were played" in (tmp_path / "part" / "report.html").read_text()
     assert "only these sellers" not in (tmp_path / "whole" / "report.html").read_text()
     by_seller = {r["seller"]: r for r in whole.rows}
