@@ -62,7 +62,11 @@ def test_same_work_gives_the_full_loss_and_gradients(throughput, lora_model, wit
     torch.testing.assert_close(same, full, rtol=1e-5, atol=1e-5)
     assert set(same_grads) == set(full_grads) and full_grads
     for name, grad in full_grads.items():
-        torch.testing.assert_close(same_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+        # Both passes sum the same terms in another order: fp32 rounding, scaled to the tensor's largest gradient
+        # (on an AVX-512 EPYC, 2.8e-6 on a tensor whose largest entry is 1.58). A token lost or counted twice moves
+        # gradients by percents.
+        scale = float(grad.abs().max())
+        torch.testing.assert_close(same_grads[name], grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
 
 
 def test_the_loss_mask_changes_the_loss(throughput, lora_model):
