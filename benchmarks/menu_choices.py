@@ -24,7 +24,7 @@ from pathlib import Path
 
 from parley.environments.actions import ActionKind
 from parley.evaluation.behaviour import MENU_CHOICES, menu_choice, menu_choices, menu_turns
-from parley.run_files import HELD_OUT
+from parley.run_files import HELD_OUT, read_jsonl
 
 
 def _turns(record: dict) -> list[tuple]:
@@ -163,7 +163,8 @@ def main() -> None:
         seen.append((label, [r for r in mutual if r["seller_spec"] in args.trained_on]))
     print("Shares of the buyer's turns: " + " / ".join(MENU_CHOICES))
     table("MI episodes, pooled over the sellers never trained against", unseen, args.turns)
-    table(f"MI episodes against {', '.join(args.trained_on)} (trained against)", seen, args.turns)
+    if any(records for _, records in seen):  # a suite run with --sellers may have played none of them
+        table(f"MI episodes against {', '.join(args.trained_on)} (trained against)", seen, args.turns)
     off_menu_table("Moves off the menu, MI episodes pooled over the sellers never trained against", unseen)
     print("\nThe buyer's first turn, one text against every seller (scenarios):")
     for label, same, n in identity:
@@ -171,7 +172,7 @@ def main() -> None:
     for run in args.runs:
         print(f"\nValidation during training, {run} (mean reward; shares " + " / ".join(MENU_CHOICES)
               + "; last turn accepts)\n")
-        rows = [json.loads(line) for line in (Path(run) / "evals.jsonl").read_text().splitlines()]
+        rows = read_jsonl(Path(run) / "evals.jsonl")
         rows = [e for e in rows if e.get("menu_hold") is not None]
         # A run with evaluation.opponents evaluated the same scenarios against sellers it never trained against too.
         held = any(e.get(f"{HELD_OUT}menu_hold") is not None for e in rows)
