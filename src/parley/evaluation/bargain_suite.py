@@ -69,7 +69,7 @@ class SuiteConfig:
     # each pairing plays from the suite's seed on its own, so the result equals one uninterrupted run.
     resume: bool = False
     # Play only these of the suite's sellers (None: all). Each pairing plays from the suite's seed on its own, so a
-    # pairing's episodes equal the full suite's: a study of the sellers a model never met runs in half the time.
+    # pairing's episodes equal the full suite's: a study of the sellers a model never met plays only their pairings.
     # Names as the suite lists them ("scripted:hardliner" or "hardliner"), an LLM persona as "#hostile".
     sellers: list[str] | None = None
 
