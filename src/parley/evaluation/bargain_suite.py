@@ -170,7 +170,7 @@ def _seller_spec(name: str, config: SuiteConfig) -> str:
                               + ", ".join("#" + p for p in SUITE["llm_seller_personas"]))
         if not config.seller_model:
             raise ParleyError(f"--sellers: {name!r} is an LLM seller, but --no-llm-sellers leaves no model to play "
-                              "it; drop --no-llm-sellers (or name --seller-model)")
+                              "it; drop --no-llm-sellers (--seller-model plays the personas, smollm2 by default)")
         return f"{config.seller_model}#{persona}"
     spec = name if name.startswith("scripted:") else f"scripted:{name}"
     if spec not in SUITE["scripted_sellers"]:
