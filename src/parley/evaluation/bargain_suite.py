@@ -84,12 +84,12 @@ class SuiteResult:
 RUN_FILE = "suite_run.json"  # the settings and code of the run that writes the folder, read back by --resume
 
 
-def _run_record(config: SuiteConfig, stamp: RunStamp) -> dict:
+def _run_record(config: SuiteConfig, stamp: RunStamp, sellers: list[str]) -> dict:
     """What must be equal for a stopped run's pairings to be reused: everything that changes an episode (the batch
     size too: lockstep draws one stream per batch), and the code and libraries that played it."""
     return {"suite_version": SUITE_VERSION, "buyer": config.buyer, "seller_model": config.seller_model,
             "catalog": config.catalog, "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed,
-            "batch_size": config.batch_size, "engine": config.engine, "sellers": _sellers(config),
+            "batch_size": config.batch_size, "engine": config.engine, "sellers": sellers,
             "source": stamp.code["source"], "libraries": stamp.code["libraries"],
             "commit": stamp.code["commit"], "started": stamp.started}
 
@@ -100,10 +100,10 @@ def _run_record(config: SuiteConfig, stamp: RunStamp) -> dict:
 _NOT_COMPARED = ("commit", "started", "sellers")
 
 
-def _start_or_resume(out: Path, config: SuiteConfig, stamp: RunStamp) -> dict | None:
+def _start_or_resume(out: Path, config: SuiteConfig, stamp: RunStamp, sellers: list[str]) -> dict | None:
     """Write the run record for a new run (clearing an earlier run's episodes, which a later --resume would
     otherwise take for this run's), or check a stopped run's for --resume; returns the stopped run's record."""
-    record = _run_record(config, stamp)
+    record = _run_record(config, stamp, sellers)
     path = out / RUN_FILE
     if not config.resume:
         for stale in [*(out / "episodes").glob("*.jsonl"), *(out / "episodes").glob("*.partial"), out / "summary.json"]:
@@ -149,14 +149,20 @@ def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec).strip("_")[:80] or "agent"
 
 
-def _sellers(config: SuiteConfig) -> list[str]:
-    """The seller specs this run plays, in the suite's order: all of them, or the subset ``config.sellers`` names."""
+def _suite_sellers(config: SuiteConfig) -> list[str]:
+    """Every seller spec of the suite, in its order (the LLM personas only with a seller model)."""
     sellers = list(SUITE["scripted_sellers"])
     if config.seller_model:
         sellers += [f"{config.seller_model}#{p}" for p in SUITE["llm_seller_personas"]]
+    return sellers
+
+
+def _sellers(config: SuiteConfig) -> list[str]:
+    """The seller specs this run plays, in the suite's order: all of them, or the subset ``config.sellers`` names."""
     if config.sellers is None:
-        return sellers
-    return [s for s in sellers if s in {_seller_spec(name, config) for name in config.sellers}]
+        return _suite_sellers(config)
+    named = {_seller_spec(name, config) for name in config.sellers}
+    return [s for s in _suite_sellers(config) if s in named]
 
 
 def _seller_spec(name: str, config: SuiteConfig) -> str:
@@ -222,7 +228,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
         raise ParleyError(f"{config.buyer} only plays the seller; pick a buyer")
     if config.sellers is not None and not config.sellers:
         raise ParleyError("--sellers names no seller; leave it out to play them all")
-    _sellers(config)  # refuses an unknown --sellers name now, before any model loads
+    sellers = _sellers(config)  # refuses an unknown --sellers name now, before any model loads
     scenario_config = ScenarioConfig(**SUITE["scenarios"], catalog=config.catalog)
     scenarios = sample_scenarios(SUITE["split"], config.scenarios, config.seed, scenario_config)
     protocol = ProtocolConfig(**{**SUITE["protocol"], "first_mover": Role(SUITE["protocol"]["first_mover"])})
@@ -230,11 +236,10 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
     out = output_folder(config.out)
     (out / "episodes").mkdir(exist_ok=True)
     stamp = RunStamp()
-    stopped = _start_or_resume(out, config, stamp)
+    stopped = _start_or_resume(out, config, stamp, sellers)
     reused: list[str] = []
 
     buyers = [config.buyer] + [b for b in SUITE["baseline_buyers"] if config.baselines and b != config.buyer]
-    sellers = _sellers(config)
     pairs = [(b, s) for s in sellers for b in buyers]
     cache = cache or BackendCache()
     rows: list[dict] = []
@@ -273,7 +278,7 @@ def run_suite(config: SuiteConfig, show_progress: bool = True, cache: BackendCac
         "config": {"buyer": config.buyer, "seller_model": config.seller_model, "catalog": config.catalog or "packaged",
                    "scenarios": config.scenarios, "rollouts": config.rollouts, "seed": config.seed,
                    "engine": config.engine,
-                   "sellers": "all" if sellers == _sellers(replace(config, sellers=None)) else sellers},
+                   "sellers": "all" if sellers == _suite_sellers(config) else sellers},
         "scenario_mix": {"mutual": sum(s.interest == "mutual" for s in scenarios),
                          "conflicting": sum(s.interest == "conflicting" for s in scenarios)},
         "llm_sellers": bool(config.seller_model),
