@@ -21,6 +21,9 @@ TRAINING_PANELS = [
     ("reward", "reward (all terms)"), ("loss", "loss"), ("kl", "KL to reference"),
     ("entropy", "entropy"), ("grad_norm", "gradient norm"), ("completions/mean_length", "trainee tokens per episode"),
     ("time/step_s", "seconds per step"),
+    # a flat group (all its rollouts earned the same reward) has no advantage: the share of the step without signal
+    ("frac_reward_zero_std", "share of groups trained flat"),
+    ("signal/flat_groups", "flat groups drawn (grpo.resample_flat_groups)"),
 ]
 PHASE_COLORS = {"naive": "#cccccc", "anchoring": "#9ecae1", "deadlock": "#fdae6b", "persuasion": "#a1d99b"}
 

@@ -143,6 +143,10 @@ class GRPOSection(_Section):
         "rollouts seat 0, odd seat 1); 'group': all of a group's rollouts play one seat, groups alternating, so the "
         "advantage compares like with like (against an opponent that plays the seats differently, e.g. "
         "scripted:stance, an alternating group's advantage mostly says which seat a rollout drew)")
+    resample_flat_groups: int = Field(0, ge=0, description="rounds per step that replace each group whose rollouts "
+                                      "all earned the same reward (no advantage, no gradient) with a fresh training "
+                                      "scenario, all of a round's replacements in one batch: DAPO's dynamic sampling "
+                                      "(training/flat_groups.py); 0 keeps TRL's groups as drawn")
     num_iterations: int = Field(1, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_grad_norm: float = Field(1.0, gt=0.0)

@@ -206,14 +206,17 @@ class EpisodeRollout:
         trajectories = [trainee.trajectories.pop(e.id, None) or self._silent(trainee, e) for e in episodes]
         return episodes, trajectories
 
-    def _unique(self, scenario, key: str, step: int, index: int, group: int):
-        return dataclasses.replace(scenario, id=f"{key}@{step}.{index}")
+    def _unique(self, scenario, episode_id: str, step: int, index: int, group: int):
+        return dataclasses.replace(scenario, id=episode_id)
 
-    def __call__(self, prompts: list, trainer) -> dict:
+    def __call__(self, prompts: list, trainer, draw: int = 0, groups: Sequence[int] | None = None) -> dict:
+        """TRL's ``rollout_func``. ``draw`` > 0 plays groups that replace flat ones within the same step
+        (training/flat_groups.py): other episode ids and another random stream. ``groups``: the step's group
+        position of each group in ``prompts`` (a replacement takes the seat its flat group had)."""
         if self.policy_backend is None:
             self.attach(trainer)
         step = trainer.state.global_step
-        if self.self_play:
+        if self.self_play and not draw:
             self.self_play.maybe_refresh(trainer.accelerator.unwrap_model(trainer.model), step)
         scenarios = []
         size = getattr(getattr(trainer, "args", None), "num_generations", None) or len(prompts)
@@ -223,8 +226,13 @@ class EpisodeRollout:
                 raise KeyError(f"prompt {key!r} is not a scenario id of this run")
             # Each rollout of a group is its own episode: unique id, same scenario.
             # TRL repeats each prompt num_generations times in a row: rollout ``index`` is in group index // size.
-            scenarios.append(self._unique(self.scenarios[key], key, step, index, index // size))
-        episodes, trajectories = self.play(scenarios, rollout_seed(self.seed, step, trainer.accelerator.process_index), step=step)
+            group = index // size if groups is None else groups[index // size]
+            episode_id = f"{key}@{step}.{index}" if not draw else f"{key}@{step}.d{draw}.{index}"
+            scenarios.append(self._unique(self.scenarios[key], episode_id, step, index, group))
+        seed = rollout_seed(self.seed, step, trainer.accelerator.process_index)
+        if draw:
+            seed = (seed + draw * 15_485_863) % (2**31)
+        episodes, trajectories = self.play(scenarios, seed, step=step)
         vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
@@ -282,9 +290,9 @@ class TwoSeatRollout(EpisodeRollout):
     def _finish(self, episodes: list, seated: Sequence[SeatedScenario], seed: int) -> list:
         return episodes
 
-    def _unique(self, scenario, key: str, step: int, index: int, group: int):
+    def _unique(self, scenario, episode_id: str, step: int, index: int, group: int):
         side = (group + step) % 2 if self.seating == "group" else index % 2
-        return SeatedScenario(f"{key}@{step}.{index}", scenario, side)
+        return SeatedScenario(episode_id, scenario, side)
 
     def _play(self, trainee: TraineeAgent, opponent, scenarios: Sequence, seed: int) -> list:
         seated = [k if isinstance(k, SeatedScenario) else SeatedScenario(f"{k.id}#{i}", k, i % 2)

@@ -49,7 +49,8 @@ class SignalWatch:
         return (f"no learning signal for {self.streak} steps: in every group all rollouts got the same reward "
                 f"(mean {logs.get('reward', float('nan')):.3g}), so the reward gives the policy no gradient (only a KL "
                 "term, if grpo.beta > 0, moves it). Give the groups a spread: "
-                "more rollouts per group (grpo.num_generations), a higher generation.temperature, a warm start whose "
+                "more rollouts per group (grpo.num_generations), a higher generation.temperature, fresh scenarios in "
+                "place of flat groups (grpo.resample_flat_groups), a warm start whose "
                 "episodes earn some reward, or a judge/reward that tells the rollouts apart.")
 
 
@@ -67,6 +68,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
             self.last_timing: dict = {}
             self.signal = SignalWatch()
             self.trainer = None  # set by build_trainer: best/ is written with the trainer's save_model
+            self.resampler = None  # set by build_trainer under grpo.resample_flat_groups: its counts go in metrics
             self.best = read_best(run_dir)  # a resumed run keeps the best model it had
 
         def on_train_begin(self, args, state, control, **kw):
@@ -90,7 +92,8 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, rollout: EpisodeRollout):
                 self.evaluate(state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
-            record = {"step": state.global_step, **(logs or {}), **self.last_timing}
+            counts = self.resampler.last if self.resampler is not None else {}
+            record = {"step": state.global_step, **(logs or {}), **self.last_timing, **counts}
             jsonl_append(run_dir / "metrics.jsonl", record)
             message = self.signal.update(logs or {})
             if message:
@@ -233,13 +236,23 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     dataset = Dataset.from_list([{"prompt": s.id} for s in scenarios])
     peft_config = lora_config(cfg)
     files = _callbacks(cfg, run_dir, rollout)
+    rollout_func = rollout
+    if cfg.grpo.resample_flat_groups:
+        from parley.training.flat_groups import FlatGroupResampler
+
+        rollout_func = files.resampler = FlatGroupResampler(rollout, rewards, cfg.grpo.resample_flat_groups, cfg.seed)
+        rewards = rollout_func.rewards  # TRL reads back the scores the resampler computed
     trainer = SharedPrefixGRPOTrainer(
         model=model, processing_class=tokenizer, reward_funcs=rewards,
         args=_grpo_args(cfg, run_dir), train_dataset=dataset, peft_config=peft_config,
-        rollout_func=rollout, callbacks=[files], share_prompt_prefix=cfg.grpo.share_prompt_prefix,
+        rollout_func=rollout_func, callbacks=[files], share_prompt_prefix=cfg.grpo.share_prompt_prefix,
         score_loss_tokens_only=cfg.grpo.score_loss_tokens_only,
     )
     files.trainer = trainer
+    if files.resampler is not None:
+        from parley.training.flat_groups import check_single_process
+
+        check_single_process(trainer)
     if progress:
         rich_progress(trainer)
     rollout.attach(trainer, merge_lora=cfg.grpo.merged_rollouts)
