@@ -26,8 +26,9 @@ class FakeRollout:
 
     def __call__(self, prompts, trainer, draw=0, groups=None):
         self.calls.append((list(prompts), draw, groups))
-        episodes = [SimpleNamespace(id=f"{p}@{draw}.{i}", key=p, rank=i % SIZE) for i, p in enumerate(prompts)]
-        return {"prompt_ids": [[len(p)] for p in prompts], "completion_ids": [[i] for i in range(len(prompts))],
+        keys = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        episodes = [SimpleNamespace(id=f"{k}@{draw}.{i}", key=k, rank=i % SIZE) for i, k in enumerate(keys)]
+        return {"prompt_ids": [[len(k)] for k in keys], "completion_ids": [[i] for i in range(len(prompts))],
                 "logprobs": None, "env_mask": [[1] for _ in prompts], "episode": episodes}
 
 
@@ -116,10 +117,19 @@ def test_every_episode_is_scored_once_and_trl_reads_the_same_values():
     assert len(resampler.cache) == 4  # a step keeps only its own episodes (and their scores) alive
 
 
-def test_prompts_that_are_not_whole_groups_are_refused():
-    resampler, _, _ = _make(["a", "b"])
+def test_prompts_that_are_not_whole_groups_are_refused_before_any_play():
+    resampler, rollout, _ = _make(["a", "b"])
     with pytest.raises(ParleyError, match="not whole groups of 2"):
         resampler(["a", "b", "b", "b"], _trainer())
+    assert rollout.calls == []
+
+
+def test_chat_prompts_name_their_scenario_in_the_last_message():
+    resampler, rollout, _ = _make(["a", "flat-1", "b"])
+    chat = [[{"role": "user", "content": k}] for k in _groups(["a", "flat-1"])]
+    out = resampler(chat, _trainer())
+    assert [e.key for e in out["episode"]][2:] == ["b", "b"]
+    assert rollout.calls[1][0] == ["b", "b"]
 
 
 def test_several_processes_are_refused():

@@ -83,10 +83,12 @@ class FlatGroupResampler:
         self.cache.clear()
         check_single_process(trainer)
         size = trainer.args.num_generations
-        out = self.rollout(prompts, trainer)
-        keys = [prompts[g * size] for g in range(len(prompts) // size)]
-        if len(prompts) % size or any(p != keys[i // size] for i, p in enumerate(prompts)):
+        # a prompt is the scenario id, as a string or as the last message of a chat (EpisodeRollout reads both)
+        ids = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        keys = ids[::size]
+        if len(ids) % size or any(k != keys[i // size] for i, k in enumerate(ids)):
             raise ParleyError(f"grpo.resample_flat_groups: the step's prompts are not whole groups of {size}")
+        out = self.rollout(prompts, trainer)
         step = trainer.state.global_step
         rng = random.Random(rollout_seed(self.seed, step, 0))
         used = set(keys)
