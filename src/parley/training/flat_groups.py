@@ -4,9 +4,14 @@ A GRPO group whose rollouts all earn the same reward has zero advantage everywhe
 share of the update and teaches nothing, and under the ``dapo`` loss it also dilutes the other groups' gradient
 (the loss is averaged over every trainee token of the step). On the menu config with a mix of four sellers a third
 of the groups were flat (seed 0 of the beta-1.0 run: 17 of 48, and both groups of 5 of its 24 steps, which so
-moved the policy by nothing but Adam's momentum). ``grpo.resample_flat_groups: N`` plays, for up to N rounds per step, a fresh training
-scenario in place of each flat group, all of a round's replacements in one batch, and keeps a group still flat after
-the last round as it is. The step then trains on as many groups as before, more of them with a signal.
+moved the policy by nothing but Adam's momentum). ``grpo.resample_flat_groups: N`` plays, for up to N rounds per
+step, a fresh training scenario in place of each flat group, all of a round's replacements in one batch, and keeps a
+group still flat after the last round as it is. The step then trains on as many groups as before, more of them with
+a signal.
+
+Measured once (docs/benchmarks.md, stop 50): the menu buyer reached its training sellers' plan sooner and scored the
+same on unseen sellers; late in the run the flat groups came from the settled policy, which fresh scenarios cannot
+fix.
 
 TRL has no such option (huggingface/trl#3708, open), so this wraps our ``rollout_func``, which already returns each
 finished episode: the game's reward functions score them here, and TRL's later call reads the same values back
