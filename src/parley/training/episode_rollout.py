@@ -25,6 +25,11 @@ def rollout_seed(seed: int, step: int, process: int) -> int:
     return (seed * 7_919 + step * 104_729 + process * 1_299_709) % (2**31)
 
 
+def scenario_key(prompt) -> str:
+    """The scenario id a TRL prompt carries: the dataset's prompt column, a string or the last message of a chat."""
+    return prompt if isinstance(prompt, str) else prompt[-1]["content"]
+
+
 class VLLMTrainerBackend:
     """Generates through the trainer's vLLM engine (colocate or server), from token ids."""
 
@@ -221,7 +226,7 @@ class EpisodeRollout:
         scenarios = []
         size = getattr(getattr(trainer, "args", None), "num_generations", None) or len(prompts)
         for index, prompt in enumerate(prompts):
-            key = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+            key = scenario_key(prompt)
             if key not in self.scenarios:
                 raise KeyError(f"prompt {key!r} is not a scenario id of this run")
             # Each rollout of a group is its own episode: unique id, same scenario.

@@ -24,7 +24,7 @@ import random
 from typing import Sequence
 
 from parley import ParleyError
-from parley.training.episode_rollout import EpisodeRollout, rollout_seed
+from parley.training.episode_rollout import EpisodeRollout, rollout_seed, scenario_key
 
 FLAT_SPREAD = 1e-6  # max - min reward of a group below this is float noise: equal rewards summed in float32 differ
                     # by an ulp (trainer.SignalWatch says why)
@@ -88,8 +88,7 @@ class FlatGroupResampler:
         self.cache.clear()
         check_single_process(trainer)
         size = trainer.args.num_generations
-        # a prompt is the scenario id, as a string or as the last message of a chat (EpisodeRollout reads both)
-        ids = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        ids = [scenario_key(p) for p in prompts]
         keys = ids[::size]
         if len(ids) % size or any(k != keys[i // size] for i, k in enumerate(ids)):
             raise ParleyError(f"grpo.resample_flat_groups: the step's prompts are not whole groups of {size}")
@@ -97,7 +96,8 @@ class FlatGroupResampler:
         step = trainer.state.global_step
         rng = random.Random(rollout_seed(self.seed, step, 0))
         used = set(keys)
-        flat = [g for g in range(len(keys)) if self.flat(self.group_rewards(out["episode"][g * size:(g + 1) * size]))]
+        totals = self.group_rewards(out["episode"])  # the whole batch at once: a judge scores it in one call
+        flat = [g for g in range(len(keys)) if self.flat(totals[g * size:(g + 1) * size])]
         self.last = {"signal/flat_groups": len(flat), "signal/groups_replaced": 0, "signal/flat_groups_kept": 0}
         for draw in range(1, self.rounds + 1):
             if not flat:
@@ -110,9 +110,10 @@ class FlatGroupResampler:
             positions = flat[:len(fresh)]
             new = self.rollout([k for k in fresh for _ in range(size)], trainer, draw=draw, groups=positions)
             still = []
+            totals = self.group_rewards(new["episode"])
             for i, g in enumerate(positions):
                 rows = slice(i * size, (i + 1) * size)
-                if self.flat(self.group_rewards(new["episode"][rows])):
+                if self.flat(totals[rows]):
                     still.append(g)
                     continue
                 for field, values in out.items():  # the whole group moves in, every field row for row
