@@ -268,7 +268,8 @@ class HardlinerAgent:
 
 @dataclass(frozen=True)
 class TitForTatAgent:
-    """Relative tit-for-tat: concedes as much as the opponent conceded in its last move.
+    """Absolute tit-for-tat: concedes as many dollars as the opponent conceded in its last move (Faratin, Sierra
+    and Jennings 1998's absolute imitative tactic, without its random term).
 
     Starts at its initial price; never passes its reservation value.
     """
@@ -288,6 +289,39 @@ class TitForTatAgent:
         if obs.role is Role.SELLER:
             return _round_safe(max(reservation, mine[-1] - concession), obs)
         return _round_safe(min(reservation, mine[-1] + concession), obs)
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        return [_turn_text(o, self.target(o)) for o in observations]
+
+
+@dataclass(frozen=True)
+class RelativeTitForTatAgent:
+    """Relative tit-for-tat (Faratin, Sierra and Jennings 1998, "Negotiation decision functions for autonomous
+    agents", the relative imitative tactic with delta = 1): concedes the same *share* of its price as the opponent
+    conceded of its own in its last move. A buyer raising its bid from $50 to $60 (20%) brings a seller's $100 down
+    to $83.33 (100 * 50/60); a seller coming down 10% raises a buyer's bid by 1/0.9.
+
+    A training seller, not one of the suite's: it answers the buyer's moves, as ``scripted:tit-for-tat`` (the
+    suite's) does, but by ratio, not by amount, so a run can meet a reciprocating seller while the suite's stays
+    unseen. Starts at its initial price, never moves away from the opponent, never passes its reservation value.
+    """
+
+    name: str = "scripted:relative-tit-for-tat"
+
+    def target(self, obs: BargainObservation) -> float:
+        initial, reservation = _bounds(obs)
+        mine = obs.offers_by(obs.role)
+        theirs = obs.offers_by(obs.role.other)
+        if not mine:
+            return _round_safe(initial, obs)
+        price = mine[-1]
+        if len(theirs) >= 2 and theirs[-1] > 0 and theirs[-2] > 0:
+            ratio = theirs[-2] / theirs[-1]  # < 1 when a buyer raised its bid, > 1 when a seller lowered its ask
+            if obs.role is Role.SELLER:
+                price = max(reservation, mine[-1] * min(1.0, ratio))
+            else:
+                price = min(reservation, mine[-1] * max(1.0, ratio))
+        return _round_safe(price, obs)
 
     def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
         return [_turn_text(o, self.target(o)) for o in observations]
@@ -429,6 +463,7 @@ SCRIPTED = {
     "conceder": lambda: TimeDependentAgent("scripted:conceder", beta=5.0),
     "hardliner": HardlinerAgent,
     "tit-for-tat": TitForTatAgent,
+    "relative-tit-for-tat": RelativeTitForTatAgent,
     "prober": ProberAgent,
     "splitter": SplitterAgent,
     "menu": MenuAgent,
