@@ -2,7 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley.agents.bargainer import ONLY_PLAYS, SCRIPTED, HardlinerAgent, TimeDependentAgent, TitForTatAgent
+from parley.agents.bargainer import (ONLY_PLAYS, SCRIPTED, HardlinerAgent, RelativeTitForTatAgent, TimeDependentAgent,
+                                     TitForTatAgent)
+from parley.evaluation.bargain_suite import SUITE
 from parley.environments.actions import ActionKind, parse_action
 from parley.environments.bargain import BargainEnv, ProtocolConfig, Role
 from parley.environments.scenarios import sample_scenarios
@@ -71,6 +73,60 @@ def test_tit_for_tat_mirrors_the_opponent_concession():
     env.step(f"OFFER: ${price:.2f}")
     env.step("OFFER: $25.00")  # buyer retracts: no concession in return
     assert parse_action(TitForTatAgent().act([env.observe(Role.SELLER)])[0]).price == pytest.approx(price)
+
+
+def test_relative_tit_for_tat_mirrors_the_share_conceded_not_the_amount():
+    s = SCENARIOS[0]
+    env = BargainEnv(ProtocolConfig(max_turns=10))
+    env.reset(s)
+    seller = RelativeTitForTatAgent()
+    env.step("OFFER: $10.00")
+    env.step(seller.act([env.observe(Role.SELLER)])[0])  # opens at listing
+    assert env.observe(Role.BUYER).other_offer == pytest.approx(s.listing_price)
+    env.step("OFFER: $12.00")  # the buyer raises its bid by a fifth: the seller keeps 10/12 of its price
+    price = parse_action(seller.act([env.observe(Role.SELLER)])[0]).price
+    assert price == pytest.approx(max(s.floor, s.listing_price * 10 / 12), abs=0.01)
+    assert price != pytest.approx(s.listing_price - 2)  # what the absolute tit-for-tat would offer
+    env.step(f"OFFER: ${price:.2f}")
+    env.step("OFFER: $11.00")  # a retraction earns no concession back, and no price rise either
+    assert parse_action(seller.act([env.observe(Role.SELLER)])[0]).price == pytest.approx(price)
+    env.step(f"OFFER: ${price:.2f}")
+    env.step("OFFER: $11.00")  # holding earns nothing
+    assert parse_action(seller.act([env.observe(Role.SELLER)])[0]).price == pytest.approx(price)
+
+
+def test_relative_tit_for_tat_stops_at_its_floor_and_accepts_what_reaches_its_price():
+    s = SCENARIOS[0]
+    env = BargainEnv(ProtocolConfig(max_turns=10))
+    env.reset(s)
+    seller = RelativeTitForTatAgent()
+    env.step("OFFER: $1.00")
+    env.step(seller.act([env.observe(Role.SELLER)])[0])
+    env.step(f"OFFER: ${s.floor * 0.9:.2f}")  # a huge jump: the ratio alone would take it far below its floor
+    price = parse_action(seller.act([env.observe(Role.SELLER)])[0]).price
+    assert price == pytest.approx(s.floor)
+    env.step(f"OFFER: ${price:.2f}")
+    env.step(f"OFFER: ${s.floor:.2f}")
+    assert parse_action(seller.act([env.observe(Role.SELLER)])[0]).kind is ActionKind.ACCEPT
+
+
+def test_relative_tit_for_tat_as_a_buyer_raises_its_bid_by_the_sellers_share():
+    s = SCENARIOS[0]
+    env = BargainEnv(ProtocolConfig(max_turns=10, first_mover=Role.SELLER))
+    env.reset(s)
+    buyer = RelativeTitForTatAgent()
+    env.step(f"OFFER: ${s.listing_price:.2f}")
+    env.step(buyer.act([env.observe(Role.BUYER)])[0])
+    bid = env.observe(Role.SELLER).other_offer
+    env.step(f"OFFER: ${s.listing_price * 0.9:.2f}")  # the seller comes down a tenth: the bid rises by 1/0.9
+    raised = parse_action(buyer.act([env.observe(Role.BUYER)])[0]).price
+    assert raised == pytest.approx(min(s.budget, bid / 0.9), abs=0.02) and raised > bid
+
+
+def test_the_training_only_seller_stays_out_of_the_suite():
+    # Runs that train against it can be tested against the suite's sellers as sellers they never met.
+    assert "scripted:relative-tit-for-tat" not in SUITE["scripted_sellers"]
+    assert "relative-tit-for-tat" in SELLERS
 
 
 @pytest.mark.parametrize("buyer", BUYERS)
