@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from parley.agents.bargainer import MENU_ANCHOR
 from parley.environments.actions import ActionKind
 from parley.evaluation.behaviour import MENU_CHOICES, menu_choice, menu_choices, menu_turns
 from parley.run_files import HELD_OUT, read_jsonl
@@ -162,6 +163,9 @@ def main() -> None:
         unseen.append((label, [r for r in mutual if r["seller_spec"] not in args.trained_on]))
         seen.append((label, [r for r in mutual if r["seller_spec"] in args.trained_on]))
     print("Shares of the buyer's turns: " + " / ".join(MENU_CHOICES))
+    # Before the buyer has an offer of its own there is nothing to hold: the menu's "hold" is then its low opening.
+    print(f"(on the buyer's first turn, hold = the menu's low opening, {MENU_ANCHOR:g} of the listing or the budget, "
+          "whichever is lower; split = half of that lower one)")
     table("MI episodes, pooled over the sellers never trained against", unseen, args.turns)
     if any(records for _, records in seen):  # a suite run with --sellers may have played none of them
         table(f"MI episodes against {', '.join(args.trained_on)} (trained against)", seen, args.turns)
