@@ -18,7 +18,7 @@ import random
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from parley import ParleyError
 from parley.environments.actions import Action, ActionKind, format_action
@@ -266,6 +266,21 @@ class HardlinerAgent:
         return [_turn_text(o, _round_safe(_bounds(o)[0], o)) for o in observations]
 
 
+def _imitative_target(obs: BargainObservation, follow: Callable[[float, float, float], float]) -> float:
+    """The frame Faratin's imitative tactics share: open at the initial price; then answer the opponent's last move
+    with ``follow(own last offer, their previous offer, their last offer)``, never moving away from the opponent
+    (a retraction earns nothing back) and never passing the reservation value."""
+    initial, reservation = _bounds(obs)
+    mine = obs.offers_by(obs.role)
+    theirs = obs.offers_by(obs.role.other)
+    if not mine:
+        return _round_safe(initial, obs)
+    price = mine[-1] if len(theirs) < 2 else follow(mine[-1], theirs[-2], theirs[-1])
+    if obs.role is Role.SELLER:
+        return _round_safe(max(reservation, min(mine[-1], price)), obs)
+    return _round_safe(min(reservation, max(mine[-1], price)), obs)
+
+
 @dataclass(frozen=True)
 class TitForTatAgent:
     """Absolute tit-for-tat: concedes as many dollars as the opponent conceded in its last move (Faratin, Sierra
@@ -277,18 +292,8 @@ class TitForTatAgent:
     name: str = "scripted:tit-for-tat"
 
     def target(self, obs: BargainObservation) -> float:
-        initial, reservation = _bounds(obs)
-        mine = obs.offers_by(obs.role)
-        theirs = obs.offers_by(obs.role.other)
-        if not mine:
-            return _round_safe(initial, obs)
-        concession = 0.0
-        if len(theirs) >= 2:
-            moved = theirs[-1] - theirs[-2]  # buyer conceding = raising its bid
-            concession = max(0.0, moved if obs.role is Role.SELLER else -moved)
-        if obs.role is Role.SELLER:
-            return _round_safe(max(reservation, mine[-1] - concession), obs)
-        return _round_safe(min(reservation, mine[-1] + concession), obs)
+        # the opponent's move, in dollars, taken the other way: a bid raised $10 takes $10 off a seller's price
+        return _imitative_target(obs, lambda own, previous, last: own - (last - previous))
 
     def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
         return [_turn_text(o, self.target(o)) for o in observations]
@@ -309,19 +314,9 @@ class RelativeTitForTatAgent:
     name: str = "scripted:relative-tit-for-tat"
 
     def target(self, obs: BargainObservation) -> float:
-        initial, reservation = _bounds(obs)
-        mine = obs.offers_by(obs.role)
-        theirs = obs.offers_by(obs.role.other)
-        if not mine:
-            return _round_safe(initial, obs)
-        price = mine[-1]
-        if len(theirs) >= 2 and theirs[-1] > 0 and theirs[-2] > 0:
-            ratio = theirs[-2] / theirs[-1]  # < 1 when a buyer raised its bid, > 1 when a seller lowered its ask
-            if obs.role is Role.SELLER:
-                price = max(reservation, mine[-1] * min(1.0, ratio))
-            else:
-                price = min(reservation, mine[-1] * max(1.0, ratio))
-        return _round_safe(price, obs)
+        # previous / last is < 1 when a buyer raised its bid, > 1 when a seller lowered its ask
+        return _imitative_target(obs, lambda own, previous, last: own * previous / last if previous > 0 and last > 0
+                                 else own)
 
     def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
         return [_turn_text(o, self.target(o)) for o in observations]
