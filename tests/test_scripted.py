@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley.agents.bargainer import (ONLY_PLAYS, SCRIPTED, HardlinerAgent, RelativeTitForTatAgent, TimeDependentAgent,
-                                     TitForTatAgent)
+from parley.agents.bargainer import (FINAL_OFFER_TURNS_LEFT, ONLY_PLAYS, SCRIPTED, FinalOfferAgent, HardlinerAgent,
+                                     RelativeTitForTatAgent, TimeDependentAgent, TitForTatAgent)
 from parley.evaluation.bargain_suite import SUITE
 from parley.environments.actions import ActionKind, parse_action
 from parley.environments.bargain import BargainEnv, ProtocolConfig, Role
@@ -123,10 +123,81 @@ def test_relative_tit_for_tat_as_a_buyer_raises_its_bid_by_the_sellers_share():
     assert raised == pytest.approx(min(s.budget, bid / 0.9), abs=0.02) and raised > bid
 
 
-def test_the_training_only_seller_stays_out_of_the_suite():
-    # Runs that train against it can be tested against the suite's sellers as sellers they never met.
-    assert "scripted:relative-tit-for-tat" not in SUITE["scripted_sellers"]
-    assert "relative-tit-for-tat" in SELLERS
+@pytest.mark.parametrize("name", ["relative-tit-for-tat", "final-offer"])
+def test_the_training_only_sellers_stay_out_of_the_suite(name):
+    # Runs that train against them can be tested against the suite's sellers as sellers they never met.
+    assert f"scripted:{name}" not in SUITE["scripted_sellers"]
+    assert name in SELLERS
+
+
+def final_offer_game(s, buyer_bids, seller=FinalOfferAgent()):
+    """8 turns, buyer first: the buyer bids ``buyer_bids`` (a text is sent as is), the seller answers."""
+    env = BargainEnv(ProtocolConfig(max_turns=8))
+    env.reset(s)
+    for bid in buyer_bids:
+        env.step(bid if isinstance(bid, str) else f"OFFER: ${bid:.2f}")
+        if env.done:
+            break
+        env.step(seller.act([env.observe(Role.SELLER)])[0])
+        if env.done:
+            break
+    return env
+
+
+def test_final_offer_concedes_like_linear_then_states_its_final_offer():
+    s = SCENARIOS[0]
+    env = final_offer_game(s, [1.00, 2.00, 3.00])
+    seller_turns = [t for t in env.turns if t.role is Role.SELLER]
+    assert [t.action.kind for t in seller_turns] == [ActionKind.OFFER] * 3
+    linear = final_offer_game(s, [1.00, 2.00, 3.00], seller=SCRIPTED["linear"]())
+    linear_turns = [t for t in linear.turns if t.role is Role.SELLER]
+    assert [t.delivered for t in seller_turns[:2]] == [t.delivered for t in linear_turns[:2]]
+    final = seller_turns[2]
+    assert env.config.max_turns - 5 == FINAL_OFFER_TURNS_LEFT  # turn 5 of 8 is the deadline turn
+    assert "final offer" in final.delivered and "walk away" in final.delivered
+    assert final.action.price == linear_turns[2].action.price
+    assert final.action.price == pytest.approx(s.listing_price - 5 / 7 * (s.listing_price - s.floor), abs=0.011)
+
+
+def test_final_offer_walks_away_from_a_bid_below_it_and_takes_one_that_meets_it():
+    s = SCENARIOS[0]
+    final = s.listing_price - 5 / 7 * (s.listing_price - s.floor)
+    walked = final_offer_game(s, [1.00, 2.00, 3.00, final - 1.00])
+    assert not walked.outcome.deal and walked.outcome.reason == "walked_away"
+    assert walked.outcome.closed_by is Role.SELLER
+    met = final_offer_game(s, [1.00, 2.00, 3.00, final + 0.02])
+    assert met.outcome.deal and met.outcome.price == pytest.approx(final + 0.02, abs=0.006)
+    accepted = final_offer_game(s, [1.00, 2.00, 3.00, "ACCEPT"])
+    assert accepted.outcome.deal and accepted.outcome.price == pytest.approx(final, abs=0.011)
+
+
+def test_final_offer_accepts_a_bid_that_reaches_it_before_the_deadline():
+    s = SCENARIOS[0]
+    env = final_offer_game(s, [s.listing_price])
+    assert env.outcome.deal and env.outcome.price == pytest.approx(s.listing_price)
+
+
+def test_a_splitting_buyer_that_never_accepts_gets_nothing_from_the_final_offer_seller():
+    # The lesson it is there to teach: against scripted:linear the same bids end in a deal at the deadline.
+    s = SCENARIOS[0]
+    bids = [0.5 * s.listing_price, 0.6 * s.listing_price, 0.65 * s.listing_price, 0.7 * s.listing_price]
+    assert max(bids) < s.listing_price - 5 / 7 * (s.listing_price - s.floor)
+    assert final_offer_game(s, bids).outcome.reason == "walked_away"
+
+
+def test_final_offer_with_the_seller_opening_ends_on_the_buyers_last_turn():
+    # Seller first: its turns are 0, 2, 4, 6; turn 6 (2 left) is the final offer and the buyer's turn 7 ends it.
+    s = SCENARIOS[0]
+    env = BargainEnv(ProtocolConfig(max_turns=8, first_mover=Role.SELLER))
+    env.reset(s)
+    seller = FinalOfferAgent()
+    texts = []
+    for _ in range(4):
+        texts.append(seller.act([env.observe(Role.SELLER)])[0])
+        env.step(texts[-1])
+        env.step("OFFER: $1.00")
+    assert ["final" in t for t in texts] == [False, False, False, True]
+    assert env.done and env.outcome.reason != "walked_away"
 
 
 @pytest.mark.parametrize("buyer", BUYERS)

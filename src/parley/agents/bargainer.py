@@ -322,6 +322,50 @@ class RelativeTitForTatAgent:
         return [_turn_text(o, self.target(o)) for o in observations]
 
 
+FINAL_OFFER_TURNS_LEFT = 3  # the final-offer agent's ultimatum: its first turn with at most this many turns left
+
+
+@dataclass(frozen=True)
+class FinalOfferAgent:
+    """Concedes like ``scripted:linear`` until its first turn with at most ``FINAL_OFFER_TURNS_LEFT`` turns left
+    (turn 5 of 8, buyer first); that offer is its final one, said so in words. On its next turn it accepts if the
+    other side's offer reaches it, and otherwise walks away: a take-it-or-leave-it deadline, the end game of
+    Faratin, Sierra and Jennings's (1998) time-dependent tactics made explicit.
+
+    A training seller, not one of the suite's. Against the concession-only sellers a buyer that keeps splitting the
+    difference is still paid at the deadline (they accept any bid above their floor on their last turn); this one
+    pays only a buyer that accepts an affordable final offer (or matches it), so accepting has a price to learn.
+    """
+
+    name: str = "scripted:final-offer"
+
+    def final_made(self, obs: BargainObservation) -> bool:
+        # Stateless, like every scripted agent: the deadline passed if one of its own earlier offers was made with
+        # few enough turns left.
+        return obs.own_offer is not None and any(
+            speaker is obs.role and obs.max_turns - i <= FINAL_OFFER_TURNS_LEFT for i, (speaker, _) in
+            enumerate(obs.history))
+
+    def act(self, observations: Sequence[BargainObservation], seed: int = 0) -> list[str]:
+        texts = []
+        for obs in observations:
+            if self.final_made(obs):
+                if _acceptable(obs, obs.own_offer):
+                    texts.append(ACCEPT_TEXT)
+                else:
+                    texts.append(f"You did not take my final offer, so I am walking away. "
+                                 f"{format_action(Action(ActionKind.WALK))}")
+                continue
+            target = TimeDependentAgent(self.name, beta=1.0).target(obs)
+            if _acceptable(obs, target) or obs.turns_left > FINAL_OFFER_TURNS_LEFT:
+                texts.append(_turn_text(obs, target))
+            else:
+                noun = "offer" if obs.role is Role.SELLER else "bid"
+                texts.append(f"This is my final {noun}: ${target:,.2f}. Take it, or I walk away. "
+                             f"{format_action(Action(ActionKind.OFFER, target))}")
+        return texts
+
+
 SPLIT_CLOSE = 0.02  # the splitter accepts once the offers are this close (share of the listing price)
 
 
@@ -459,6 +503,7 @@ SCRIPTED = {
     "hardliner": HardlinerAgent,
     "tit-for-tat": TitForTatAgent,
     "relative-tit-for-tat": RelativeTitForTatAgent,
+    "final-offer": FinalOfferAgent,
     "prober": ProberAgent,
     "splitter": SplitterAgent,
     "menu": MenuAgent,

@@ -5,7 +5,7 @@
     hf:<id-or-path>[#persona]              any Hugging Face checkpoint (a trained run's checkpoint too)
     openai:<model>@<base_url>[#persona]    any OpenAI-compatible server (vLLM, Ollama, ...)
     scripted:<strategy>                    boulware | linear | conceder | hardliner | tit-for-tat | relative-tit-for-tat
-                                           | splitter | menu (buyer) | prober (seller)
+                                           | final-offer | splitter | menu (buyer) | prober (seller)
                                            (deliberation: deliberator | stance; CaSiNo: logroller | greedy | fair)
     human                                  a person at the terminal
 

@@ -23,7 +23,8 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 AGENT_HELP = ("agent spec: smollm2 | smollm2:<shipped> | hf:<id-or-path> | openai:<model>@<base_url> (LLM specs take "
               "#hostile, #manipulative or #prober as seller persona, #guided or #menu as buyer persona) | "
-              "scripted:boulware|linear|conceder|hardliner|tit-for-tat|relative-tit-for-tat|splitter|menu|prober")
+              "scripted:boulware|linear|conceder|hardliner|tit-for-tat|relative-tit-for-tat|final-offer|splitter|"
+              "menu|prober")
 
 
 @contextmanager
