@@ -144,6 +144,11 @@ def final_offer_game(s, buyer_bids, seller=FinalOfferAgent()):
     return env
 
 
+def linear_at_the_deadline(s):
+    """scripted:linear's price on turn 5 of 8 (t = 5/7), the final-offer seller's final offer in ``final_offer_game``."""
+    return s.listing_price - 5 / 7 * (s.listing_price - s.floor)
+
+
 def test_final_offer_concedes_like_linear_then_states_its_final_offer():
     s = SCENARIOS[0]
     env = final_offer_game(s, [1.00, 2.00, 3.00])
@@ -156,12 +161,12 @@ def test_final_offer_concedes_like_linear_then_states_its_final_offer():
     assert env.config.max_turns - 5 == FINAL_OFFER_TURNS_LEFT  # turn 5 of 8 is the deadline turn
     assert "final offer" in final.delivered and "walk away" in final.delivered
     assert final.action.price == linear_turns[2].action.price
-    assert final.action.price == pytest.approx(s.listing_price - 5 / 7 * (s.listing_price - s.floor), abs=0.011)
+    assert final.action.price == pytest.approx(linear_at_the_deadline(s), abs=0.011)
 
 
 def test_final_offer_walks_away_from_a_bid_below_it_and_takes_one_that_meets_it():
     s = SCENARIOS[0]
-    final = s.listing_price - 5 / 7 * (s.listing_price - s.floor)
+    final = linear_at_the_deadline(s)
     walked = final_offer_game(s, [1.00, 2.00, 3.00, final - 1.00])
     assert not walked.outcome.deal and walked.outcome.reason == "walked_away"
     assert walked.outcome.closed_by is Role.SELLER
@@ -181,8 +186,9 @@ def test_a_splitting_buyer_that_never_accepts_gets_nothing_from_the_final_offer_
     # The lesson it is there to teach: against scripted:linear the same bids end in a deal at the deadline.
     s = SCENARIOS[0]
     bids = [0.5 * s.listing_price, 0.6 * s.listing_price, 0.65 * s.listing_price, 0.7 * s.listing_price]
-    assert max(bids) < s.listing_price - 5 / 7 * (s.listing_price - s.floor)
+    assert max(bids) < linear_at_the_deadline(s)
     assert final_offer_game(s, bids).outcome.reason == "walked_away"
+    assert final_offer_game(s, bids, seller=SCRIPTED["linear"]()).outcome.deal
 
 
 def test_final_offer_with_the_seller_opening_ends_on_the_buyers_last_turn():
