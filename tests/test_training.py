@@ -483,6 +483,33 @@ def test_a_mix_of_opponents_takes_turns_by_step_and_deals_out_evaluation(tiny_tr
     assert [e.scenario.id for e in episodes] == list(rollout.scenarios)[:4]  # order kept
 
 
+def test_a_weighted_mix_meets_the_heavy_opponent_more_often_and_evaluates_one_each(tiny_trainer):
+    """opponent_weights gives one seller more training steps (a seller cannot be listed twice); evaluation and the
+    warm start are the unweighted mix's, so a weighted run is validated on the same scenarios and sellers."""
+    trainer, rollout, _ = tiny_trainer("opponent=[scripted:linear, scripted:boulware, scripted:hardliner]",
+                                       "opponent_weights=[1, 3, 1]")
+    seen = [next(iter(s)) for s in _sellers_by_step(trainer, rollout, 10)]
+    assert seen[:5].count("scripted:boulware") == 3 and seen[5:] == seen[:5]  # a cycle of 5 steps, repeated
+    assert seen[:5].count("scripted:linear") == seen[:5].count("scripted:hardliner") == 1
+    cycle = seen[:5]  # spread through the cycle, not in a run (3 of 5 must meet across the cycles' seam)
+    assert all(a != b for a, b in zip(cycle, cycle[1:]) if a == "scripted:boulware")
+    episodes, _ = rollout.play(list(rollout.scenarios.values())[:3], seed=0)
+    assert [e.agents["seller"] for e in episodes] == ["scripted:linear", "scripted:boulware", "scripted:hardliner"]
+
+
+def test_weighted_cycles_count_each_entry_its_weight_and_equal_weights_keep_the_plain_order():
+    from parley.training.episode_rollout import weighted_cycle
+
+    assert weighted_cycle([1, 1, 1, 1]) == [0, 1, 2, 3]  # a run without weights trains as before
+    for weights in ([1, 1, 1, 1, 1, 3], [2, 1], [5, 2, 1], [4]):
+        cycle = weighted_cycle(weights)
+        assert [cycle.count(i) for i in range(len(weights))] == weights
+    cycle = weighted_cycle([1, 1, 1, 1, 1, 3])  # the heavy entry never plays twice running within a cycle
+    assert cycle.count(5) == 3 and all(a != b for a, b in zip(cycle, cycle[1:]))
+    with pytest.raises(ValueError, match="whole numbers >= 1"):
+        weighted_cycle([1, 0])
+
+
 @pytest.mark.parametrize("value, error", [
     ("[]", "empty list"), ("[self, self]", "twice"),
     ("[scripted:linear, scripted:linear]", "twice"), ("[scripted:linear, scripted:nobody]", "training opponent"),
@@ -490,6 +517,18 @@ def test_a_mix_of_opponents_takes_turns_by_step_and_deals_out_evaluation(tiny_tr
 def test_opponent_mix_errors_name_the_problem(value, error):
     with pytest.raises(ParleyError, match=error):
         load_config(None, [f"opponent={value}"])
+
+
+@pytest.mark.parametrize("opponent, weights, error", [
+    ("scripted:linear", "[2]", "opponent names one"),
+    ("[scripted:linear, scripted:boulware]", "[1]", "one whole number >= 1 for each of the mix's 2"),
+    ("[scripted:linear, scripted:boulware]", "[1, 0]", "one whole number >= 1"),
+    ("[scripted:linear, scripted:boulware]", "[1, 1, 1]", "each of the mix's 2 opponents"),
+    ("[scripted:linear, scripted:boulware]", "[1, two]", "opponent_weights"),
+])
+def test_opponent_weight_errors_name_the_problem(opponent, weights, error):
+    with pytest.raises(ParleyError, match=error):
+        load_config(None, [f"opponent={opponent}", f"opponent_weights={weights}"])
 
 
 def test_a_mix_with_self_play_alternates_the_frozen_copy_and_the_fixed_opponent(tiny_trainer):

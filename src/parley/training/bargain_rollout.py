@@ -19,8 +19,9 @@ class BargainRollout(EpisodeRollout):
 
     def __init__(self, scenarios: Sequence[Scenario], role: Role, opponent: str, protocol: ProtocolConfig,
                  settings: GenerationSettings, seed: int, refresh_steps: int = 10,
-                 backends: BackendCache | None = None, persona: str = "standard", engine: str = "lockstep") -> None:
-        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
+                 backends: BackendCache | None = None, persona: str = "standard", engine: str = "lockstep",
+                 weights=None) -> None:
+        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends, weights=weights)
         self.role, self.protocol, self.persona, self.engine = role, protocol, persona, engine
 
     def _llm(self, backend, name: str):

@@ -20,8 +20,8 @@ from parley.training.episode_rollout import TwoSeatRollout
 class CasinoRollout(TwoSeatRollout):
     def __init__(self, scenarios: Sequence[CasinoScenario], opponent: str, protocol: CasinoConfig,
                  settings: GenerationSettings, seed: int, refresh_steps: int = 10, backends=None,
-                 seating: str = "alternate") -> None:
-        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends, seating)
+                 seating: str = "alternate", weights=None) -> None:
+        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends, seating, weights=weights)
         self.protocol = protocol
 
     def _llm(self, backend, name: str):

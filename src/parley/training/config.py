@@ -207,6 +207,11 @@ class TrainConfig(_Section):
                           "evaluation deals its scenarios out in turn; the warm start plays the first unless "
                           "warm_start.opponents says otherwise); default: the "
                           "game's (bargain scripted:boulware, deliberation self, casino scripted:logroller)")
+    opponent_weights: list[int] | None = Field(
+        None, description="with a mix: how many training steps of each cycle each entry meets, one whole number >= 1 "
+                          "per entry in the mix's order (e.g. [1, 1, 3]: a cycle of 5 steps, the third entry in 3 of "
+                          "them, spread through the cycle); default one each. Evaluation still deals its scenarios "
+                          "out one each, and the warm start still plays the first entry")
     self_play_refresh_steps: int = Field(10, ge=1, description="with opponent 'self': copy the trainee every K steps")
     seed: int = 0
     output_dir: str = "runs/train"
@@ -246,7 +251,15 @@ class TrainConfig(_Section):
             if len(self.opponent) == 1:
                 self.opponent = self.opponent[0]
             elif len(set(self.opponent)) < len(self.opponent):
-                raise ValueError("opponent: the mix names an opponent twice")
+                raise ValueError("opponent: the mix names an opponent twice (to meet one more often, give "
+                                 "opponent_weights)")
+        if self.opponent_weights is not None:
+            if isinstance(self.opponent, str):
+                raise ValueError("opponent_weights: weighs the entries of a mix, and opponent names one; give "
+                                 "opponent a list or drop opponent_weights")
+            if len(self.opponent_weights) != len(self.opponent) or min(self.opponent_weights) < 1:
+                raise ValueError(f"opponent_weights: {self.opponent_weights} must give one whole number >= 1 for "
+                                 f"each of the mix's {len(self.opponent)} opponents, in its order")
         if self.warm_start.opponents is None:
             self.warm_start.opponents = self.opponents[:1]
         elif len(set(self.warm_start.opponents)) < len(self.warm_start.opponents):

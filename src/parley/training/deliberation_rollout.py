@@ -21,8 +21,8 @@ from parley.training.episode_rollout import TwoSeatRollout
 class DeliberationRollout(TwoSeatRollout):
     def __init__(self, dilemmas: Sequence[Dilemma], opponent: str, protocol: DeliberationConfig,
                  settings: GenerationSettings, judge, seed: int, refresh_steps: int = 10, backends=None,
-                 seating: str = "alternate", persona: str = "standard") -> None:
-        super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends, seating)
+                 seating: str = "alternate", persona: str = "standard", weights=None) -> None:
+        super().__init__(dilemmas, opponent, settings, seed, refresh_steps, backends, seating, weights=weights)
         self.protocol, self.judge, self.persona = protocol, judge, persona
 
     def _llm(self, backend, name: str):

@@ -116,11 +116,16 @@ class EpisodeRollout:
     build agents and play a batch of episodes (``_play``), and how to evaluate (``evaluate``)."""
 
     def __init__(self, scenarios: Sequence, opponent: str | Sequence[str], settings: GenerationSettings, seed: int,
-                 refresh_steps: int = 10, backends: BackendCache | None = None) -> None:
+                 refresh_steps: int = 10, backends: BackendCache | None = None,
+                 weights: Sequence[int] | None = None) -> None:
         self.scenarios = {s.id: s for s in scenarios}
-        # A mix of opponents: each training step's groups meet one of them, in turn (step % n), so a group's
-        # rollouts are compared against the same opponent; evaluation deals its scenarios out in turn.
+        # A mix of opponents: each training step's groups meet one of them, in turn (step % n, or a weighted cycle),
+        # so a group's rollouts are compared against the same opponent; evaluation deals its scenarios out in turn,
+        # one each whatever the weights, so a weighted run is validated on the same mix as an unweighted one.
         self.opponent_specs = [opponent] if isinstance(opponent, str) else list(opponent)
+        self.schedule = weighted_cycle(weights if weights is not None else [1] * len(self.opponent_specs))
+        if len(weights or self.opponent_specs) != len(self.opponent_specs):
+            raise ValueError(f"{len(weights)} weights for {len(self.opponent_specs)} opponents: give one each")
         self.settings, self.seed, self.refresh_steps = settings, seed, refresh_steps
         self.backends = backends or BackendCache()
         self.policy_backend = None
@@ -163,9 +168,13 @@ class EpisodeRollout:
         self._opponents = [None if spec == "self" else self._fixed_opponent(spec) for spec in self.opponent_specs]
 
     def opponent(self, turn: int = 0):
-        """The opponent of training step ``turn`` (or of the ``turn``-th evaluation scenario)."""
+        """The opponent of the ``turn``-th evaluation scenario (entry ``turn`` mod n of the mix)."""
         fixed = self._opponents[turn % len(self._opponents)]
         return self.self_play.agent if fixed is None else fixed
+
+    def step_opponent(self, step: int):
+        """The opponent of training step ``step``: the mix's entry at that step of the weighted cycle."""
+        return self.opponent(self.schedule[step % len(self.schedule)])
 
     def evaluate_against(self, specs: Sequence[str], scenarios: Sequence, seed: int) -> tuple[dict, list[dict]]:
         """``evaluate`` with other opponents than the run trains against (``evaluation.opponents``): the same
@@ -199,7 +208,8 @@ class EpisodeRollout:
             model.eval()  # generation wants its K/V cache, which gradient checkpointing turns off in train mode
         try:
             if step is not None or len(self._opponents) <= 1:
-                episodes = self._play(trainee, self.opponent(step or 0), scenarios, seed)
+                rival = self.opponent(0) if step is None else self.step_opponent(step)
+                episodes = self._play(trainee, rival, scenarios, seed)
             else:
                 n = len(self._opponents)
                 dealt = [self._play(trainee, self.opponent(k), scenarios[k::n], seed + k) if scenarios[k::n] else []
@@ -249,6 +259,23 @@ class EpisodeRollout:
         }
 
 
+def weighted_cycle(weights: Sequence[int]) -> list[int]:
+    """One cycle of training steps of a weighted mix: entry i appears ``weights[i]`` times, spread through the cycle
+    rather than in a run, so a heavy opponent does not hold the policy for several steps in a row. This is smooth
+    weighted round-robin (nginx's upstream balancing), a few lines that no dependency of ours offers: each turn every
+    entry gains its weight, the richest plays and pays the total. Ties go to the earlier entry, so weights of one
+    each give 0, 1, ..., n-1: the unweighted mix's order."""
+    if not weights or any(w < 1 for w in weights):
+        raise ValueError(f"mix weights must be whole numbers >= 1, one per opponent, not {list(weights)}")
+    total, credit, cycle = sum(weights), [0] * len(weights), []
+    for _ in range(total):
+        credit = [c + w for c, w in zip(credit, weights)]
+        richest = max(range(len(weights)), key=lambda i: (credit[i], -i))
+        credit[richest] -= total
+        cycle.append(richest)
+    return cycle
+
+
 def silent_trajectory(trainee: TraineeAgent, observation) -> Trajectory:
     """The trainee never spoke (the other side closed first): its prompt, and one masked stop token."""
     messages = trainee.llm.messages(observation)
@@ -280,10 +307,11 @@ class TwoSeatRollout(EpisodeRollout):
     SEATINGS = ("alternate", "group")
 
     def __init__(self, scenarios: Sequence, opponent: str | Sequence[str], settings: GenerationSettings, seed: int,
-                 refresh_steps: int = 10, backends: BackendCache | None = None, seating: str = "alternate") -> None:
+                 refresh_steps: int = 10, backends: BackendCache | None = None, seating: str = "alternate",
+                 weights: Sequence[int] | None = None) -> None:
         if seating not in self.SEATINGS:
             raise ValueError(f"seating must be one of {', '.join(self.SEATINGS)}, not {seating!r}")
-        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends)
+        super().__init__(scenarios, opponent, settings, seed, refresh_steps, backends, weights=weights)
         self.seating = seating
 
     def _run(self, scenarios: Sequence, agents: tuple, seed: int, ids: Sequence[str]) -> list:

@@ -132,7 +132,7 @@ def _bargain_environment(cfg, scenarios: list, settings) -> tuple:
     role = Role(cfg.role)
     rollout = BargainRollout(scenarios, role, cfg.opponents, _bargain_protocol(cfg), settings, seed=cfg.seed,
                              refresh_steps=cfg.self_play_refresh_steps, persona=cfg.persona,
-                             engine=cfg.generation.engine)
+                             engine=cfg.generation.engine, weights=cfg.opponent_weights)
     return rollout, reward_functions(role, cfg.rewards.protocol_penalty, cfg.rewards.leak_penalty,
                                      cfg.rewards.deal_cost)
 
@@ -210,7 +210,7 @@ def _deliberation_environment(cfg, scenarios: list, settings) -> tuple:
     rollout = DeliberationRollout(scenarios, cfg.opponents, DeliberationConfig(max_turns=cfg.environment.max_turns),
                                   settings, build_judge(cfg.judge, backends), seed=cfg.seed,
                                   refresh_steps=cfg.self_play_refresh_steps, backends=backends,
-                                  seating=cfg.grpo.seating, persona=cfg.persona)
+                                  seating=cfg.grpo.seating, persona=cfg.persona, weights=cfg.opponent_weights)
     rewards = [EpisodeReward("collective_agency", collective_agency, allow_none=True)]
     for name, charge in (("red_line", red_line), ("own_red_line", own_red_line),
                          ("proposed_red_line", proposed_red_line), ("no_agreement", no_agreement)):
@@ -264,7 +264,8 @@ def _casino_environment(cfg, scenarios: list, settings) -> tuple:
     from parley.training.rewards import EpisodeReward
 
     rollout = CasinoRollout(scenarios, cfg.opponents, CasinoConfig(max_turns=cfg.environment.max_turns), settings,
-                            seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps, seating=cfg.grpo.seating)
+                            seed=cfg.seed, refresh_steps=cfg.self_play_refresh_steps, seating=cfg.grpo.seating,
+                            weights=cfg.opponent_weights)
     penalty = cfg.rewards.protocol_penalty
     return rollout, [EpisodeReward("points", points_share),
                      EpisodeReward("protocol", lambda episode: -penalty * refused_move_share(episode))]
