@@ -497,6 +497,15 @@ def test_a_weighted_mix_meets_the_heavy_opponent_more_often_and_evaluates_one_ea
     assert [e.agents["seller"] for e in episodes] == ["scripted:linear", "scripted:boulware", "scripted:hardliner"]
 
 
+def test_a_two_seat_game_takes_the_weights_too(tiny_trainer):
+    """Deliberation and CaSiNo build their rollouts through TwoSeatRollout: the weights reach its schedule."""
+    trainer, rollout, _ = tiny_trainer("env=deliberation", "opponent=[self, scripted:stance]", "opponent_weights=[1, 2]",
+                                       "warm_start.enabled=false", "environment.max_turns=2")
+    rollout.attach(trainer)
+    assert rollout.schedule == [1, 0, 1]
+    assert [rollout.step_opponent(k) is rollout.self_play.agent for k in range(4)] == [False, True, False, False]
+
+
 def test_weighted_cycles_count_each_entry_its_weight_and_equal_weights_keep_the_plain_order():
     from parley.training.episode_rollout import weighted_cycle
 
