@@ -287,6 +287,40 @@ def test_the_plan_table_bounds_the_fixed_plans_and_reproduces_the_splitter():
         assert all(best >= float(cell.strip(" |")) for cell in row[2:6])
     hardliner = next(r for r in rows if r[0] == "| scripted:hardliner")
     assert {float(c.strip(" |").split()[-1]) for c in hardliner[1:]} == {0.0}
+    for row in rows:  # the best plan that never accepts is one of the plans: never above the best
+        never = row[7].strip(" |").split()
+        assert "a" not in never[0] and float(never[1]) <= float(row[1].split()[1])
+
+
+def test_the_plan_table_plays_named_sellers_and_says_where_accepting_pays():
+    """--sellers plays training sellers too. Against linear, which accepts any bid above its floor on its last turn,
+    no plan gains by accepting; the final-offer seller walks from every buyer that does not accept its final offer."""
+    import subprocess
+    import sys
+
+    script = [sys.executable, "benchmarks/menu_plans.py", "--scenarios", "4"]
+    out = subprocess.run([*script, "--sellers", "scripted:linear, scripted:final-offer"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = {r[0].strip("| "): r for r in (line.split(" | ") for line in out.stdout.splitlines() if line.startswith("| scripted:"))}
+    assert list(rows) == ["scripted:linear", "scripted:final-offer"]
+    best = {seller: float(row[1].split()[1]) for seller, row in rows.items()}
+    never = {seller: float(row[7].strip(" |").split()[1]) for seller, row in rows.items()}
+    assert never["scripted:linear"] == best["scripted:linear"]
+    assert never["scripted:final-offer"] < best["scripted:final-offer"] and "a" in rows["scripted:final-offer"][1]
+    for flag, bad, words in (("--sellers", "scripted:nobody", "unknown scripted strategy"),
+                             ("--sellers", "smollm2", "not a scripted seller"), ("--sellers", " , ", "names no seller"),
+                             ("--plans", "sssa", "5 letters of h, s, a"), ("--plans", "sssxs", "sssxs")):
+        refused = subprocess.run([*script, flag, bad], capture_output=True, text=True)
+        assert refused.returncode == 2 and words in refused.stderr and "Traceback" not in refused.stderr
+    # --plans: the asked plans are the columns, and a plan's column is the same number as in the default table
+    asked = subprocess.run([*script, "--sellers", "scripted:conceder", "--plans", "sssss,hhhha"], capture_output=True,
+                           text=True)
+    default = subprocess.run([*script, "--sellers", "scripted:conceder"], capture_output=True, text=True)
+    header = next(line for line in asked.stdout.splitlines() if line.startswith("| seller |"))
+    assert header.split(" | ")[2:4] == ["sssss", "hhhha"]
+    row = next(line for line in asked.stdout.splitlines() if line.startswith("| scripted:")).split(" | ")
+    named = next(line for line in default.stdout.splitlines() if line.startswith("| scripted:")).split(" | ")
+    assert row[2:4] == named[2:4]  # all split, then hold-then-accept
 
 
 def _menu_choices_script():
