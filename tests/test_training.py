@@ -497,6 +497,26 @@ def test_a_weighted_mix_meets_the_heavy_opponent_more_often_and_evaluates_one_ea
     assert [e.agents["seller"] for e in episodes] == ["scripted:linear", "scripted:boulware", "scripted:hardliner"]
 
 
+def test_save_rollouts_writes_each_training_steps_episodes_with_their_group(tiny_trainer):
+    """grpo.save_rollouts: what GRPO compared, step by step (the evaluation samples only show the policy)."""
+    trainer, rollout, run_dir = tiny_trainer("opponent=[scripted:linear, scripted:boulware]", "grpo.save_rollouts=true",
+                                             "grpo.num_generations=2")
+    scenarios = list(rollout.scenarios)[:2]
+    for step in range(2):
+        trainer.state.global_step = step
+        out = rollout([scenarios[0]] * 2 + [scenarios[1]] * 2, trainer)
+        records = [json.loads(line) for line in (run_dir / "rollouts" / f"step-{step}.jsonl").read_text().splitlines()]
+        assert [r["group"] for r in records] == [0, 0, 1, 1] and {r["step"] for r in records} == {step}
+        assert [r["id"] for r in records] == [e.id for e in out["episode"]]
+        assert [r["reward"] for r in records] == [e.to_dict()["reward"] for e in out["episode"]]
+        assert {r["agents"]["seller"] for r in records} == {["scripted:linear", "scripted:boulware"][step]}
+    trainer.state.global_step = 0  # a resumed run plays step 0 again: the file is replaced, not doubled
+    rollout([scenarios[0]] * 2, trainer)
+    assert len((run_dir / "rollouts" / "step-0.jsonl").read_text().splitlines()) == 2
+    _, quiet, _ = tiny_trainer("opponent=scripted:linear")
+    assert quiet.rollouts_dir is None
+
+
 def test_a_two_seat_game_takes_the_weights_too(tiny_trainer):
     """Deliberation and CaSiNo build their rollouts through TwoSeatRollout: the weights reach its schedule."""
     trainer, rollout, _ = tiny_trainer("env=deliberation", "opponent=[self, scripted:stance]", "opponent_weights=[1, 2]",

@@ -135,6 +135,10 @@ class GRPOSection(_Section):
     warmup_steps: int = Field(0, ge=0)
     max_steps: int = Field(30, ge=1)
     beta: float = Field(0.0, ge=0.0, description="KL coefficient to the frozen reference; 0 skips the reference")
+    save_rollouts: bool = Field(False, description="write every training step's episodes to "
+                                "rollouts/step-K.jsonl, each with its group, so which moves a group compared can be "
+                                "read afterwards (the evaluation samples show the policy, not what GRPO saw); "
+                                "about 80 kB a bargaining step of 16 episodes")
     epsilon: float = Field(0.2, gt=0.0)
     scale_rewards: Literal["group", "batch", "none"] = "group"
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+from pathlib import Path
 from typing import Sequence
 
 from parley import ParleyError
@@ -133,6 +135,7 @@ class EpisodeRollout:
         self.self_play: SelfPlayOpponent | None = None
         self._opponents: list = []
         self._held_out: dict[tuple[str, ...], list] = {}
+        self.rollouts_dir: Path | None = None  # grpo.save_rollouts: where each training step's episodes are written
 
     # -- to implement ------------------------------------------------------------------------
     def _llm(self, backend, name: str):
@@ -224,6 +227,14 @@ class EpisodeRollout:
     def _unique(self, scenario, episode_id: str, step: int, index: int, group: int):
         return dataclasses.replace(scenario, id=episode_id)
 
+    def _save_rollouts(self, step: int, draw: int, episodes: list, groups: list[int]) -> None:
+        """One call's episodes in rollouts/step-K.jsonl: the step's first draw starts the file (a resumed run that
+        plays the step again replaces it), its replacement draws are appended."""
+        self.rollouts_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.rollouts_dir / f"step-{step}.jsonl", "a" if draw else "w") as f:
+            for episode, group in zip(episodes, groups):
+                f.write(json.dumps({"step": step, "group": group, "draw": draw, **episode.to_dict()}) + "\n")
+
     def __call__(self, prompts: list, trainer, draw: int = 0, groups: Sequence[int] | None = None) -> dict:
         """TRL's ``rollout_func``. ``draw`` > 0 plays groups that replace flat ones within the same step
         (training/flat_groups.py): other episode ids and another random stream. ``groups``: the step's group
@@ -248,6 +259,9 @@ class EpisodeRollout:
         if draw:
             seed = (seed + draw * 15_485_863) % (2**31)
         episodes, trajectories = self.play(scenarios, seed, step=step)
+        if self.rollouts_dir is not None:
+            self._save_rollouts(step, draw, episodes, [index // size if groups is None else groups[index // size]
+                                                       for index in range(len(episodes))])
         vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],

@@ -256,6 +256,8 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, model=None, tokenizer=None, p
     if progress:
         rich_progress(trainer)
     rollout.attach(trainer, merge_lora=cfg.grpo.merged_rollouts)
+    if cfg.grpo.save_rollouts:
+        rollout.rollouts_dir = run_dir / "rollouts"
     _time_phases(trainer, rollout, files)
     return trainer, rollout
 
