@@ -126,7 +126,7 @@ class EpisodeRollout:
         # one each whatever the weights, so a weighted run is validated on the same mix as an unweighted one.
         self.opponent_specs = [opponent] if isinstance(opponent, str) else list(opponent)
         self.schedule = weighted_cycle(weights if weights is not None else [1] * len(self.opponent_specs))
-        if len(weights or self.opponent_specs) != len(self.opponent_specs):
+        if weights is not None and len(weights) != len(self.opponent_specs):
             raise ValueError(f"{len(weights)} weights for {len(self.opponent_specs)} opponents: give one each")
         self.settings, self.seed, self.refresh_steps = settings, seed, refresh_steps
         self.backends = backends or BackendCache()
@@ -244,7 +244,7 @@ class EpisodeRollout:
         step = trainer.state.global_step
         if self.self_play and not draw:
             self.self_play.maybe_refresh(trainer.accelerator.unwrap_model(trainer.model), step)
-        scenarios = []
+        scenarios, step_groups = [], []
         size = getattr(getattr(trainer, "args", None), "num_generations", None) or len(prompts)
         for index, prompt in enumerate(prompts):
             key = scenario_key(prompt)
@@ -255,13 +255,13 @@ class EpisodeRollout:
             group = index // size if groups is None else groups[index // size]
             episode_id = f"{key}@{step}.{index}" if not draw else f"{key}@{step}.d{draw}.{index}"
             scenarios.append(self._unique(self.scenarios[key], episode_id, step, index, group))
+            step_groups.append(group)
         seed = rollout_seed(self.seed, step, trainer.accelerator.process_index)
         if draw:
             seed = (seed + draw * 15_485_863) % (2**31)
         episodes, trajectories = self.play(scenarios, seed, step=step)
         if self.rollouts_dir is not None:
-            self._save_rollouts(step, draw, episodes, [index // size if groups is None else groups[index // size]
-                                                       for index in range(len(episodes))])
+            self._save_rollouts(step, draw, episodes, step_groups)
         vllm = isinstance(self.policy_backend, VLLMTrainerBackend)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
